@@ -471,8 +471,10 @@ typedef const plutino_plugin* (*plutino_entry_fn)(void);
 
 #ifdef __cplusplus
 #define PLUTINO_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#define PLUTINO_EXTERN_C extern "C" /* a C++ plugin's entry symbol keeps its C name */
 #else
 #define PLUTINO_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#define PLUTINO_EXTERN_C
 #endif
 
 PLUTINO_STATIC_ASSERT(sizeof(plutino_tag) == 192, "plutino_tag must be 192 bytes, unpadded");
@@ -495,7 +497,9 @@ PLUTINO_STATIC_ASSERT(sizeof(plutino_tag) == 192, "plutino_tag must be 192 bytes
   static const plutino_plugin plutino_descriptor = {                                  \
       sizeof(plutino_plugin), PLUTINO_ABI_MAJOR, PLUTINO_ABI_MINOR, (KIND), (COUNT),   \
       NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS)};         \
-  PLUTINO_EXPORT const plutino_plugin* plutino_plugin_v1(void) { return &plutino_descriptor; }
+  PLUTINO_EXTERN_C PLUTINO_EXPORT const plutino_plugin* plutino_plugin_v1(void) {      \
+    return &plutino_descriptor;                                                        \
+  }
 
 #define PLUTINO_DECLARE_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS)          \
   PLUTINO_TAG_RECORD(KIND, NAME, VERSION, PLUTINO_ABI_MAJOR, PLUTINO_ABI_MINOR);        \

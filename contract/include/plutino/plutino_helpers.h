@@ -31,7 +31,8 @@
 **         if (plutino_is_valid(x, r)) res[i] = in[r] * 2 + 1;
 **         else if (plutino_result_set_null(ctx, out, i) != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
 **       }
-**       return plutino_schema_make(out_type, "g", "");
+**       if (plutino_schema_make(out_type, "g", "") != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
+**       return PLUTINO_OK;  (a failed call must leave *out released: plutino.h, "MOVED")
 **     }
 */
 #ifndef PLUTINO_HELPERS_H

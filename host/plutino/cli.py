@@ -1,0 +1,73 @@
+"""The ``plutino`` command line.
+
+``main`` is the root group; each concept adds a subgroup (``plutino plugin ...`` here;
+``plutino serve``, ``plutino stream ...`` and ``plutino rule ...`` join it later by
+``main.add_command``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from . import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="plutino")
+def main() -> None:
+    """Plutino: a stream-processing host for native plugins."""
+
+
+@main.group()
+def plugin() -> None:
+    """Inspect and manage native plugins."""
+
+
+@plugin.command("check")
+@click.argument("file", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--kind", type=click.Choice(["source", "sink", "function"]), default=None,
+              help="The kind the plugin must be (the folder it would be installed in).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def check(file: str, kind: str | None, as_json: bool) -> None:
+    """Check that FILE is a plugin this host can load, and describe it.
+
+    Reads its ABI tag without running it, then loads it and checks its descriptor.
+    Exit code 0 when it would load, 1 when it is refused."""
+    from .loader import check_plugin
+
+    result = check_plugin(file, kind)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif result.ok:
+        click.echo(format_check(result.to_dict()))
+    else:
+        assert result.refusal is not None
+        click.echo(str(result.refusal), err=True)
+    sys.exit(0 if result.ok else 1)
+
+
+def format_check(d: dict) -> str:
+    """The human-readable description of a plugin that passed its check."""
+    p = d["platform"]
+    lines = [
+        f"plugin {d['path']}: OK",
+        f"  name:      {d['name']}",
+        f"  kind:      {d['kind']}",
+        f"  version:   {d['version']}",
+        f"  ABI:       {d['abi']} (this host speaks {d['host_abi']})",
+        f"  contract:  plutino-contract {d['contract_version']}",
+        f"  platform:  {p['os']} {p['arch']} {p['libc']} (ELF{p['elf_class']} {p['byte_order']} {p['machine']})",
+    ]
+    if d["functions"]:
+        lines.append("  functions:")
+        for f in d["functions"]:
+            kind = "aggregate" if f["aggregate"] else "scalar"
+            extra = ", volatile" if f["volatile"] else ""
+            lines.append(f"    {f['name']} ({kind}, {f['args']}{extra})")
+    return "\n".join(lines)
+
+
+__all__ = ["main", "plugin", "check", "format_check"]

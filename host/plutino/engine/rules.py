@@ -1,0 +1,163 @@
+"""Rule definitions: ``{"id", "sql", "actions": [{"<sink>": {...}}], "options": {...}}``.
+
+The shape is eKuiper's, so rules written for eKuiper read the same here. :class:`RuleDef`
+checks everything that does not need the SQL planner (id, actions, options); the planner
+checks the SQL when the rule is created.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import RuleError
+from .hints import did_you_mean
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+#: Options a rule accepts, with their defaults (eKuiper's names and meanings).
+DEFAULT_OPTIONS: dict[str, Any] = {
+    "isEventTime": False,      # windows by the stream's TIMESTAMP field instead of arrival time
+    "lateTolerance": 1000,     # ms an event may arrive behind the newest one (event time)
+    "bufferLength": 16,        # batches each queue between threads holds (backpressure)
+    "triggered": True,         # start the rule when it is created
+}
+
+#: Properties of an action that the engine handles itself and does not pass to the sink.
+ENGINE_SINK_PROPS: dict[str, Any] = {
+    "bufferLength": None,      # the sink queue's size in batches; default: the rule's bufferLength
+    "retryCount": 0,           # times a write is retried after an IOError
+    "retryInterval": 1000,     # ms between retries
+    "omitIfEmpty": True,       # never send empty batches (always true in Plutino)
+}
+
+
+@dataclass(frozen=True)
+class Action:
+    """One sink of a rule: its plugin name, the properties passed to it, the engine's own."""
+
+    sink: str
+    props: Mapping[str, Any]
+    buffer_length: int | None = None
+    retry_count: int = 0
+    retry_interval_ms: int = 1000
+
+
+@dataclass(frozen=True)
+class RuleDef:
+    id: str
+    sql: str
+    actions: tuple[Action, ...]
+    options: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPTIONS))
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_event_time(self) -> bool:
+        return bool(self.options["isEventTime"])
+
+    @property
+    def late_tolerance_ms(self) -> int:
+        return int(self.options["lateTolerance"])
+
+    @property
+    def buffer_length(self) -> int:
+        return int(self.options["bufferLength"])
+
+    @property
+    def triggered(self) -> bool:
+        return bool(self.options["triggered"])
+
+    @classmethod
+    def from_dict(cls, body: Mapping[str, Any]) -> "RuleDef":
+        """Check a rule body as POSTed; raise :class:`RuleError` naming the wrong part."""
+        if not isinstance(body, Mapping):
+            raise RuleError(f"a rule is a JSON object with id, sql and actions, got {type(body).__name__}")
+        unknown = set(body) - {"id", "name", "sql", "actions", "options", "triggered", "tags"}
+        if unknown:
+            key = sorted(unknown)[0]
+            hint = did_you_mean(key, ["id", "sql", "actions", "options"])
+            raise RuleError(f"unknown rule field '{key}'; {hint + ' ' if hint else ''}a rule has id, sql, actions and options")
+        rule_id = body.get("id")
+        if not isinstance(rule_id, str) or not _ID.match(rule_id):
+            raise RuleError(f"rule id {rule_id!r} is not valid; use 1 to 128 letters, digits, '-' or '_'")
+        sql = body.get("sql")
+        if not isinstance(sql, str) or not sql.strip():
+            raise RuleError(f"rule '{rule_id}' has no sql; give the query, e.g. \"sql\": \"SELECT * FROM demo\"")
+        actions = _actions(rule_id, body.get("actions"))
+        options = _options(rule_id, body.get("options") or {})
+        if "triggered" in body:
+            options["triggered"] = _bool(rule_id, "triggered", body["triggered"])
+        return cls(id=rule_id, sql=sql, actions=actions, options=options, raw=dict(body))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as submitted (what the store keeps and GET /rules/{id} shows)."""
+        return dict(self.raw) if self.raw else {
+            "id": self.id, "sql": self.sql,
+            "actions": [{a.sink: dict(a.props)} for a in self.actions], "options": dict(self.options),
+        }
+
+
+def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
+    example = 'e.g. "actions": [{"log": {}}]'
+    if not isinstance(actions, list) or not actions:
+        raise RuleError(f"rule '{rule_id}' has no actions; give a list of sinks, {example}")
+    out = []
+    for i, action in enumerate(actions):
+        if not isinstance(action, Mapping) or len(action) != 1:
+            raise RuleError(f"rule '{rule_id}': action {i} must be an object with one sink name as its key, {example}; got {action!r}")
+        ((sink, props),) = action.items()
+        if props is None:
+            props = {}
+        if not isinstance(props, Mapping):
+            raise RuleError(f"rule '{rule_id}': the properties of action {i} ({sink}) must be an object, got {props!r}")
+        engine = {k: props[k] for k in ENGINE_SINK_PROPS if k in props}
+        passed = {k: v for k, v in props.items() if k not in ENGINE_SINK_PROPS}
+        buffer = engine.get("bufferLength")
+        out.append(Action(
+            sink=sink,
+            props=passed,
+            buffer_length=None if buffer is None else _positive(rule_id, f"{sink}.bufferLength", buffer),
+            retry_count=_non_negative(rule_id, f"{sink}.retryCount", engine.get("retryCount", 0)),
+            retry_interval_ms=_non_negative(rule_id, f"{sink}.retryInterval", engine.get("retryInterval", 1000)),
+        ))
+    return tuple(out)
+
+
+def _options(rule_id: str, given: Any) -> dict[str, Any]:
+    if not isinstance(given, Mapping):
+        raise RuleError(f"rule '{rule_id}': options must be an object, got {given!r}")
+    options = dict(DEFAULT_OPTIONS)
+    for key, value in given.items():
+        if key not in DEFAULT_OPTIONS:
+            hint = did_you_mean(key, DEFAULT_OPTIONS)
+            raise RuleError(f"rule '{rule_id}': unknown option '{key}'; {hint + ' ' if hint else ''}options: {', '.join(DEFAULT_OPTIONS)}")
+        default = DEFAULT_OPTIONS[key]
+        if isinstance(default, bool):
+            options[key] = _bool(rule_id, key, value)
+        elif key == "bufferLength":
+            options[key] = _positive(rule_id, key, value)
+        else:
+            options[key] = _non_negative(rule_id, key, value)
+    return options
+
+
+def _bool(rule_id: str, key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise RuleError(f"rule '{rule_id}': option {key} must be true or false, got {value!r}")
+
+
+def _non_negative(rule_id: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RuleError(f"rule '{rule_id}': {key} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _positive(rule_id: str, key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RuleError(f"rule '{rule_id}': {key} must be a whole number >= 1, got {value!r}")
+    return value
+
+
+__all__ = ["Action", "DEFAULT_OPTIONS", "ENGINE_SINK_PROPS", "RuleDef"]

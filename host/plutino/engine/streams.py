@@ -1,0 +1,343 @@
+"""Stream definitions and the statements that manage them.
+
+``CREATE STREAM demo (temperature FLOAT, humidity BIGINT) WITH (DATASOURCE="topic/demo",
+TYPE="mqtt", FORMAT="JSON", CONF_KEY="default", TIMESTAMP="ts")`` declares where a stream's
+rows come from and, optionally, their schema; ``CREATE STREAM demo () WITH (...)`` declares a
+schemaless stream whose columns are learned from the data. ``DROP STREAM``, ``DESCRIBE
+STREAM`` and ``SHOW STREAMS`` complete the set, as in eKuiper.
+
+The statements are read with sqlglot's tokenizer (MySQL flavour: ``"..."`` and ``'...'`` are
+strings, backticks quote names, as in eKuiper) and a small parser here, because sqlglot has
+no grammar for eKuiper's CREATE STREAM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import pyarrow as pa
+from sqlglot.dialects.mysql import MySQL
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Token, TokenType
+
+from .errors import SqlError
+from .hints import did_you_mean, line_col, listing
+from .types import SCALAR_TYPES, type_name
+
+#: The WITH properties a stream accepts (eKuiper's names), with their defaults.
+STREAM_OPTIONS: dict[str, str | None] = {
+    "DATASOURCE": "",
+    "TYPE": "mqtt",
+    "FORMAT": "json",
+    "CONF_KEY": "default",
+    "TIMESTAMP": None,
+    "TIMESTAMP_FORMAT": None,
+    "KEY": None,
+    "SHARED": "false",
+    "STRICT_VALIDATION": "false",
+    "SCHEMAID": None,
+    "DELIMITER": None,
+}
+
+FORMATS = ("json", "binary")
+
+_TYPES_HINT = (
+    "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), "
+    "struct(<field> <type>, ...)"
+)
+_STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS"
+
+
+@dataclass(frozen=True)
+class StreamDef:
+    """One stream: its name, its fields (empty when schemaless) and its WITH properties.
+
+    ``options`` holds every property with upper-case keys, defaults filled in; ``sql`` is the
+    statement that created it, which is also what the store keeps.
+    """
+
+    name: str
+    fields: tuple[tuple[str, pa.DataType], ...]
+    options: tuple[tuple[str, str], ...]
+    sql: str
+    schemaless: bool = field(default=False)
+
+    @property
+    def schema(self) -> pa.Schema | None:
+        """The Arrow schema of the stream's batches; None for a schemaless stream."""
+        if self.schemaless:
+            return None
+        return pa.schema([pa.field(n, t) for n, t in self.fields])
+
+    def option(self, key: str) -> str | None:
+        return dict(self.options).get(key.upper())
+
+    @property
+    def type(self) -> str:
+        return self.option("TYPE") or "mqtt"
+
+    @property
+    def datasource(self) -> str:
+        return self.option("DATASOURCE") or ""
+
+    @property
+    def format(self) -> str:
+        return (self.option("FORMAT") or "json").lower()
+
+    @property
+    def conf_key(self) -> str:
+        return self.option("CONF_KEY") or "default"
+
+    @property
+    def timestamp(self) -> str | None:
+        return self.option("TIMESTAMP")
+
+    def source_properties(self) -> dict[str, Any]:
+        """The stream's properties as a source plugin receives them (lower-case keys)."""
+        return {k.lower(): v for k, v in self.options if v is not None}
+
+    def describe(self) -> dict[str, Any]:
+        """eKuiper's ``GET /streams/{id}`` shape, with type names spelled out."""
+        return {
+            "Name": self.name,
+            "StreamFields": [{"Name": n, "FieldType": type_name(t)} for n, t in self.fields],
+            "Options": {k.lower(): v for k, v in self.options if v is not None},
+            "Statement": self.sql,
+        }
+
+
+@dataclass(frozen=True)
+class CreateStream:
+    stream: StreamDef
+
+
+@dataclass(frozen=True)
+class DropStream:
+    name: str
+
+
+@dataclass(frozen=True)
+class DescribeStream:
+    name: str
+
+
+@dataclass(frozen=True)
+class ShowStreams:
+    pass
+
+
+Statement = Union[CreateStream, DropStream, DescribeStream, ShowStreams]
+
+
+def parse_stream_statement(sql: str) -> Statement:
+    """Parse one stream statement; raise :class:`SqlError` naming the place of a mistake."""
+    return _StreamParser(sql).statement()
+
+
+def parse_create_stream(sql: str) -> StreamDef:
+    """Parse a CREATE STREAM statement (and nothing else) into a :class:`StreamDef`."""
+    stmt = parse_stream_statement(sql)
+    if not isinstance(stmt, CreateStream):
+        raise SqlError(f"expected CREATE STREAM, got {type(stmt).__name__}", line=1, col=1, hint=_STATEMENTS_HINT)
+    return stmt.stream
+
+
+class _StreamParser:
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        try:
+            self.tokens: list[Token] = [t for t in MySQL().tokenize(sql) if t.token_type != TokenType.SEMICOLON]
+        except TokenError as exc:
+            raise SqlError(f"cannot read the statement: {exc}", hint="check the quotes and brackets") from None
+        self.pos = 0
+
+    # -- token helpers -------------------------------------------------------------------
+    def _peek(self) -> Token | None:
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else None
+
+    def _error(self, problem: str, token: Token | None, hint: str = "") -> SqlError:
+        if token is None:
+            line, col = line_col(self.sql, len(self.sql.rstrip().rstrip(";")))
+            return SqlError(problem + ", got the end of the statement", line=line, col=col, hint=hint)
+        line, col = line_col(self.sql, token.start)
+        return SqlError(problem, line=line, col=col, hint=hint)
+
+    def _next(self, what: str, hint: str = "") -> Token:
+        tok = self._peek()
+        if tok is None:
+            raise self._error(f"expected {what}", None, hint)
+        self.pos += 1
+        return tok
+
+    def _word(self, tok: Token | None) -> str:
+        return "" if tok is None else tok.text.upper()
+
+    def _expect(self, text: str, hint: str = "") -> Token:
+        tok = self._peek()
+        if tok is None or tok.text.upper() != text:
+            shown = f"expected '{text}'" + ("" if tok is None else f", got '{tok.text}'")
+            raise self._error(shown, tok, hint)
+        self.pos += 1
+        return tok
+
+    def _name(self, what: str) -> tuple[str, Token]:
+        tok = self._next(what)
+        if tok.token_type in (TokenType.STRING, TokenType.NUMBER) or not tok.text or not _is_name(tok):
+            raise self._error(f"expected {what}, got '{tok.text}'", tok, "names are letters, digits and '_', or quoted with backticks")
+        return tok.text, tok
+
+    def _end(self) -> None:
+        tok = self._peek()
+        if tok is not None:
+            raise self._error(f"unexpected '{tok.text}' after the end of the statement", tok, "remove it, or split the statements")
+
+    # -- grammar -----------------------------------------------------------------------
+    def statement(self) -> Statement:
+        first = self._peek()
+        verb = self._word(first)
+        if verb == "CREATE":
+            self.pos += 1
+            kind = self._peek()
+            if self._word(kind) == "TABLE":
+                raise self._error("CREATE TABLE is not supported", kind, "Plutino has streams only: CREATE STREAM name (...) WITH (...)")
+            self._expect("STREAM", _STATEMENTS_HINT)
+            return CreateStream(self._create())
+        if verb in ("DROP", "DESCRIBE", "DESC"):
+            self.pos += 1
+            self._expect("STREAM", _STATEMENTS_HINT)
+            name, _ = self._name("a stream name")
+            self._end()
+            return DropStream(name) if verb == "DROP" else DescribeStream(name)
+        if verb == "SHOW":
+            self.pos += 1
+            self._expect("STREAMS", _STATEMENTS_HINT)
+            self._end()
+            return ShowStreams()
+        got = "nothing" if first is None else f"'{first.text}'"
+        raise self._error(f"expected a stream statement, got {got}", first, _STATEMENTS_HINT)
+
+    def _create(self) -> StreamDef:
+        name, _ = self._name("a stream name")
+        self._expect("(", f"write the fields in brackets after the name, or '()' for a schemaless stream: CREATE STREAM {name} () WITH (...)")
+        fields: list[tuple[str, pa.DataType]] = []
+        if self._word(self._peek()) != ")":
+            fields = self._fields(closing_hint="separate fields with ',' and close the list with ')'")
+        self._expect(")")
+        options = self._with(name)
+        self._end()
+        stream = StreamDef(name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields)
+        _check_stream(stream, self)
+        return stream
+
+    def _fields(self, closing_hint: str) -> list[tuple[str, pa.DataType]]:
+        fields: list[tuple[str, pa.DataType]] = []
+        seen: set[str] = set()
+        while True:
+            fname, ftok = self._name("a field name")
+            if fname in seen:
+                raise self._error(f"field '{fname}' is declared twice", ftok, "give each field one declaration")
+            seen.add(fname)
+            fields.append((fname, self._type(fname)))
+            tok = self._peek()
+            if self._word(tok) == ",":
+                self.pos += 1
+                continue
+            if self._word(tok) == ")":
+                return fields
+            raise self._error(f"expected ',' or ')' after field '{fname}'" + ("" if tok is None else f", got '{tok.text}'"), tok, closing_hint)
+
+    def _type(self, fname: str) -> pa.DataType:
+        tok = self._peek()
+        if tok is None or tok.text in (",", ")"):
+            raise self._error(f"field '{fname}' has no type", tok, _TYPES_HINT)
+        self.pos += 1
+        word = tok.text.lower()
+        if word in SCALAR_TYPES:
+            return SCALAR_TYPES[word]
+        if word == "array":
+            if self._word(self._peek()) != "(":
+                raise self._error(f"array field '{fname}' needs its element type", self._peek() or tok, f"write {fname} ARRAY(BIGINT), for example")
+            self.pos += 1
+            inner = self._type(fname)
+            self._expect(")", f"close the element type of '{fname}' with ')'")
+            return pa.list_(inner)
+        if word == "struct":
+            if self._word(self._peek()) != "(":
+                raise self._error(f"struct field '{fname}' needs its fields", self._peek() or tok, f"write {fname} STRUCT(a BIGINT, b STRING), for example")
+            self.pos += 1
+            inner_fields = self._fields(closing_hint=f"separate the fields of struct '{fname}' with ',' and close them with ')'")
+            self._expect(")")
+            return pa.struct([pa.field(n, t) for n, t in inner_fields])
+        hint = did_you_mean(word, [*SCALAR_TYPES, "array", "struct"])
+        raise self._error(f"unknown type '{tok.text}' for field '{fname}'", tok, f"{hint} {_TYPES_HINT}".strip())
+
+    def _with(self, stream: str) -> dict[str, str | None]:
+        options: dict[str, str | None] = dict(STREAM_OPTIONS)
+        tok = self._peek()
+        if tok is None:
+            return options
+        if self._word(tok) != "WITH":
+            raise self._error(f"expected WITH (...) after the fields of stream '{stream}', got '{tok.text}'", tok, 'write WITH (DATASOURCE="...", TYPE="...", FORMAT="json")')
+        self.pos += 1
+        self._expect("(", 'write the properties in brackets: WITH (TYPE="random")')
+        given: set[str] = set()
+        while True:
+            key_tok = self._next("a property name such as TYPE")
+            key = key_tok.text.upper()
+            if key not in STREAM_OPTIONS:
+                hint = did_you_mean(key, STREAM_OPTIONS)
+                raise self._error(f"unknown stream property '{key_tok.text}'", key_tok, f"{hint} known properties: {', '.join(STREAM_OPTIONS)}".strip())
+            if key in given:
+                raise self._error(f"property {key} is given twice", key_tok, "keep one")
+            given.add(key)
+            self._expect("=", f'write {key}="value"')
+            value_tok = self._next(f"a value for {key}")
+            if value_tok.token_type not in (TokenType.STRING, TokenType.NUMBER, TokenType.TRUE, TokenType.FALSE):
+                raise self._error(f"the value of {key} must be a quoted string, got '{value_tok.text}'", value_tok, f'write {key}="{value_tok.text}"')
+            options[key] = value_tok.text
+            sep = self._peek()
+            if self._word(sep) == ",":
+                self.pos += 1
+                continue
+            if self._word(sep) == ")":
+                self.pos += 1
+                return options
+            raise self._error("expected ',' or ')' in WITH" + ("" if sep is None else f", got '{sep.text}'"), sep, "separate properties with ',' and close the list with ')'")
+
+
+def _is_name(tok: Token) -> bool:
+    if tok.token_type == TokenType.IDENTIFIER:  # backtick-quoted
+        return True
+    return tok.text.replace("_", "a").isalnum() and not tok.text[0].isdigit()
+
+
+def _check_stream(stream: StreamDef, parser: _StreamParser) -> None:
+    fmt = stream.format
+    if fmt not in FORMATS:
+        raise SqlError(f"stream '{stream.name}' has FORMAT=\"{stream.option('FORMAT')}\", which Plutino cannot decode",
+                       hint=f"use one of: {', '.join(FORMATS)}")
+    ts = stream.timestamp
+    if ts and not stream.schemaless:
+        types = dict(stream.fields)
+        if ts not in types:
+            raise SqlError(f"TIMESTAMP=\"{ts}\" names no field of stream '{stream.name}'",
+                           hint=f"{did_you_mean(ts, types)} fields: {listing(types)}".strip())
+        t = types[ts]
+        if not (pa.types.is_integer(t) or pa.types.is_timestamp(t)):
+            raise SqlError(f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
+                           hint="the event-time field must be bigint (milliseconds since the epoch) or datetime")
+
+
+__all__ = [
+    "CreateStream",
+    "DescribeStream",
+    "DropStream",
+    "FORMATS",
+    "STREAM_OPTIONS",
+    "ShowStreams",
+    "Statement",
+    "StreamDef",
+    "parse_create_stream",
+    "parse_stream_statement",
+]

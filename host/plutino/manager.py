@@ -1,0 +1,549 @@
+"""The plugin manager: install, update, delete, list and describe plugins, and load them at start-up.
+
+An install runs in this order, and nothing outside ``staging/`` changes until the last step:
+
+1. fetch the zip into ``staging/<unique>/`` (size-limited, see :mod:`plutino.fetch`);
+2. unpack it with path and size checks (:func:`plutino.packages.unpack`);
+3. check the manifest against the .so's ABI tag and sha256, then run the optional install.sh
+   (only when the settings allow scripts);
+4. load the staged .so (the loader's checks: tag, dlopen, descriptor) and check its functions
+   against the manifest and the registry;
+5. commit: in one SQLite transaction, write the record and rename the staged files into
+   ``plugins/<kind>s/name@v<version>.so`` and ``etc/<kind>s/`` (same filesystem, so each
+   rename is atomic); a failure rolls the transaction back and renames the files back.
+
+The versioned file name gives every update a path of its own, so ``dlopen`` returns a new
+handle and the new code is used by new rule instances while running ones keep the old.
+A file that may still be in use is recorded in the store's ``pending_files`` and removed at the
+next start (as are the leftovers of a crash between steps 5's renames and its commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from plutino.config import DataDir, Settings, load_settings
+from plutino.errors import PlutinoError, PluginRefused, RegistryError
+from plutino.fetch import fetch, label_of
+from plutino.packages import (
+    PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack,
+)
+from plutino.store import PluginRecord, Store
+
+log = logging.getLogger("plutino.plugins")
+
+InUse = Callable[[str, str], Sequence[str]]
+StopRules = Callable[[Sequence[str], str], None]
+
+_MAX_OUTPUT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class _Move:
+    src: Path
+    dst: Path
+
+
+class PluginManager:
+    """Installed plugins of one data directory, and the live registry they are loaded into.
+
+    ``in_use(kind, name)`` returns the ids of running rules that use a plugin; the engine sets
+    it (the default says none). ``stop_rules(rule_ids, reason)`` is called before a forced
+    delete removes a plugin those rules use.
+    """
+
+    def __init__(
+        self,
+        data_dir: DataDir | str | os.PathLike[str] | None = None,
+        settings: Settings | None = None,
+        registry: Any = None,
+        store: Store | None = None,
+    ) -> None:
+        self.data = data_dir if isinstance(data_dir, DataDir) else DataDir.from_env(data_dir)
+        self.data.ensure()
+        self.settings = settings if settings is not None else load_settings(self.data)
+        self.store = store if store is not None else Store(self.data.store_path)
+        if registry is None:
+            from plutino.registry import Registry
+
+            registry = Registry()
+        self.registry = registry
+        self.in_use: InUse = lambda kind, name: []
+        self.stop_rules: StopRules = lambda rule_ids, reason: None
+        self._plugins: dict[tuple[str, str], Any] = {}
+        self._lock = threading.RLock()
+
+    # ---------------------------------------------------------------- start-up
+
+    def load_all(self) -> dict[str, list[str]]:
+        """Recover from an interrupted install, then load every recorded plugin.
+
+        A plugin that fails to load is marked ``failed`` with the reason (shown by list and
+        describe); the others load regardless. Returns ``{"loaded": [...], "failed": [...]}``
+        as ``kind/name`` strings.
+        """
+        with self._lock:
+            self.recover()
+            result: dict[str, list[str]] = {"loaded": [], "failed": []}
+            for record in self.store.list_plugins():
+                key = (record.kind, record.name)
+                if key in self._plugins:
+                    result["loaded"].append(f"{record.kind}/{record.name}")
+                    continue
+                try:
+                    plugin = self._load_recorded(record)
+                    self._registry_add(plugin, replacing=None)
+                except Exception as exc:  # never fatal: record the reason and go on
+                    reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
+                    log.error("%s plugin %s failed to load: %s", record.kind, record.name, reason)
+                    self.store.set_plugin_status(record.kind, record.name, "failed", reason)
+                    result["failed"].append(f"{record.kind}/{record.name}")
+                    continue
+                self._plugins[key] = plugin
+                self.store.set_plugin_status(record.kind, record.name, "loaded", None)
+                result["loaded"].append(f"{record.kind}/{record.name}")
+            return result
+
+    def recover(self) -> None:
+        """Remove what an interrupted install, update or delete left behind."""
+        with self._lock:
+            shutil.rmtree(self.data.staging_dir, ignore_errors=True)
+            self.data.staging_dir.mkdir(parents=True, exist_ok=True)
+            recorded = {r.file for r in self.store.list_plugins()}
+            for rel in self.store.pending_files():
+                if rel not in recorded:
+                    _unlink(self.data.root / rel)
+                self.store.forget_pending(rel)
+
+    def _load_recorded(self, record: PluginRecord) -> Any:
+        from plutino.loader import load_plugin
+
+        path = self.data.root / record.file
+        fix = (f"reinstall it: plutino plugin delete {record.kind} {record.name}, then install its"
+               " package again")
+        if not path.is_file():
+            raise PackageError(f"{record.kind} plugin {record.name}: its file {record.file} is missing; {fix}")
+        digest = sha256_file(path)
+        if digest != record.sha256:
+            raise PackageError(
+                f"{record.kind} plugin {record.name}: {record.file} changed since it was installed"
+                f" (sha256 {digest[:12]}..., installed {record.sha256[:12]}...); {fix}"
+            )
+        plugin = load_plugin(path, kind=record.kind)
+        if (plugin.name, plugin.version) != (record.name, record.version):
+            raise PackageError(
+                f"{record.kind} plugin {record.name}: {record.file} holds {plugin.name}"
+                f" {plugin.version}, the store says {record.name} {record.version}; {fix}"
+            )
+        return plugin
+
+    # ---------------------------------------------------------------- queries
+
+    def list(self, kind: str | None = None) -> list[PluginRecord]:
+        """The installed plugins (of one kind), loaded or failed, sorted by name."""
+        if kind is not None:
+            check_kind(kind)
+        return self.store.list_plugins(kind)
+
+    def describe(self, kind: str, name: str) -> dict[str, Any]:
+        """Everything known about one installed plugin, for ``GET /plugins/{kind}s/{name}``."""
+        record = self._record(kind, name)
+        return {
+            "name": record.name,
+            "kind": record.kind,
+            "version": record.version,
+            "status": record.status,
+            "abi": record.abi,
+            "functions": list(record.functions),
+            "file": record.file,
+            "sha256": record.sha256,
+            "installed_at": record.installed_at,
+            "error": record.error,
+            "platform": record.manifest.get("platform", {}),
+            "config_files": list(record.config_files),
+            "source": record.source,
+            "install_output": record.install_output,
+        }
+
+    def plugin(self, kind: str, name: str) -> Any:
+        """The loaded plugin object (what the engine creates instances from)."""
+        with self._lock:
+            try:
+                return self._plugins[(kind, name)]
+            except KeyError:
+                record = self.store.get_plugin(kind, name)
+                if record is not None and record.status == "failed":
+                    raise PackageError(f"{kind} plugin {name} failed to load: {record.error}") from None
+                raise PackageError(
+                    f"{kind} plugin {name} is not installed; install it with"
+                    f" plutino plugin install {kind} {name} FILE"
+                ) from None
+
+    def udfs(self) -> list[str]:
+        """Every function offered by a loaded function plugin (``GET /plugins/udfs``)."""
+        return sorted(fn for r in self.store.list_plugins("function") if r.status == "loaded" for fn in r.functions)
+
+    def describe_udf(self, function: str) -> dict[str, str]:
+        for record in self.store.list_plugins("function"):
+            if function in record.functions:
+                return {"name": function, "plugin": record.name}
+        raise PackageError(f"no installed function plugin offers a function named {function!r}; "
+                           "see GET /plugins/udfs for the list")
+
+    def register_functions(self, name: str, functions: Iterable[str]) -> PluginRecord:
+        """eKuiper's ``POST /plugins/functions/{name}/register``: declare a plugin's functions.
+
+        Plutino reads the function list from the plugin itself, so this only checks that the
+        names given are among those the plugin offers.
+        """
+        record = self._record("function", name)
+        wanted = list(functions)
+        unknown = [f for f in wanted if f not in record.functions]
+        if unknown:
+            raise PackageError(
+                f"function plugin {name} does not offer {', '.join(unknown)}; it offers"
+                f" {', '.join(record.functions) or 'no functions'} (read from the plugin itself:"
+                " no register step is needed)"
+            )
+        return record
+
+    def _record(self, kind: str, name: str) -> PluginRecord:
+        check_kind(kind)
+        record = self.store.get_plugin(kind, name)
+        if record is None:
+            raise PackageError(f"{kind} plugin {name} is not installed; see `plutino plugin list {kind}`")
+        return record
+
+    # ---------------------------------------------------------------- install and update
+
+    def install(
+        self,
+        kind: str,
+        name: str,
+        location: str,
+        shell_params: Sequence[str] = (),
+        functions: Sequence[str] | None = None,
+        sha256: str | None = None,
+    ) -> PluginRecord:
+        """Install the package at ``location`` (a path, file:// or http(s):// URL) as ``kind/name``."""
+        return self._install(kind, name, location, shell_params, functions, sha256, update=False)
+
+    def update(
+        self,
+        kind: str,
+        name: str,
+        location: str,
+        shell_params: Sequence[str] = (),
+        functions: Sequence[str] | None = None,
+        sha256: str | None = None,
+    ) -> PluginRecord:
+        """Replace an installed plugin by a new version; new instances use it at once."""
+        return self._install(kind, name, location, shell_params, functions, sha256, update=True)
+
+    def _install(
+        self, kind: str, name: str, location: str, shell_params: Sequence[str],
+        functions: Sequence[str] | None, sha256: str | None, update: bool,
+    ) -> PluginRecord:
+        check_kind(kind)
+        check_name(name)
+        label = label_of(location)
+        with self._lock:
+            existing = self.store.get_plugin(kind, name)
+            if existing is not None and not update:
+                raise PackageError(
+                    f"{kind} plugin {name} is already installed (version {existing.version});"
+                    f" to replace it use update (PUT /plugins/{kind}s/{name}, plutino plugin"
+                    " update), or delete it first"
+                )
+            if existing is None and update:
+                raise PackageError(
+                    f"{kind} plugin {name} is not installed, so it cannot be updated; install it"
+                    f" (POST /plugins/{kind}s, plutino plugin install)"
+                )
+            self.data.staging_dir.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(prefix=f"{kind}-{name}-", dir=self.data.staging_dir))
+            try:
+                package = fetch(location, stage / "package.zip", self.settings)
+                if sha256 is not None and sha256_file(package) != sha256.lower():
+                    raise PackageError(
+                        f"package {label} has sha256 {sha256_file(package)}, the request says"
+                        f" {sha256}; check that the URL serves the file you meant"
+                    )
+                (stage / "files").mkdir()
+                pkg = unpack(package, stage / "files", self.settings, label)
+                self._verify(pkg, kind, name)
+                if existing is not None and existing.version == pkg.manifest.version:
+                    raise PackageError(
+                        f"package {label} holds {kind} plugin {name} version {existing.version},"
+                        " which is the version installed; an update needs a new version: raise"
+                        " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
+                    )
+                output = self._run_script(pkg, shell_params, stage) if pkg.script else ""
+                final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
+                (stage / "load").mkdir()
+                staged_so = stage / "load" / final.name
+                os.replace(pkg.so_path, staged_so)
+                plugin = self._load_staged(staged_so, pkg, functions)
+                record = PluginRecord(
+                    kind=kind, name=name, version=pkg.manifest.version,
+                    file=final.relative_to(self.data.root).as_posix(), sha256=pkg.manifest.sha256,
+                    abi=pkg.manifest.abi, installed_at=_now(), status="loaded",
+                    functions=tuple(plugin.functions) if kind == "function" else (),
+                    config_files=(), manifest=pkg.manifest.to_dict(), source=location,
+                    error=None, install_output=output,
+                )
+                old = self._plugins.get((kind, name))
+                self._registry_add(plugin, replacing=old, label=label, so_name=pkg.manifest.so)
+                try:
+                    record = self._commit(record, staged_so, final, pkg, stage)
+                except BaseException:
+                    self._registry_remove(plugin, restore=old)
+                    raise
+                self._plugins[(kind, name)] = plugin
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+            if existing is not None and existing.file != record.file:
+                self._retire(existing, keep=record)
+            log.info("%s plugin %s %s installed from %s", kind, name, record.version, location)
+            return record
+
+    def _verify(self, pkg: StagedPackage, kind: str, name: str) -> None:
+        """The package is the plugin asked for, and its .so is the one its manifest describes."""
+        from plutino.tag import read_tag
+
+        m, label = pkg.manifest, pkg.label
+        if m.name != name:
+            raise PackageError(
+                f"package {label} holds plugin {m.name!r}, but the request installs {name!r};"
+                f" use name {m.name!r} in the request, or the package of {name}"
+            )
+        if m.kind != kind:
+            raise PackageError(
+                f"package {label} holds a {m.kind} plugin, but it is being installed as a {kind};"
+                f" install it under /plugins/{m.kind}s (plutino plugin install {m.kind} ...)"
+            )
+        digest = sha256_file(pkg.so_path)
+        if digest != m.sha256:
+            raise PackageError(
+                f"package {label}: {m.so} has sha256 {digest}, the manifest says {m.sha256};"
+                " the file was changed or damaged after packing: pack it again with"
+                " `plutino plugin pack`"
+            )
+        try:
+            tag = read_tag(pkg.so_path, kind=kind)
+        except PluginRefused as exc:
+            raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
+        for field, said, found in (
+            ("name", m.name, tag.name), ("version", m.version, tag.version),
+            ("abi", m.abi, f"{tag.abi[0]}.{tag.abi[1]}"),
+        ):
+            if said != found:
+                raise PackageError(
+                    f"package {label}: the manifest says {field} {said!r}, the ABI tag of {m.so}"
+                    f" says {found!r}; pack it again with `plutino plugin pack`"
+                )
+
+    def _load_staged(self, staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | None) -> Any:
+        from plutino.loader import load_plugin
+
+        label, m = pkg.label, pkg.manifest
+        try:
+            plugin = load_plugin(staged_so, kind=m.kind)
+        except PluginRefused as exc:
+            raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
+        except PlutinoError as exc:
+            raise PackageError(f"package {label}: {exc}") from exc
+        if m.kind == "function":
+            offered = list(plugin.functions)
+            if sorted(offered) != sorted(m.functions):
+                raise PackageError(
+                    f"package {label}: the manifest lists functions {', '.join(m.functions) or 'none'},"
+                    f" the plugin offers {', '.join(offered) or 'none'}; pack it again with"
+                    " `plutino plugin pack`"
+                )
+            unknown = [f for f in (functions or ()) if f not in offered]
+            if unknown:
+                raise PackageError(
+                    f"package {label}: the request lists functions {', '.join(unknown)} that the"
+                    f" plugin does not offer (it offers {', '.join(offered)}); leave 'functions'"
+                    " out: Plutino reads them from the plugin"
+                )
+        return plugin
+
+    def _run_script(self, pkg: StagedPackage, shell_params: Sequence[str], stage: Path) -> str:
+        assert pkg.script is not None
+        if not self.settings.allow_scripts:
+            raise PackageError(
+                f"package {pkg.label} contains install.sh, and running install scripts is off;"
+                " an administrator can allow it with allow_scripts: true under packages: in"
+                f" {self.data.settings_file} (or PLUTINO_ALLOW_SCRIPTS=1), or remove install.sh"
+                " from the package"
+            )
+        if not all(isinstance(p, str) for p in shell_params):
+            raise PackageError(f"shellParas must be a list of strings, got {list(shell_params)!r}")
+        env = dict(os.environ, PLUTINO_HOME=str(self.data.root), PLUTINO_PLUGIN=pkg.manifest.name,
+                   PLUTINO_PLUGIN_KIND=pkg.manifest.kind)
+        try:
+            proc = subprocess.run(
+                ["sh", str(pkg.script), *shell_params], cwd=pkg.root, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                timeout=self.settings.script_timeout_s,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise PackageError(
+                f"package {pkg.label}: install.sh did not finish within script_timeout_s ="
+                f" {self.settings.script_timeout_s:g} s; make it faster or raise the limit"
+            ) from exc
+        output = proc.stdout.decode("utf-8", "replace")[-_MAX_OUTPUT:]
+        if proc.returncode != 0:
+            tail = "\n".join(output.splitlines()[-20:])
+            raise PackageError(
+                f"package {pkg.label}: install.sh failed (exit {proc.returncode}); its output"
+                f" ends with:\n{tail}"
+            )
+        return output
+
+    def _commit(self, record: PluginRecord, staged_so: Path, final: Path, pkg: StagedPackage,
+                stage: Path) -> PluginRecord:
+        """Move the staged files into place and write the record, all or nothing."""
+        kind, name = record.kind, record.name
+        etc = self.data.etc_dir(kind)
+        moves = [_Move(staged_so, final)]
+        for path in (pkg.yaml_path, pkg.json_path):
+            if path is not None:
+                moves.append(_Move(path, etc / path.name))
+        for rel in pkg.etc_files:
+            moves.append(_Move(pkg.root / rel, etc / name / rel.relative_to("etc")))
+        config_files = tuple(m.dst.relative_to(self.data.root).as_posix() for m in moves[1:])
+        record = PluginRecord(**{**record.__dict__, "config_files": config_files})
+        rel_final = final.relative_to(self.data.root).as_posix()
+        # Announce the new file first: if the process dies after the rename but before the
+        # commit, the next start finds it pending with no record and removes it.
+        with self.store.transaction():
+            self.store.add_pending(rel_final, f"install of {kind} {name} {record.version}")
+        backups = stage / "backup"
+        done: list[tuple[_Move, Path | None]] = []
+        try:
+            with self.store.transaction():
+                self.store.put_plugin(record)
+                self.store.forget_pending(rel_final)
+                for move in moves:
+                    move.dst.parent.mkdir(parents=True, exist_ok=True)
+                    backup = None
+                    if move.dst.exists():
+                        backup = backups / f"{len(done)}-{move.dst.name}"
+                        backup.parent.mkdir(exist_ok=True)
+                        os.replace(move.dst, backup)
+                    done.append((move, backup))
+                    os.replace(move.src, move.dst)
+        except BaseException:
+            for move, backup in reversed(done):
+                _unlink(move.dst)
+                if backup is not None:
+                    os.replace(backup, move.dst)
+            with self.store.transaction():
+                self.store.forget_pending(rel_final)
+            raise
+        return record
+
+    def _retire(self, old: PluginRecord, keep: PluginRecord) -> None:
+        """After an update: remove the old version's file, now or (if rules use it) at next start."""
+        stale = [f for f in old.config_files if f not in keep.config_files]
+        for rel in stale:
+            _unlink(self.data.root / rel)
+        users = list(self.in_use(old.kind, old.name))
+        if users:
+            with self.store.transaction():
+                self.store.add_pending(old.file, f"old version {old.version}, used by {', '.join(users)}")
+            log.info("%s plugin %s %s stays on disk until next start: rules %s still run it",
+                     old.kind, old.name, old.version, ", ".join(users))
+        else:
+            _unlink(self.data.root / old.file)
+
+    # ---------------------------------------------------------------- delete
+
+    def delete(self, kind: str, name: str, force: bool = False) -> list[str]:
+        """Uninstall a plugin. Refused while rules use it, unless ``force`` (which stops them).
+
+        Returns the ids of the rules that were stopped. The code of a loaded plugin stays in
+        the process (a shared object is never unloaded), but no new instance can be made.
+        """
+        with self._lock:
+            record = self._record(kind, name)
+            users = list(self.in_use(kind, name))
+            if users and not force:
+                raise PackageError(
+                    f"{kind} plugin {name} is used by rule{'s' if len(users) > 1 else ''}"
+                    f" {', '.join(users)}; stop or delete {'them' if len(users) > 1 else 'it'} first,"
+                    " or delete with force (?force=true, --force), which stops them"
+                )
+            if users:
+                self.stop_rules(users, f"stopped: {kind} plugin {name} was deleted")
+            files = [record.file, *record.config_files]
+            with self.store.transaction():
+                self.store.delete_plugin(kind, name)
+                for rel in files:
+                    self.store.add_pending(rel, f"delete of {kind} {name}")
+            plugin = self._plugins.pop((kind, name), None)
+            if plugin is not None:
+                self._registry_remove(plugin, restore=None)
+            for rel in files:
+                _unlink(self.data.root / rel)
+            folder = self.data.etc_dir(kind) / name
+            if folder.is_dir():
+                shutil.rmtree(folder, ignore_errors=True)
+            with self.store.transaction():
+                for rel in files:
+                    self.store.forget_pending(rel)
+            log.info("%s plugin %s deleted", kind, name)
+            return users
+
+    # ---------------------------------------------------------------- registry
+
+    def _registry_add(self, plugin: Any, replacing: Any, label: str | None = None,
+                      so_name: str | None = None) -> None:
+        """Register ``plugin`` in place of ``replacing`` (if any); all or nothing.
+
+        The registry refuses a function name another plugin (or a built-in) already has.
+        """
+        if replacing is not None:
+            self._unregister(replacing)
+        try:
+            self.registry.register(plugin)
+        except RegistryError as exc:
+            if replacing is not None:
+                self.registry.register(replacing)
+            if label is None:
+                raise
+            # the staged path means nothing to the user: name the file in the package instead
+            message = str(exc).replace(str(plugin.path), so_name or str(plugin.path))
+            raise PackageError(f"package {label}: {message}") from exc
+
+    def _registry_remove(self, plugin: Any, restore: Any) -> None:
+        self._unregister(plugin)
+        if restore is not None:
+            self.registry.register(restore)
+
+    def _unregister(self, plugin: Any) -> None:
+        if self.registry.find(plugin.kind, plugin.name) is plugin:
+            self.registry.unregister(plugin.kind, plugin.name)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

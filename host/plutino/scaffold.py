@@ -1,0 +1,113 @@
+"""``plutino plugin new`` and ``plutino plugin build``: a plugin project from nothing to a .so.
+
+A new project is the smallest thing that builds, tests and packs, in the shape of the bundled
+examples: CMakeLists.txt calling ``plutino_add_plugin()``, one source file with the contract's
+declaration macros, the UI metadata ``NAME.json``, the default config ``NAME.yaml`` (sources
+and sinks) and ``test_NAME.py``. The templates live in ``plutino/templates/<lang>/<kind>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from string import Template
+
+from plutino.config import KINDS
+from plutino.packages import PackageError, check_name
+
+LANGS = ("c", "cython")
+_TEMPLATES = Path(__file__).resolve().parent / "templates"
+_SUPPORTED = {("c", "function"), ("c", "source"), ("c", "sink"), ("cython", "function")}
+
+
+def new_project(name: str, kind: str, lang: str, directory: Path | None = None) -> Path:
+    """Write a new plugin project for ``name`` into ``directory`` (default ``./name``)."""
+    check_name(name)
+    if kind not in KINDS:
+        raise PackageError(f"unknown plugin kind {kind!r}; use one of: {', '.join(KINDS)}")
+    if lang not in LANGS:
+        raise PackageError(f"unknown language {lang!r}; use one of: {', '.join(LANGS)}")
+    if (lang, kind) not in _SUPPORTED:
+        choices = ", ".join(f"--lang {l} --kind {k}" for l, k in sorted(_SUPPORTED))
+        raise PackageError(f"there is no {lang} template for a {kind} plugin yet; available: {choices}")
+    if lang == "cython" and not name.isidentifier():
+        raise PackageError(
+            f"a Cython plugin's name is also its module name and must be a Python identifier;"
+            f" {name!r} is not: use {name.replace('-', '_')!r}"
+        )
+    target = Path(directory) if directory is not None else Path(name)
+    if target.exists() and any(target.iterdir()):
+        raise PackageError(f"{target} already exists and is not empty; choose another directory")
+    ident = name.replace("-", "_")
+    values = {
+        "name": name,
+        "ident": ident,
+        "fn": ident if kind == "function" else "",
+        "kind": kind,
+        "kinds": f"{kind}s",
+        "source_file": f"{name}.pyx" if lang == "cython" else f"{name}.c",
+    }
+    template_dir = _TEMPLATES / lang / kind
+    shared_dir = _TEMPLATES / "shared" / kind
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in (shared_dir, template_dir):
+        for src in sorted(folder.iterdir()):
+            dest_name = src.name.replace("NAME", name).removesuffix(".tmpl")
+            text = Template(src.read_text(encoding="utf-8")).substitute(values)
+            (target / dest_name).write_text(text, encoding="utf-8")
+    return target
+
+
+def build_project(
+    project: Path,
+    build_dir: Path | None = None,
+    build_type: str = "Release",
+    jobs: int = 2,
+    quiet: bool = False,
+) -> list[Path]:
+    """Configure and build a plugin project with CMake and the contract's CMake package.
+
+    Returns the .so files the build produced. Raises PackageError with CMake's output when the
+    configure or build step fails.
+    """
+    import plutino_contract
+
+    project = Path(project).absolute()
+    if not (project / "CMakeLists.txt").is_file():
+        raise PackageError(
+            f"{project} has no CMakeLists.txt; run this in a plugin project"
+            " (create one with `plutino plugin new NAME`)"
+        )
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        raise PackageError("cmake is not on PATH; install CMake 3.18 or newer (pip install cmake)")
+    build = Path(build_dir).absolute() if build_dir is not None else project / "build"
+    configure = [
+        cmake, "--no-warn-unused-cli", "-S", str(project), "-B", str(build),
+        f"-DPlutinoContract_DIR={plutino_contract.get_cmake_dir()}",
+        f"-DCMAKE_BUILD_TYPE={build_type}",
+        f"-DPython_EXECUTABLE={sys.executable}",
+        f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={build}",
+    ]
+    if shutil.which("ninja") and not (build / "CMakeCache.txt").exists():
+        configure += ["-G", "Ninja"]
+    # CMake finds cython on PATH: put this interpreter's scripts folder first.
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    _run(configure, env, "configure", project, quiet)
+    _run([cmake, "--build", str(build), "-j", str(jobs)], env, "build", project, quiet)
+    return sorted(p for p in build.glob("*.so") if p.is_file())
+
+
+def _run(cmd: list[str], env: dict[str, str], step: str, project: Path, quiet: bool) -> None:
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not quiet and proc.stdout:
+        print(proc.stdout, end="")
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        raise PackageError(
+            f"CMake {step} of {project} failed (exit {proc.returncode}); the compiler says:\n{tail}"
+        )

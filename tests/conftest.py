@@ -1,0 +1,63 @@
+"""Session fixtures shared by every test area.
+
+``plugin_build`` builds native_plugins/ (bundled examples and, with PLUTINO_BUILD_BROKEN=ON,
+the loader's corpus) with CMake into build/test-native once per session and returns its
+``plugins/`` folder: ``plugin_build / "functions" / "echo.so"``,
+``plugin_build / "broken" / "no_tag.so"``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = ROOT / "native_plugins"
+BUILD = ROOT / "build" / "test-native"
+
+
+def _plugin_dirs() -> str:
+    """The plugin folders CMake globbed at configure time; a new one needs a new configure."""
+    dirs = sorted(
+        str(p.parent.relative_to(NATIVE))
+        for kind in ("sources", "sinks", "functions")
+        for p in NATIVE.glob(f"{kind}/*/CMakeLists.txt")
+    )
+    return "\n".join(dirs) + "\n"
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def plugin_build() -> Path:
+    """Build native_plugins/ into build/test-native and return build/test-native/plugins.
+
+    Configures only when there is no CMakeCache.txt (or a plugin folder was added or removed
+    since, as CMake finds them by glob at configure time); always builds (incremental).
+    A file lock keeps concurrent test sessions from building the same tree at once."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    stamp = BUILD / ".plutino-plugin-dirs"
+    with open(BUILD.parent / "test-native.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        dirs = _plugin_dirs()
+        cache = BUILD / "CMakeCache.txt"
+        if not cache.exists() or not stamp.exists() or stamp.read_text() != dirs:
+            generator = ["-G", "Ninja"] if shutil.which("ninja") and not cache.exists() else []
+            try:
+                _run(["cmake", "-S", str(NATIVE), "-B", str(BUILD), *generator, "-DPLUTINO_BUILD_BROKEN=ON",
+                      f"-DPython_EXECUTABLE={sys.executable}"], "configuring native_plugins")
+            except BaseException:
+                stamp.unlink(missing_ok=True)
+                raise
+            stamp.write_text(dirs)
+        _run(["cmake", "--build", str(BUILD), "-j2"], "building native_plugins")
+    return BUILD / "plugins"

@@ -1,0 +1,1 @@
+"""Tests of the plugin loader, the registry and `plutino plugin check`."""
