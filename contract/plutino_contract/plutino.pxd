@@ -4,7 +4,6 @@
 # declares the inline helpers of plutino_helpers.h. Everything is `nogil`, so a plugin's hot
 # loop over Arrow arrays runs without touching Python.
 #
-#     # distutils: language = c
 #     # cython: boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 #     from libc.stdint cimport int32_t, int64_t
 #     from plutino cimport *          # or: cimport plutino  (then plutino.ArrowArray, ...)
@@ -17,9 +16,12 @@
 #         cdef double* res = plutino_result_f64(ctx, out, n)
 #         if res == NULL:
 #             return PLUTINO_NOMEM
-#         for i in range(n):
+#         for i in range(n):          # (nulls: see plutino_is_valid / plutino_result_set_null)
 #             res[i] = x[plutino_arg_row(args[0], i)] * 2
-#         return plutino_schema_make(out_type, b"g", b"")
+#         if plutino_schema_make(out_type, b"g", b"") != PLUTINO_OK:
+#             out.release(out)          # a failed call leaves *out released
+#             return PLUTINO_NOMEM
+#         return PLUTINO_OK
 #
 # plutino_add_plugin() (CMake) puts this file's directory on Cython's include path, so
 # `cimport plutino` works in a .pyx listed in SOURCES.
@@ -61,6 +63,11 @@
 #     The host calls plutino_plugin_v1 once, right after loading and before anything else.
 #     Setting a field (haversine_fn.name = ...) writes the module-level struct; assigning a
 #     whole struct (other_fn = haversine_fn) makes a local unless declared `global other_fn`.
+#
+#     The other way, used by Plutino's native_plugins/functions/geo/geo.pyx: make the callbacks
+#     `cdef public` (their C names are then fixed), declare them in the verbatim C block and
+#     write the function table and PLUTINO_DECLARE_FUNCTIONS there, as a C plugin would; the
+#     tables are then constant C data, initialised before any code runs.
 
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 

@@ -70,4 +70,9 @@ def format_check(d: dict) -> str:
     return "\n".join(lines)
 
 
+from .cli_packages import COMMANDS as _PACKAGE_COMMANDS  # noqa: E402  (new, build, pack, install, ...)
+
+for _command in _PACKAGE_COMMANDS:
+    plugin.add_command(_command)
+
 __all__ = ["main", "plugin", "check", "format_check"]

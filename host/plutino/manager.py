@@ -227,20 +227,25 @@ class PluginManager:
 
     def install(
         self,
-        kind: str,
-        name: str,
+        kind: str | None,
+        name: str | None,
         location: str,
         shell_params: Sequence[str] = (),
         functions: Sequence[str] | None = None,
         sha256: str | None = None,
     ) -> PluginRecord:
-        """Install the package at ``location`` (a path, file:// or http(s):// URL) as ``kind/name``."""
+        """Install the package at ``location`` (a path, file:// or http(s):// URL).
+
+        ``kind`` and ``name`` are what the request says (REST: the path and body); the package
+        must agree. None takes them from the package's manifest (the CLI's default).
+        ``sha256``, when given, is the checksum the zip itself must have.
+        """
         return self._install(kind, name, location, shell_params, functions, sha256, update=False)
 
     def update(
         self,
-        kind: str,
-        name: str,
+        kind: str | None,
+        name: str | None,
         location: str,
         shell_params: Sequence[str] = (),
         functions: Sequence[str] | None = None,
@@ -249,28 +254,35 @@ class PluginManager:
         """Replace an installed plugin by a new version; new instances use it at once."""
         return self._install(kind, name, location, shell_params, functions, sha256, update=True)
 
+    def _existing(self, kind: str, name: str, update: bool) -> PluginRecord | None:
+        existing = self.store.get_plugin(kind, name)
+        if existing is not None and not update:
+            raise PackageError(
+                f"{kind} plugin {name} is already installed (version {existing.version});"
+                f" to replace it use update (PUT /plugins/{kind}s/{name}, plutino plugin"
+                " update), or delete it first"
+            )
+        if existing is None and update:
+            raise PackageError(
+                f"{kind} plugin {name} is not installed, so it cannot be updated; install it"
+                f" (POST /plugins/{kind}s, plutino plugin install)"
+            )
+        return existing
+
     def _install(
-        self, kind: str, name: str, location: str, shell_params: Sequence[str],
+        self, kind: str | None, name: str | None, location: str, shell_params: Sequence[str],
         functions: Sequence[str] | None, sha256: str | None, update: bool,
     ) -> PluginRecord:
-        check_kind(kind)
-        check_name(name)
+        if kind is not None:
+            check_kind(kind)
+        if name is not None:
+            check_name(name)
         label = label_of(location)
         with self._lock:
-            existing = self.store.get_plugin(kind, name)
-            if existing is not None and not update:
-                raise PackageError(
-                    f"{kind} plugin {name} is already installed (version {existing.version});"
-                    f" to replace it use update (PUT /plugins/{kind}s/{name}, plutino plugin"
-                    " update), or delete it first"
-                )
-            if existing is None and update:
-                raise PackageError(
-                    f"{kind} plugin {name} is not installed, so it cannot be updated; install it"
-                    f" (POST /plugins/{kind}s, plutino plugin install)"
-                )
+            if kind is not None and name is not None:
+                self._existing(kind, name, update)  # fail before downloading
             self.data.staging_dir.mkdir(parents=True, exist_ok=True)
-            stage = Path(tempfile.mkdtemp(prefix=f"{kind}-{name}-", dir=self.data.staging_dir))
+            stage = Path(tempfile.mkdtemp(prefix="install-", dir=self.data.staging_dir))
             try:
                 package = fetch(location, stage / "package.zip", self.settings)
                 if sha256 is not None and sha256_file(package) != sha256.lower():
@@ -280,14 +292,17 @@ class PluginManager:
                     )
                 (stage / "files").mkdir()
                 pkg = unpack(package, stage / "files", self.settings, label)
+                kind = kind if kind is not None else pkg.manifest.kind
+                name = name if name is not None else pkg.manifest.name
                 self._verify(pkg, kind, name)
+                existing = self._existing(kind, name, update)
                 if existing is not None and existing.version == pkg.manifest.version:
                     raise PackageError(
                         f"package {label} holds {kind} plugin {name} version {existing.version},"
                         " which is the version installed; an update needs a new version: raise"
                         " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
                     )
-                output = self._run_script(pkg, shell_params, stage) if pkg.script else ""
+                output = self._run_script(pkg, shell_params) if pkg.script else ""
                 final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
                 (stage / "load").mkdir()
                 staged_so = stage / "load" / final.name
@@ -379,7 +394,7 @@ class PluginManager:
                 )
         return plugin
 
-    def _run_script(self, pkg: StagedPackage, shell_params: Sequence[str], stage: Path) -> str:
+    def _run_script(self, pkg: StagedPackage, shell_params: Sequence[str]) -> str:
         assert pkg.script is not None
         if not self.settings.allow_scripts:
             raise PackageError(

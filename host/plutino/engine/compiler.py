@@ -533,8 +533,8 @@ class Compiler:
     def _unknown_function(self, node: exp.Expression, name: str) -> SqlError:
         known = [*fns.BUILTIN_NAMES, *self.lookup.names()]
         best = closest(name, known)
-        guess = f"did you mean '{best}'? " if best else ""
-        return self.error(node, f"unknown function '{name}'", f"{guess}(built-in and plugin functions: see GET /plugins/udfs)")
+        guess = f"did you mean '{best}'?" if best else "no built-in or installed plugin has it; install the plugin that provides it"
+        return self.error(node, f"unknown function '{name}'", f"{guess} (built-in and plugin functions: see GET /plugins/udfs)")
 
     def _misplaced_aggregate(self, node: exp.Expression, name: str) -> SqlError:
         if self.clause == "WHERE":

@@ -1,0 +1,185 @@
+"""``plutino plugin new|build|pack|install|update|list|describe|delete``: the package commands.
+
+They join the ``plutino plugin`` group of :mod:`plutino.cli`. Commands that touch installed
+plugins work on the data dir given by ``--data-dir`` (default ``$PLUTINO_HOME``, else
+``./plutino_data``). A running server does not see what this process changes in its data dir
+until it restarts; use the REST API to change a running server's plugins.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import wraps
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from plutino.config import KINDS
+from plutino.errors import PlutinoError
+
+_data_dir_option = click.option(
+    "--data-dir", "data_dir", envvar="PLUTINO_HOME", default="plutino_data", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The data directory ($PLUTINO_HOME).",
+)
+_kind_choice = click.Choice(list(KINDS))
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Show a PlutinoError as one line on stderr with exit code 1, not as a traceback."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except PlutinoError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _manager(data_dir: Path) -> Any:
+    from plutino.manager import PluginManager
+
+    return PluginManager(data_dir)
+
+
+@click.command("new")
+@click.argument("name")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--kind", type=_kind_choice, default="function", show_default=True)
+@click.option("--lang", type=click.Choice(["c", "cython"]), default="c", show_default=True)
+@_user_errors
+def new(name: str, directory: Path | None, kind: str, lang: str) -> None:
+    """Create a plugin project NAME in DIRECTORY (default ./NAME) that builds, tests and packs."""
+    from plutino.scaffold import new_project
+
+    target = new_project(name, kind, lang, directory)
+    click.echo(f"created {kind} plugin {name} ({lang}) in {target}")
+    click.echo(f"next: plutino plugin build {target} && plutino plugin pack {target} -o {name}.zip")
+
+
+@click.command("build")
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where CMake builds (default DIRECTORY/build).")
+@click.option("--debug", is_flag=True, help="Build with CMAKE_BUILD_TYPE=Debug (default Release).")
+@click.option("-j", "--jobs", type=int, default=2, show_default=True)
+@_user_errors
+def build(directory: Path, build_dir: Path | None, debug: bool, jobs: int) -> None:
+    """Configure and build the plugin project in DIRECTORY with CMake and the contract's package."""
+    from plutino.scaffold import build_project
+
+    for so in build_project(directory, build_dir, "Debug" if debug else "Release", jobs):
+        click.echo(f"built {so}")
+
+
+@click.command("pack")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The zip to write (default ./NAME.zip).")
+@_user_errors
+def pack(source: Path, output: Path | None) -> None:
+    """Make the package zip of a built plugin: SOURCE is its .so or its project directory."""
+    import zipfile
+
+    from plutino.packages import MANIFEST, Manifest, pack as make_package
+
+    out = make_package(source, output)
+    with zipfile.ZipFile(out) as archive:
+        manifest = Manifest.from_dict(json.loads(archive.read(MANIFEST)), MANIFEST)
+        names = archive.namelist()
+    click.echo(f"packed {manifest.kind} plugin {manifest.name} {manifest.version} into {out}: {', '.join(names)}")
+
+
+def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([
+        click.argument("location"),
+        click.option("--kind", type=_kind_choice, default=None, help="Must match the package (default: its kind)."),
+        click.option("--name", default=None, help="Must match the package (default: its name)."),
+        click.option("--shell-param", "shell_params", multiple=True,
+                     help="An argument for the package's install.sh (repeatable; needs allow_scripts)."),
+        click.option("--sha256", default=None, help="The sha256 the zip must have."),
+        _data_dir_option,
+    ]):
+        command = option(command)
+    return command
+
+
+@click.command("install")
+@_install_options
+@_user_errors
+def install(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
+            sha256: str | None, data_dir: Path) -> None:
+    """Install the plugin package at LOCATION: a zip path, file:// or http(s):// URL."""
+    record = _manager(data_dir).install(kind, name, location, shell_params, sha256=sha256)
+    click.echo(f"{record.kind} plugin {record.name} {record.version} is installed ({record.file})")
+
+
+@click.command("update")
+@_install_options
+@_user_errors
+def update(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
+           sha256: str | None, data_dir: Path) -> None:
+    """Replace an installed plugin by the newer version packaged at LOCATION."""
+    record = _manager(data_dir).update(kind, name, location, shell_params, sha256=sha256)
+    click.echo(f"{record.kind} plugin {record.name} is updated to {record.version} ({record.file})")
+
+
+@click.command("list")
+@click.argument("kind", required=False, type=_kind_choice)
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+@_data_dir_option
+@_user_errors
+def list_(kind: str | None, as_json: bool, data_dir: Path) -> None:
+    """List the installed plugins (of one KIND), with their version and status."""
+    records = _manager(data_dir).list(kind)
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
+    for r in records:
+        extra = f"  ({', '.join(r.functions)})" if r.functions else ""
+        error = f"  error: {r.error}" if r.error else ""
+        click.echo(f"{r.kind:<9} {r.name:<24} {r.version:<10} {r.status}{extra}{error}")
+
+
+@click.command("describe")
+@click.argument("kind", type=_kind_choice)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the description as JSON.")
+@_data_dir_option
+@_user_errors
+def describe(kind: str, name: str, as_json: bool, data_dir: Path) -> None:
+    """Describe an installed plugin: version, status, ABI, functions, file, sha256, error."""
+    info = _manager(data_dir).describe(kind, name)
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for key, value in info.items():
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value) if isinstance(value, dict) else ", ".join(value)
+        if key == "install_output" and value:
+            value = "\n    " + "\n    ".join(str(value).splitlines())
+        click.echo(f"{key + ':':<15} {'' if value is None else value}")
+
+
+@click.command("delete")
+@click.argument("kind", type=_kind_choice)
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Delete even if rules use it (they are stopped).")
+@_data_dir_option
+@_user_errors
+def delete(kind: str, name: str, force: bool, data_dir: Path) -> None:
+    """Uninstall a plugin: remove its files and its record."""
+    stopped = _manager(data_dir).delete(kind, name, force=force)
+    click.echo(f"{kind} plugin {name} is deleted" + (f"; stopped rules {', '.join(stopped)}" if stopped else ""))
+
+
+COMMANDS = [new, build, pack, install, update, list_, describe, delete]
+
+__all__ = ["COMMANDS"]
