@@ -1,8 +1,9 @@
 """The ``plutino`` command line.
 
-``main`` is the root group; each concept adds a subgroup (``plutino plugin ...`` here;
-``plutino serve``, ``plutino stream ...`` and ``plutino rule ...`` join it later by
-``main.add_command``).
+``main`` is the root group; each concept adds a subgroup or command (``plutino plugin ...``
+here, with ``check`` defined in this module and the package commands of
+:mod:`plutino.cli_packages` added to it; ``plutino serve``, ``plutino stream ...`` and
+``plutino rule ...`` join the same way, by ``main.add_command`` at the bottom of this file).
 """
 
 from __future__ import annotations
@@ -74,5 +75,14 @@ from .cli_packages import COMMANDS as _PACKAGE_COMMANDS  # noqa: E402  (new, bui
 
 for _command in _PACKAGE_COMMANDS:
     plugin.add_command(_command)
+
+def _add_commands() -> None:
+    from .cli_packages import COMMANDS as package_commands
+
+    for command in package_commands:
+        plugin.add_command(command)
+
+
+_add_commands()
 
 __all__ = ["main", "plugin", "check", "format_check"]

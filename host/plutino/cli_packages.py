@@ -41,6 +41,12 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _location(location: str) -> str:
+    """A local path as an absolute one (the record then says where it came from); URLs as they are."""
+    path = Path(location)
+    return str(path.absolute()) if "://" not in location and path.exists() else location
+
+
 def _manager(data_dir: Path) -> Any:
     from plutino.manager import PluginManager
 
@@ -115,7 +121,7 @@ def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def install(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
             sha256: str | None, data_dir: Path) -> None:
     """Install the plugin package at LOCATION: a zip path, file:// or http(s):// URL."""
-    record = _manager(data_dir).install(kind, name, location, shell_params, sha256=sha256)
+    record = _manager(data_dir).install(kind, name, _location(location), shell_params, sha256=sha256)
     click.echo(f"{record.kind} plugin {record.name} {record.version} is installed ({record.file})")
 
 
@@ -125,7 +131,7 @@ def install(location: str, kind: str | None, name: str | None, shell_params: tup
 def update(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
            sha256: str | None, data_dir: Path) -> None:
     """Replace an installed plugin by the newer version packaged at LOCATION."""
-    record = _manager(data_dir).update(kind, name, location, shell_params, sha256=sha256)
+    record = _manager(data_dir).update(kind, name, _location(location), shell_params, sha256=sha256)
     click.echo(f"{record.kind} plugin {record.name} is updated to {record.version} ({record.file})")
 
 

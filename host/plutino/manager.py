@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -324,6 +325,11 @@ class PluginManager:
                     self._registry_remove(plugin, restore=old)
                     raise
                 self._plugins[(kind, name)] = plugin
+            except OSError as exc:  # the disk, not the package: nothing was changed
+                raise PackageError(
+                    f"cannot install {label}: {exc}; nothing was changed: check the free space and"
+                    f" permissions of {self.data.root} and try again"
+                ) from exc
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
             if existing is not None and existing.file != record.file:
@@ -407,18 +413,22 @@ class PluginManager:
             raise PackageError(f"shellParas must be a list of strings, got {list(shell_params)!r}")
         env = dict(os.environ, PLUTINO_HOME=str(self.data.root), PLUTINO_PLUGIN=pkg.manifest.name,
                    PLUTINO_PLUGIN_KIND=pkg.manifest.kind)
+        # A session of its own, so a timeout kills everything the script started.
+        proc = subprocess.Popen(
+            ["sh", str(pkg.script), *shell_params], cwd=pkg.root, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
-            proc = subprocess.run(
-                ["sh", str(pkg.script), *shell_params], cwd=pkg.root, env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                timeout=self.settings.script_timeout_s,
-            )
+            stdout, _ = proc.communicate(timeout=self.settings.script_timeout_s)
         except subprocess.TimeoutExpired as exc:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
             raise PackageError(
                 f"package {pkg.label}: install.sh did not finish within script_timeout_s ="
                 f" {self.settings.script_timeout_s:g} s; make it faster or raise the limit"
             ) from exc
-        output = proc.stdout.decode("utf-8", "replace")[-_MAX_OUTPUT:]
+        output = stdout.decode("utf-8", "replace")[-_MAX_OUTPUT:]
         if proc.returncode != 0:
             tail = "\n".join(output.splitlines()[-20:])
             raise PackageError(

@@ -18,14 +18,15 @@ the call, the status name and the plugin's own message. A result that breaks the
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+import plutino_contract as contract
 import pyarrow as pa
 import pyarrow.compute as pc
-import plutino_contract as contract
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
-from .errors import PlutinoError, PluginArgumentError, PluginCallError, PluginIOError
+from .errors import PluginArgumentError, PluginCallError, PluginIOError, PlutinoError
 from .hostapi import NativeContext, address, ffi
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ class NativeSource:
 
     @classmethod
     def _create(cls, plugin: NativePlugin, api: Any, config: Mapping[str, Any] | None,
-                context: Context) -> "NativeSource":
+                context: Context) -> NativeSource:
         ctx, instance = _create_instance(plugin, api, "source", config, context)
         source = cls(plugin, api, instance, ctx)
         try:
@@ -237,7 +238,7 @@ class NativeSink:
 
     @classmethod
     def _create(cls, plugin: NativePlugin, api: Any, config: Mapping[str, Any] | None,
-                context: Context) -> "NativeSink":
+                context: Context) -> NativeSink:
         ctx, instance = _create_instance(plugin, api, "sink", config, context)
         return cls(plugin, api, instance, ctx)
 
@@ -375,7 +376,7 @@ class NativeFunction:
             known = self.validate(list(key))
         return known
 
-    def create(self, context: Context | None = None) -> "NativeFunctionInstance":
+    def create(self, context: Context | None = None) -> NativeFunctionInstance:
         """Per-use state for one use of the function in a rule."""
         context = context or Context(plugin_name=self.plugin.name)
         ctx = NativeContext(context, self.plugin.name)

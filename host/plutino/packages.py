@@ -408,15 +408,7 @@ def manifest_for(so_path: Path, functions: Iterable[str] | None = None) -> Manif
         raise PackageError(f"cannot pack {so_path}: {exc}") from exc
     names: list[str] = []
     if tag.kind == "function":
-        if functions is not None:
-            names = list(functions)
-        else:
-            from plutino.loader import load_plugin
-
-            try:
-                names = list(load_plugin(so_path, kind="function").functions)
-            except PlutinoError as exc:
-                raise PackageError(f"cannot pack {so_path}: loading it to list its functions failed: {exc}") from exc
+        names = list(functions) if functions is not None else _functions_of(so_path)
     return Manifest(
         name=tag.name, kind=tag.kind, version=tag.version, so=f"{tag.name}.so",
         sha256=sha256_file(so_path), abi=f"{tag.abi[0]}.{tag.abi[1]}",
@@ -448,3 +440,37 @@ def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = N
     files[MANIFEST] = manifest.to_json().encode("utf-8")
     target = Path(out) if out is not None else Path.cwd() / f"{manifest.name}.zip"
     return write_zip(target.absolute(), files)
+
+
+_LIST_FUNCTIONS = """
+import json, sys
+from plutino.loader import load_plugin
+print(json.dumps(list(load_plugin(sys.argv[1], kind="function").functions)))
+"""
+
+
+def _functions_of(so_path: Path) -> list[str]:
+    """The function names a library's descriptor lists, read by loading it in a child process.
+
+    A child, because a loaded library stays in its process for good: packing a rebuilt file
+    in the same process would meet the old one, and the plugin's code has no business running
+    inside the tool that packs it.
+    """
+    import subprocess
+    import sys
+
+    import plutino
+    import plutino_contract
+
+    paths = [str(Path(m.__file__).resolve().parent.parent) for m in (plutino, plutino_contract)]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
+    proc = subprocess.run(
+        [sys.executable, "-c", _LIST_FUNCTIONS, str(so_path)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        reason = last.split(": ", 1)[1] if last.startswith("plutino.") and ": " in last else last
+        raise PackageError(f"cannot pack {so_path}: loading it to list its functions failed: {reason}")
+    return list(json.loads(proc.stdout))

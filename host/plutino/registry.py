@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import Any, Iterable, Mapping, NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from plutino_contract.protocols import Function, FunctionLibrary, SinkPlugin, SourcePlugin
 
@@ -138,9 +139,10 @@ class Registry:
             raise RegistryError(
                 f"cannot register {owner}: it lacks {', '.join(missing) or 'a Protocol member'} of a {kind} "
                 f"plugin; implement plutino_contract.protocols.{protocol.__name__}")
-        if not isinstance(plugin.name, str) or not _PLUGIN_NAME.fullmatch(plugin.name):
+        name = getattr(plugin, "name", None)
+        if not isinstance(name, str) or not _PLUGIN_NAME.fullmatch(name):
             raise RegistryError(
-                f"cannot register {owner}: its name {plugin.name!r} is not a valid plugin name "
+                f"cannot register {owner}: its name {name!r} is not a valid plugin name "
                 "(1 to 63 letters, digits, '-' or '_'); rename it")
 
     def _check_functions(self, plugin: Any, owner: str) -> list[Any]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
 import plutino_contract as contract
+from elftools.elf.elffile import ELFFile
 
 
 def fresh_copy(src: Path, directory: Path, name: str | None = None) -> Path:

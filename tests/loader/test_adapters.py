@@ -10,12 +10,19 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-
-from plutino.errors import PlutinoError, PluginArgumentError, PluginCallError, PluginIOError
+from plutino.errors import PluginArgumentError, PluginCallError, PluginIOError, PlutinoError
 from plutino.loader import load_plugin
 from plutino.native import NativePlugin
 from plutino_contract.protocols import (
-    Context, EndOfStream, Function, FunctionInstance, FunctionLibrary, Sink, SinkPlugin, Source, SourcePlugin,
+    Context,
+    EndOfStream,
+    Function,
+    FunctionInstance,
+    FunctionLibrary,
+    Sink,
+    SinkPlugin,
+    Source,
+    SourcePlugin,
 )
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from plutino.cli import main
 from plutino.tag import host_platform
 

@@ -9,13 +9,12 @@ Each case loads a fresh copy of its file, so dlopen never finds it already loade
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pyarrow as pa
 import pytest
-
 from plutino.errors import PluginCallError, PluginRefused
 from plutino.loader import inspect_plugin, load_plugin
 from plutino.tag import host_platform

@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import plutino.loader as loader
+import pytest
 from plutino.errors import PluginRefused
 from plutino.hostapi import ERROR_CAPACITY, NativeContext, ffi, host_api
 from plutino.loader import check_plugin, inspect_plugin, load_failures, load_plugin, loaded_plugins

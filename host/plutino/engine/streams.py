@@ -94,8 +94,12 @@ class StreamDef:
         return self.option("TIMESTAMP")
 
     def source_properties(self) -> dict[str, Any]:
-        """The stream's properties as a source plugin receives them (lower-case keys)."""
-        return {k.lower(): v for k, v in self.options if v is not None}
+        """What the stream adds to its source's config: eKuiper's reserved keys ``datasource``
+        and ``format`` (the plugin's yaml ``default:`` and CONF_KEY sections come first)."""
+        props: dict[str, Any] = {"format": self.format}
+        if self.datasource:
+            props["datasource"] = self.datasource
+        return props
 
     def describe(self) -> dict[str, Any]:
         """eKuiper's ``GET /streams/{id}`` shape, with type names spelled out."""

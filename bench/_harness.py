@@ -1,0 +1,231 @@
+"""What the benchmark scripts share: the plugins under test, the C baseline, the clock, the machine.
+
+The machine these run on is shared and noisy, so absolute times drift; ratios measured in the
+same run hold. Hence the method every script uses (:func:`measure`): each case is calibrated to
+run for at least ``target_s`` per round, the cases of one point are run round-robin (interleaved,
+so a slow spell hits them all alike) for several rounds, and the median round is reported. The
+garbage collector is off while a round runs, as in :mod:`timeit`.
+
+Run on its own (``python bench/_harness.py``) it prints the machine, which is how ``make bench``
+starts its report.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+NATIVE = ROOT / "native_plugins"
+BUILD = ROOT / "build" / "bench-native"
+DRIVER_SRC = Path(__file__).resolve().parent / "direct_driver.c"
+
+try:  # an installed venv has both packages; a checkout needs PYTHONPATH=host:contract, or this
+    import plutino  # noqa: F401
+    import plutino_contract  # noqa: F401
+except ImportError:
+    sys.path[:0] = [str(ROOT / "host"), str(ROOT / "contract")]
+
+import cffi  # noqa: E402
+import plutino_contract as contract  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+Runner = Callable[[int], int]
+"""``run(iters)`` performs one case ``iters`` times and returns the elapsed nanoseconds."""
+
+
+def _run(cmd: list[str], what: str) -> None:
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}")
+
+
+def plugin_dir(explicit: str | None, targets: list[str]) -> Path:
+    """The ``plugins/`` folder holding the .so files under test, building them when needed.
+
+    ``--plugins DIR`` wins; otherwise native_plugins/ is built (Release, only ``targets``) into
+    build/bench-native. CMake's incremental build makes the second run a no-op."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_dir():
+            sys.exit(f"--plugins {explicit}: no such folder; give the plugins/ folder of a native_plugins "
+                     "build (it holds functions/, sources/, sinks/)")
+        return path
+    if shutil.which("cmake") is None:
+        sys.exit("cmake is not on PATH: install it (pip install cmake) or pass --plugins DIR with built plugins")
+    if not (BUILD / "CMakeCache.txt").exists():
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        print(f"building the plugins under test into {BUILD.relative_to(ROOT)} ...", file=sys.stderr)
+        _run(["cmake", "-S", str(NATIVE), "-B", str(BUILD), *generator, "-DCMAKE_BUILD_TYPE=Release",
+              f"-DPython_EXECUTABLE={sys.executable}"], "configuring native_plugins")
+    _run(["cmake", "--build", str(BUILD), "-j2", "--target", *targets], "building native_plugins")
+    return BUILD / "plugins"
+
+
+_DRIVER_CDEF = """
+typedef struct bench_fn bench_fn;
+bench_fn* bench_open(const char* so_path, const char* function, char* err, size_t errcap);
+int bench_run(bench_fn* b, int32_t nargs, const struct ArrowArray* const* args,
+              const struct ArrowSchema* const* types, int64_t length, const int32_t* group_ids,
+              int64_t ngroups, int64_t iters, int64_t* elapsed_ns, char* err, size_t errcap);
+void bench_close(bench_fn* b);
+"""
+
+
+class DirectFunction:
+    """A plugin function called straight from C by direct_driver.c: the baseline (a).
+
+    The arguments are exported from the same pyarrow arrays the host is given, once, and kept
+    for the object's life, so the driver reads the very buffers the host path reads."""
+
+    _ffi: Any = None
+    _lib: Any = None
+
+    @classmethod
+    def _load(cls) -> None:
+        if cls._lib is not None:
+            return
+        out = BUILD / "direct_driver.so"
+        if not out.exists() or out.stat().st_mtime < DRIVER_SRC.stat().st_mtime:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cc = os.environ.get("CC", "cc")
+            _run([cc, "-O2", "-shared", "-fPIC", "-I", contract.get_include(), str(DRIVER_SRC), "-o", str(out),
+                  "-ldl"], "compiling bench/direct_driver.c")
+        ffi = cffi.FFI()
+        ffi.cdef(contract.CDEF)
+        ffi.cdef(_DRIVER_CDEF)
+        cls._ffi, cls._lib = ffi, ffi.dlopen(str(out))
+
+    def __init__(self, so_path: Path, function: str) -> None:
+        self._load()
+        ffi, lib = self._ffi, self._lib
+        self._err = ffi.new("char[]", 1024)
+        self._fn = lib.bench_open(str(so_path).encode(), function.encode(), self._err, 1024)
+        if self._fn == ffi.NULL:
+            raise RuntimeError(ffi.string(self._err).decode())
+        self.name = function
+        self._elapsed = ffi.new("int64_t*")
+        self._args: list[Any] = []
+
+    def bind(self, args: list[pa.Array], length: int, group_ids: pa.Array | None = None,
+             ngroups: int = 0) -> Runner:
+        """A runner calling the function on these arguments; keeps them exported until close()."""
+        ffi, lib = self._ffi, self._lib
+        n = len(args)
+        arrays = ffi.new("struct ArrowArray[]", n)
+        schemas = ffi.new("struct ArrowSchema[]", n)
+        array_ptrs = ffi.new("struct ArrowArray*[]", n)
+        type_ptrs = ffi.new("struct ArrowSchema*[]", n)
+        for i, a in enumerate(args):
+            a._export_to_c(int(ffi.cast("uintptr_t", arrays + i)), int(ffi.cast("uintptr_t", schemas + i)))
+            array_ptrs[i], type_ptrs[i] = arrays + i, schemas + i
+        gids = ffi.NULL
+        if group_ids is not None:
+            gids = ffi.cast("const int32_t*", group_ids.buffers()[1].address) + group_ids.offset
+        keep = (arrays, schemas, array_ptrs, type_ptrs, args, group_ids)
+        self._args.append((arrays, schemas, n))
+
+        def run(iters: int) -> int:
+            status = lib.bench_run(self._fn, n, array_ptrs, type_ptrs, length, gids, ngroups, iters,
+                                   self._elapsed, self._err, 1024)
+            if status != 0:
+                raise RuntimeError(ffi.string(self._err).decode())
+            keep  # noqa: B018 -- the exported structs and the arrays must outlive the runner
+            return int(self._elapsed[0])
+
+        return run
+
+    def close(self) -> None:
+        for arrays, schemas, n in self._args:
+            for i in range(n):
+                for s in (arrays + i, schemas + i):
+                    if s.release != self._ffi.NULL:
+                        s.release(s)
+        self._args.clear()
+        self._lib.bench_close(self._fn)
+
+
+def py_runner(f: Callable[[Any, Any], Any], a: Any, b: Any) -> Runner:
+    """A runner calling ``f(a, b)``; the result is dropped at once, so its release is timed too."""
+    def run(iters: int) -> int:
+        rng = range(iters)
+        t0 = time.perf_counter_ns()
+        for _ in rng:
+            f(a, b)
+        return time.perf_counter_ns() - t0
+    return run
+
+
+def _calibrate(run: Runner, target_s: float) -> int:
+    """The number of iterations that takes about ``target_s`` (at least one)."""
+    run(1)  # warm-up: first-call costs (exports, type caches, page faults) are not measured
+    iters = 1
+    while True:
+        ns = run(iters)
+        if ns >= target_s * 1e9 / 10 or iters >= 1 << 30:
+            return max(1, round(iters * target_s * 1e9 / max(ns, 1)))
+        iters *= 10 if ns < target_s * 1e9 / 100 else 4
+
+
+def measure(cases: dict[str, Runner], target_s: float, rounds: int) -> dict[str, float]:
+    """Median nanoseconds per iteration of each case, over ``rounds`` interleaved rounds."""
+    iters = {name: _calibrate(run, target_s) for name, run in cases.items()}
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for name, run in cases.items():
+                samples[name].append(run(iters[name]) / iters[name])
+    finally:
+        if enabled:
+            gc.enable()
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """One line naming the machine and the software measured."""
+    import plutino
+
+    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
+            f"pyarrow {pa.__version__}, plutino {getattr(plutino, '__version__', '?')}")
+
+
+def fmt_ns(ns: float) -> str:
+    """A duration per row: 3 significant figures, no exponent."""
+    if ns >= 100:
+        return f"{ns:,.0f}"
+    if ns >= 10:
+        return f"{ns:.1f}"
+    return f"{ns:.2f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain text table: first column left-aligned, the others right-aligned."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+if __name__ == "__main__":
+    print("machine:", machine())

@@ -1,0 +1,198 @@
+"""The ``memory`` source and sink: topics inside the host process.
+
+A rule's memory sink publishes its batches to a topic; a stream of TYPE="memory" reads a topic
+(its DATASOURCE). Rules can be chained this way without a broker, and a script or a test can
+feed a stream and read a rule's output directly::
+
+    from plutino.io.memory import BROKER
+    results = BROKER.subscribe("out")          # before the rule starts emitting
+    BROKER.publish("in", batch)                # CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="in")
+    BROKER.end("in")                           # a bounded stream: readers get EndOfStream
+    first = results.get(timeout=5)
+
+Publishing to a topic nobody reads drops the batch (as a message broker would); publishing to
+a reader whose queue is full waits, so a slow rule slows its producer (backpressure).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any, Mapping
+
+import pyarrow as pa
+from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
+
+VERSION = "1.0.0"
+
+_END = object()
+
+
+class Subscription:
+    """One reader of a topic: a bounded queue of batches."""
+
+    def __init__(self, broker: "MemoryBroker", topic: str, maxsize: int) -> None:
+        self.broker = broker
+        self.topic = topic
+        self.queue: queue.Queue[Any] = queue.Queue(maxsize)
+        self.closed = False
+        self.ended = False
+
+    def get(self, timeout: float | None = None) -> pa.RecordBatch | None:
+        """The next batch, None after ``timeout`` seconds; EndOfStream once the topic ended."""
+        if self.ended:
+            raise EndOfStream(self.topic)
+        try:
+            item = self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        if item is _END:
+            self.ended = True
+            raise EndOfStream(self.topic)
+        return item
+
+    def close(self) -> None:
+        self.broker.unsubscribe(self)
+
+
+class MemoryBroker:
+    """Topics and their readers. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, list[Subscription]] = {}
+        self._lock = threading.Lock()
+
+    def subscribe(self, topic: str, maxsize: int = 1024) -> Subscription:
+        sub = Subscription(self, topic, maxsize)
+        with self._lock:
+            self._subs.setdefault(topic, []).append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        with self._lock:
+            sub.closed = True
+            subs = self._subs.get(sub.topic, [])
+            if sub in subs:
+                subs.remove(sub)
+
+    def subscribers(self, topic: str) -> int:
+        with self._lock:
+            return len(self._subs.get(topic, []))
+
+    def publish(self, topic: str, batch: pa.RecordBatch) -> int:
+        """Queue ``batch`` for every reader of ``topic`` (waiting while a queue is full);
+        return how many readers got it."""
+        return self._put(topic, batch)
+
+    def end(self, topic: str) -> None:
+        """End the topic's stream: its current readers raise EndOfStream after the batches queued."""
+        self._put(topic, _END)
+
+    def _put(self, topic: str, item: Any) -> int:
+        with self._lock:
+            subs = list(self._subs.get(topic, []))
+        delivered = 0
+        for sub in subs:
+            while not sub.closed:
+                try:
+                    sub.queue.put(item, timeout=0.1)
+                    delivered += 1
+                    break
+                except queue.Full:
+                    continue
+        return delivered
+
+
+#: The process's broker, shared by every memory source and sink.
+BROKER = MemoryBroker()
+
+
+def _check_keys(plugin: str, config: Mapping[str, Any], allowed: set[str], example: str) -> None:
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise ValueError(f"{plugin}: unknown property '{unknown[0]}'; its properties are "
+                         f"{', '.join(sorted(allowed))}, e.g. {example}")
+
+
+class MemorySource:
+    def __init__(self, topic: str, buffer: int, broker: MemoryBroker) -> None:
+        self.topic = topic
+        # subscribed at creation, so that a batch published right after the rule started is seen
+        self._sub = broker.subscribe(topic, buffer)
+
+    def schema(self) -> pa.Schema:
+        return pa.schema([])  # a tuple source: the columns are those of the batches published
+
+    def open(self) -> None:
+        pass
+
+    def next(self, timeout: float) -> pa.RecordBatch | None:
+        return self._sub.get(timeout)
+
+    def status(self) -> ConnectionStatus:
+        return "connected"
+
+    def close(self) -> None:
+        self._sub.close()
+
+
+class MemorySourcePlugin:
+    """``CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="topic")``."""
+
+    name = "memory"
+    version = VERSION
+    kind = "source"
+
+    def __init__(self, broker: MemoryBroker | None = None) -> None:
+        self.broker = broker or BROKER
+
+    def create(self, config: Mapping[str, Any], context: Context) -> MemorySource:
+        topic = config.get("datasource") or config.get("topic")
+        if not topic or not isinstance(topic, str):
+            raise ValueError('memory source: no topic; give the stream DATASOURCE="<topic>"')
+        buffer = config.get("bufferLength", 1024)
+        if not isinstance(buffer, int) or isinstance(buffer, bool) or buffer < 1:
+            raise ValueError(f"memory source: bufferLength must be a whole number >= 1, got {buffer!r}")
+        return MemorySource(topic, buffer, self.broker)
+
+
+class MemorySink:
+    def __init__(self, topic: str, broker: MemoryBroker) -> None:
+        self.topic = topic
+        self.broker = broker
+
+    def open(self) -> None:
+        pass
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.broker.publish(self.topic, batch)
+
+    def flush(self) -> None:
+        pass
+
+    def status(self) -> ConnectionStatus:
+        return "connected"
+
+    def close(self) -> None:
+        pass
+
+
+class MemorySinkPlugin:
+    """Rule action ``{"memory": {"topic": "result"}}``."""
+
+    name = "memory"
+    version = VERSION
+    kind = "sink"
+
+    def __init__(self, broker: MemoryBroker | None = None) -> None:
+        self.broker = broker or BROKER
+
+    def create(self, config: Mapping[str, Any], context: Context) -> MemorySink:
+        _check_keys("memory sink", config, {"topic"}, '{"memory": {"topic": "result"}}')
+        topic = config.get("topic")
+        if not topic or not isinstance(topic, str):
+            raise ValueError('memory sink: property \'topic\' is missing; write {"memory": {"topic": "result"}}')
+        return MemorySink(topic, self.broker)
+
+
+__all__ = ["BROKER", "MemoryBroker", "MemorySinkPlugin", "MemorySourcePlugin", "Subscription"]

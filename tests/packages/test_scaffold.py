@@ -1,0 +1,134 @@
+"""`plutino plugin new` projects build, test, pack, install and run unchanged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conftest import subprocess_env
+from plutino.packages import PackageError, pack
+from plutino.scaffold import build_project, new_project
+from plutino_contract.protocols import Context, EndOfStream
+
+PROJECTS = [("c", "function"), ("cython", "function"), ("c", "source"), ("c", "sink")]
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
+    """One new project per template, built once."""
+    root = tmp_path_factory.mktemp("projects")
+    made = {}
+    for lang, kind in PROJECTS:
+        name = f"my_{lang}_{kind}"
+        made[(lang, kind)] = new_project(name, kind, lang, root / name)
+        build_project(made[(lang, kind)], quiet=True)
+    return made
+
+
+def test_a_new_project_has_the_files_of_the_bundled_examples(projects):
+    listing = {key: sorted(p.name for p in path.iterdir() if p.name != "build") for key, path in projects.items()}
+    assert listing == {
+        ("c", "function"): ["CMakeLists.txt", "my_c_function.c", "my_c_function.json", "test_my_c_function.py"],
+        ("cython", "function"): ["CMakeLists.txt", "my_cython_function.json", "my_cython_function.pyx",
+                                 "test_my_cython_function.py"],
+        ("c", "source"): ["CMakeLists.txt", "my_c_source.c", "my_c_source.json", "my_c_source.yaml",
+                          "test_my_c_source.py"],
+        ("c", "sink"): ["CMakeLists.txt", "my_c_sink.c", "my_c_sink.json", "my_c_sink.yaml", "test_my_c_sink.py"],
+    }
+
+
+@pytest.mark.parametrize("lang, kind", PROJECTS)
+def test_the_generated_tests_pass_unchanged(projects, lang, kind):
+    project = projects[(lang, kind)]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project)],
+                          cwd=project, capture_output=True, text=True, env=subprocess_env(), timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " passed" in proc.stdout
+
+
+@pytest.mark.parametrize("lang, kind", PROJECTS)
+def test_new_build_pack_install_use(projects, manager, home, tmp_path, lang, kind):
+    project = projects[(lang, kind)]
+    name = project.name
+    package = pack(project, tmp_path / f"{name}.zip")
+    record = manager.install(kind, name, package.as_uri())
+    assert (record.name, record.version, record.status) == (name, "0.1.0", "loaded")
+    plugin = manager.plugin(kind, name)
+    ctx = Context(plugin_name=name)
+    if kind == "function":
+        assert record.functions == (name,)
+        inst = plugin.functions[name].create(ctx)
+        assert inst.call([pa.array([1.0, None, 2.5])], 3).to_pylist() == [2.0, None, 5.0]
+        inst.close()
+    elif kind == "source":
+        assert (home / f"etc/sources/{name}.yaml").is_file()
+        src = plugin.create({"batch_size": 3, "count": 4}, ctx)
+        src.open()
+        assert [src.next(1.0).num_rows, src.next(1.0).num_rows] == [3, 1]
+        with pytest.raises(EndOfStream):
+            src.next(1.0)
+        src.close()
+    else:
+        out = tmp_path / "sink.txt"
+        snk = plugin.create({"path": str(out)}, ctx)
+        snk.open()
+        snk.write(pa.record_batch({"x": [1, 2]}))
+        snk.close()
+        assert out.read_text() == "2 rows\n"
+
+
+def test_a_new_version_of_a_project_installs_as_an_update(projects, manager, home, tmp_path):
+    project = projects[("c", "function")]
+    name = project.name
+    manager.install("function", name, str(pack(project, tmp_path / "v1.zip")))
+    cmake = project / "CMakeLists.txt"
+    original = cmake.read_text()
+    try:
+        cmake.write_text(original.replace("VERSION 0.1.0", "VERSION 0.2.0"))
+        build_project(project, quiet=True)
+        record = manager.update("function", name, str(pack(project, tmp_path / "v2.zip")))
+    finally:
+        cmake.write_text(original)
+        build_project(project, quiet=True)
+    assert record.version == "0.2.0" and manager.plugin("function", name).version == "0.2.0"
+    assert sorted(p.name for p in (home / "plugins/functions").iterdir()) == [f"{name}@v0.2.0.so"]
+
+
+def test_new_refuses_a_non_empty_directory_and_bad_names(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(PackageError) as info:
+        new_project("taken", "function", "c", tmp_path / "taken")
+    assert str(info.value) == f"{tmp_path / 'taken'} already exists and is not empty; choose another directory"
+    with pytest.raises(PackageError) as info:
+        new_project("my-fn", "function", "cython", tmp_path / "x")
+    assert str(info.value) == ("a Cython plugin's name is also its module name and must be a Python "
+                               "identifier; 'my-fn' is not: use 'my_fn'")
+    with pytest.raises(PackageError) as info:
+        new_project("src", "source", "cython", tmp_path / "y")
+    assert str(info.value) == (
+        "there is no cython template for a source plugin yet; available: --lang c --kind function, "
+        "--lang c --kind sink, --lang c --kind source, --lang cython --kind function")
+
+
+def test_a_dashed_name_makes_a_valid_c_plugin(tmp_path):
+    project = new_project("my-fn", "function", "c", tmp_path / "my-fn")
+    (so,) = build_project(project, quiet=True)
+    assert so.name == "my-fn.so"
+    from plutino.loader import load_plugin
+
+    assert list(load_plugin(so, kind="function").functions) == ["my_fn"]
+
+
+def test_build_reports_a_compiler_error_with_its_output(tmp_path):
+    project = new_project("oops", "function", "c", tmp_path / "oops")
+    (project / "oops.c").write_text((project / "oops.c").read_text() + "\nthis is not C;\n")
+    with pytest.raises(PackageError) as info:
+        build_project(project, quiet=True)
+    message = str(info.value)
+    assert message.startswith(f"CMake build of {project} failed (exit 1); the compiler says:\n")
+    assert "oops.c" in message and "error" in message
