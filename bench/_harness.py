@@ -72,7 +72,8 @@ def plugin_dir(explicit: str | None, targets: list[str]) -> Path:
 
 _DRIVER_CDEF = """
 typedef struct bench_fn bench_fn;
-bench_fn* bench_open(const char* so_path, const char* function, char* err, size_t errcap);
+bench_fn* bench_open(const char* so_path, const char* function, void* (*alloc_fn)(size_t),
+                     void (*free_fn)(void*), char* err, size_t errcap);
 int bench_run(bench_fn* b, int32_t nargs, const struct ArrowArray* const* args,
               const struct ArrowSchema* const* types, int64_t length, const int32_t* group_ids,
               int64_t ngroups, int64_t iters, int64_t* elapsed_ns, char* err, size_t errcap);
@@ -84,7 +85,9 @@ class DirectFunction:
     """A plugin function called straight from C by direct_driver.c: the baseline (a).
 
     The arguments are exported from the same pyarrow arrays the host is given, once, and kept
-    for the object's life, so the driver reads the very buffers the host path reads."""
+    for the object's life, so the driver reads the very buffers the host path reads. Results
+    are allocated with the C library's malloc (``host_alloc=False``: a plain C program) or with
+    the allocator the running host hands its plugins (``host_alloc=True``)."""
 
     _ffi: Any = None
     _lib: Any = None
@@ -104,11 +107,18 @@ class DirectFunction:
         ffi.cdef(_DRIVER_CDEF)
         cls._ffi, cls._lib = ffi, ffi.dlopen(str(out))
 
-    def __init__(self, so_path: Path, function: str) -> None:
+    def __init__(self, so_path: Path, function: str, host_alloc: bool = False) -> None:
         self._load()
         ffi, lib = self._ffi, self._lib
+        alloc, free = ffi.NULL, ffi.NULL
+        if host_alloc:
+            from plutino.hostapi import ffi as host_ffi, host_api
+
+            api = host_api()
+            alloc = ffi.cast("void*(*)(size_t)", int(host_ffi.cast("uintptr_t", api.alloc)))
+            free = ffi.cast("void(*)(void*)", int(host_ffi.cast("uintptr_t", api.free)))
         self._err = ffi.new("char[]", 1024)
-        self._fn = lib.bench_open(str(so_path).encode(), function.encode(), self._err, 1024)
+        self._fn = lib.bench_open(str(so_path).encode(), function.encode(), alloc, free, self._err, 1024)
         if self._fn == ffi.NULL:
             raise RuntimeError(ffi.string(self._err).decode())
         self.name = function

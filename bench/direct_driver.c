@@ -8,10 +8,14 @@
 ** host: dlopen the plugin, call plutino_plugin_v1(), find the function in the descriptor by
 ** name, create its state, then call call() (or aggregate()) in a loop timed with
 ** clock_gettime(), releasing each result (and its type, when the plugin gave one) inside the
-** timed loop. Results are allocated as the host's are: its plutino_host_api hands plugins the C
-** library's valloc() and free() (host/plutino/hostapi.py), and so does this driver.
+** timed loop.
 **
-**   bench_fn* bench_open(so_path, function, err, errcap)          NULL on failure (err says why)
+** The driver's plutino_host_api offers the allocator it is given: the C library's malloc() and
+** free() when alloc_fn is NULL (a plain C program), or the host's own pair (the scripts pass
+** the function pointers of the running host's plutino_host_api), so that the cost of the host's
+** allocator can be told apart from the cost of calling through the host.
+**
+**   bench_fn* bench_open(so_path, function, alloc_fn, free_fn, err, errcap)   NULL on failure
 **   int bench_run(fn, nargs, args, types, length, group_ids, ngroups, iters, &elapsed_ns, err, errcap)
 **   void bench_close(fn)
 **
@@ -20,7 +24,6 @@
 */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +39,14 @@ typedef struct bench_fn {
   char error[1024];
 } bench_fn;
 
-static void* bench_alloc(size_t n) { return valloc(n); }
-
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-bench_fn* bench_open(const char* so_path, const char* function, char* err, size_t errcap) {
+bench_fn* bench_open(const char* so_path, const char* function, void* (*alloc_fn)(size_t),
+                     void (*free_fn)(void*), char* err, size_t errcap) {
   void* lib = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
   plutino_entry_fn entry;
   const plutino_plugin* plugin;
@@ -80,8 +82,8 @@ bench_fn* bench_open(const char* so_path, const char* function, char* err, size_
   b->host.abi_major = PLUTINO_ABI_MAJOR;
   b->host.abi_minor = PLUTINO_ABI_MINOR;
   b->host.host_version = "direct-driver";
-  b->host.alloc = bench_alloc;
-  b->host.free = free;
+  b->host.alloc = alloc_fn ? alloc_fn : malloc;
+  b->host.free = alloc_fn ? free_fn : free;
   b->ctx.struct_size = sizeof b->ctx;
   b->ctx.error_capacity = sizeof b->error;
   b->ctx.error = b->error;

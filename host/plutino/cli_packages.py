@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -92,7 +93,8 @@ def pack(source: Path, output: Path | None) -> None:
     """Make the package zip of a built plugin: SOURCE is its .so or its project directory."""
     import zipfile
 
-    from plutino.packages import MANIFEST, Manifest, pack as make_package
+    from plutino.packages import MANIFEST, Manifest
+    from plutino.packages import pack as make_package
 
     out = make_package(source, output)
     with zipfile.ZipFile(out) as archive:

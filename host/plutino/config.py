@@ -17,9 +17,10 @@ Settings come, lowest precedence first, from the defaults below, the ``packages:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from plutino.errors import PlutinoError
 
@@ -35,7 +36,7 @@ class DataDir:
     root: Path
 
     @classmethod
-    def from_env(cls, root: str | os.PathLike[str] | None = None) -> "DataDir":
+    def from_env(cls, root: str | os.PathLike[str] | None = None) -> DataDir:
         """The given directory, else ``$PLUTINO_HOME``, else ``./plutino_data``."""
         chosen = root if root is not None else os.environ.get("PLUTINO_HOME") or "plutino_data"
         return cls(Path(chosen).absolute())
@@ -62,7 +63,7 @@ class DataDir:
     def settings_file(self) -> Path:
         return self.root / "etc" / "plutino.yaml"
 
-    def ensure(self) -> "DataDir":
+    def ensure(self) -> DataDir:
         """Create every directory of the layout (idempotent)."""
         for kind in KINDS:
             self.plugins_dir(kind).mkdir(parents=True, exist_ok=True)
@@ -94,7 +95,7 @@ class Settings:
     #: Directories that file:// URLs and local paths may point into; empty means anywhere.
     allowed_file_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
-    def with_overrides(self, values: Mapping[str, Any], origin: str) -> "Settings":
+    def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
         """A copy with ``values`` applied; unknown keys and bad values name ``origin``."""
         known = {f.name: f for f in fields(self)}
         changes: dict[str, Any] = {}

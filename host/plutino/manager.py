@@ -20,6 +20,7 @@ next start (as are the leftovers of a crash between steps 5's renames and its co
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import shutil
@@ -27,16 +28,22 @@ import signal
 import subprocess
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from plutino.config import DataDir, Settings, load_settings
-from plutino.errors import PlutinoError, PluginRefused, RegistryError
+from plutino.errors import PluginRefused, PlutinoError, RegistryError
 from plutino.fetch import fetch, label_of
 from plutino.packages import (
-    PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack,
+    PackageError,
+    StagedPackage,
+    check_kind,
+    check_name,
+    sha256_file,
+    unpack,
 )
 from plutino.store import PluginRecord, Store
 
@@ -96,23 +103,26 @@ class PluginManager:
             self.recover()
             result: dict[str, list[str]] = {"loaded": [], "failed": []}
             for record in self.store.list_plugins():
-                key = (record.kind, record.name)
-                if key in self._plugins:
-                    result["loaded"].append(f"{record.kind}/{record.name}")
-                    continue
-                try:
-                    plugin = self._load_recorded(record)
-                    self._registry_add(plugin, replacing=None)
-                except Exception as exc:  # never fatal: record the reason and go on
-                    reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
-                    log.error("%s plugin %s failed to load: %s", record.kind, record.name, reason)
-                    self.store.set_plugin_status(record.kind, record.name, "failed", reason)
-                    result["failed"].append(f"{record.kind}/{record.name}")
-                    continue
-                self._plugins[key] = plugin
-                self.store.set_plugin_status(record.kind, record.name, "loaded", None)
-                result["loaded"].append(f"{record.kind}/{record.name}")
+                ok = self._load_one(record)
+                result["loaded" if ok else "failed"].append(f"{record.kind}/{record.name}")
             return result
+
+    def _load_one(self, record: PluginRecord) -> bool:
+        """Load and register one recorded plugin; on failure mark it failed. Never raises."""
+        key = (record.kind, record.name)
+        if key in self._plugins:
+            return True
+        try:
+            plugin = self._load_recorded(record)
+            self._registry_add(plugin, replacing=None)
+        except Exception as exc:  # never fatal: record the reason and go on
+            reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
+            log.error("%s plugin %s failed to load: %s", record.kind, record.name, reason)
+            self.store.set_plugin_status(record.kind, record.name, "failed", reason)
+            return False
+        self._plugins[key] = plugin
+        self.store.set_plugin_status(record.kind, record.name, "loaded", None)
+        return True
 
     def recover(self) -> None:
         """Remove what an interrupted install, update or delete left behind."""
@@ -178,18 +188,19 @@ class PluginManager:
     def plugin(self, kind: str, name: str) -> Any:
         """The loaded plugin object (what the engine creates instances from)."""
         with self._lock:
-            try:
-                return self._plugins[(kind, name)]
-            except KeyError:
+            if (kind, name) not in self._plugins:
                 record = self.store.get_plugin(kind, name)
-                if record is not None and record.status == "failed":
-                    raise PackageError(f"{kind} plugin {name} failed to load: {record.error}") from None
-                raise PackageError(
-                    f"{kind} plugin {name} is not installed; install it with"
-                    f" plutino plugin install {kind} {name} FILE"
-                ) from None
+                if record is None:
+                    raise PackageError(
+                        f"{kind} plugin {name} is not installed; install it with"
+                        f" plutino plugin install --kind {kind} --name {name} FILE"
+                    )
+                if not self._load_one(record):  # recorded, not loaded yet in this process
+                    error = self.store.get_plugin(kind, name).error  # type: ignore[union-attr]
+                    raise PackageError(f"{kind} plugin {name} failed to load: {error}")
+            return self._plugins[(kind, name)]
 
-    def udfs(self) -> list[str]:
+    def udfs(self) -> builtins.list[str]:
         """Every function offered by a loaded function plugin (``GET /plugins/udfs``)."""
         return sorted(fn for r in self.store.list_plugins("function") if r.status == "loaded" for fn in r.functions)
 
@@ -325,6 +336,8 @@ class PluginManager:
                     self._registry_remove(plugin, restore=old)
                     raise
                 self._plugins[(kind, name)] = plugin
+                # it was loaded from the staging dir; name the file where it now lives
+                plugin.path = str(final)
             except OSError as exc:  # the disk, not the package: nothing was changed
                 raise PackageError(
                     f"cannot install {label}: {exc}; nothing was changed: check the free space and"
@@ -456,6 +469,8 @@ class PluginManager:
         with self.store.transaction():
             self.store.add_pending(rel_final, f"install of {kind} {name} {record.version}")
         backups = stage / "backup"
+        own_etc = etc / name
+        own_etc_existed = own_etc.exists()
         done: list[tuple[_Move, Path | None]] = []
         try:
             with self.store.transaction():
@@ -475,6 +490,8 @@ class PluginManager:
                 _unlink(move.dst)
                 if backup is not None:
                     os.replace(backup, move.dst)
+            if not own_etc_existed:
+                shutil.rmtree(own_etc, ignore_errors=True)
             with self.store.transaction():
                 self.store.forget_pending(rel_final)
             raise
@@ -496,7 +513,7 @@ class PluginManager:
 
     # ---------------------------------------------------------------- delete
 
-    def delete(self, kind: str, name: str, force: bool = False) -> list[str]:
+    def delete(self, kind: str, name: str, force: bool = False) -> builtins.list[str]:
         """Uninstall a plugin. Refused while rules use it, unless ``force`` (which stops them).
 
         Returns the ids of the rules that were stopped. The code of a loaded plugin stays in

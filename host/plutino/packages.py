@@ -22,9 +22,10 @@ import os
 import re
 import stat
 import zipfile
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from plutino.config import KINDS, Settings
 from plutino.errors import PlutinoError
@@ -98,7 +99,7 @@ class Manifest:
     format: int = MANIFEST_FORMAT
 
     @classmethod
-    def from_dict(cls, data: Any, where: str) -> "Manifest":
+    def from_dict(cls, data: Any, where: str) -> Manifest:
         """Validate the decoded JSON of a manifest; ``where`` names it in messages."""
         if not isinstance(data, dict):
             raise PackageError(f"{where} must be a JSON object, got {type(data).__name__}; "
@@ -459,10 +460,11 @@ def _functions_of(so_path: Path) -> list[str]:
     import subprocess
     import sys
 
-    import plutino
     import plutino_contract
 
-    paths = [str(Path(m.__file__).resolve().parent.parent) for m in (plutino, plutino_contract)]
+    import plutino
+
+    paths = [str(Path(m.__file__ or ".").resolve().parent.parent) for m in (plutino, plutino_contract)]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")])
     proc = subprocess.run(

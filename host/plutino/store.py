@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from plutino.errors import PlutinoError
 
@@ -83,7 +84,7 @@ class PluginRecord:
     error: str | None = None
     install_output: str = ""
 
-    def with_status(self, status: str, error: str | None) -> "PluginRecord":
+    def with_status(self, status: str, error: str | None) -> PluginRecord:
         return replace(self, status=status, error=error)
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,12 +7,11 @@ import hashlib
 import json
 import stat
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
-from conftest import snapshot
+from package_helpers import snapshot
 from plutino.config import Settings
 from plutino.manager import PluginManager
 from plutino.packages import MANIFEST, PackageError, manifest_for, sha256_file
@@ -258,7 +257,8 @@ def test_a_function_name_taken_by_another_plugin_is_refused(installed, home, tmp
     build_project(project, quiet=True)
     package = pack(project, tmp_path / "countPlusOne.zip")
     message = refused(installed, home, "function", "countPlusOne", str(package))
-    echo_path = installed.plugin("function", "echo").path
+    echo_path = home / "plugins/functions/echo@v1.0.0.so"
+    assert installed.plugin("function", "echo").path == str(echo_path)
     assert message == (
         "package countPlusOne.zip: function 'countPlusOne' of plugin 'countPlusOne' (countPlusOne.so) "
         f"collides with function 'countPlusOne' of plugin 'echo' ({echo_path}) (SQL names are "

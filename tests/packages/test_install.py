@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-from conftest import BUNDLED, rebuild, snapshot, subprocess_env
+from package_helpers import BUNDLED, rebuild, subprocess_env
 from plutino.manager import PluginManager
 from plutino.packages import PackageError, pack
 from plutino_contract.protocols import Context
@@ -20,6 +19,7 @@ from plutino_contract.protocols import Context
 def use(manager: PluginManager, kind: str, name: str, tmp_path: Path) -> object:
     """Exercise an installed plugin through the manager's loaded object; return what it gave."""
     plugin = manager.plugin(kind, name)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     ctx = Context(plugin_name=name)
     if kind == "source":
         src = plugin.create({"interval": 0, "pattern": {"count": 50}, "batch_size": 5, "seed": 1}, ctx)
@@ -65,14 +65,25 @@ def use(manager: PluginManager, kind: str, name: str, tmp_path: Path) -> object:
 
 
 @pytest.mark.parametrize("kind, name", BUNDLED)
-def test_each_bundled_plugin_installs_from_a_file_url_and_works(manager, home, zips, tmp_path, kind, name):
+def test_each_bundled_plugin_installs_from_a_file_url_updates_and_deletes(manager, home, zips, tmp_path, kind, name):
     url = (zips / f"{name}.zip").as_uri()
     record = manager.install(kind, name, url)
     assert (record.kind, record.name, record.version, record.status) == (kind, name, "1.0.0", "loaded")
     assert record.file == f"plugins/{kind}s/{name}@v1.0.0.so"
     assert (home / record.file).is_file()
     assert [r.name for r in manager.list(kind)] == [name]
-    use(manager, kind, name, tmp_path)
+    assert manager.describe(kind, name)["status"] == "loaded"
+    first = use(manager, kind, name, tmp_path)
+
+    new_zip = pack(rebuild(kind, name, "1.1.0", tmp_path / "rebuild"), tmp_path / f"{name}-1.1.0.zip")
+    updated = manager.update(kind, name, new_zip.as_uri())
+    assert (updated.version, updated.file) == ("1.1.0", f"plugins/{kind}s/{name}@v1.1.0.so")
+    assert manager.plugin(kind, name).version == "1.1.0"
+    assert use(manager, kind, name, tmp_path / "v2") == first
+    assert sorted(p.name for p in (home / f"plugins/{kind}s").iterdir()) == [f"{name}@v1.1.0.so"]
+
+    manager.delete(kind, name)
+    assert manager.list() == [] and list((home / f"plugins/{kind}s").iterdir()) == []
 
 
 @pytest.mark.parametrize("kind, name", BUNDLED)

@@ -8,7 +8,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from plutino.packages import MANIFEST, Manifest, PackageError, pack, sha256_file
 from plutino.tag import read_tag
 

@@ -14,10 +14,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from plutino.config import Settings
 from plutino.packages import (
-    MANIFEST, Manifest, PackageError, check_name, split_so_name, unpack, write_zip,
+    MANIFEST,
+    Manifest,
+    PackageError,
+    check_name,
+    split_so_name,
+    unpack,
+    write_zip,
 )
 
 SO = b"\x7fELF not really a plugin"

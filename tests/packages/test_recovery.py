@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from conftest import snapshot
+from package_helpers import snapshot
 from plutino.manager import PluginManager
 from plutino.packages import PackageError
 

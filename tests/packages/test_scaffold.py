@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-
-from conftest import subprocess_env
+from package_helpers import subprocess_env
 from plutino.packages import PackageError, pack
 from plutino.scaffold import build_project, new_project
 from plutino_contract.protocols import Context, EndOfStream

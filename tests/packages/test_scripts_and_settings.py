@@ -8,8 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import snapshot
+from package_helpers import snapshot
 from plutino.config import DataDir, Settings, load_settings
 from plutino.errors import PlutinoError
 from plutino.manager import PluginManager

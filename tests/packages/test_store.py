@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-
 from plutino.errors import PlutinoError
 from plutino.store import SCHEMA_VERSION, PluginRecord, Store
 
@@ -40,12 +39,11 @@ def test_a_failed_transaction_leaves_no_trace(tmp_path):
     store = Store(tmp_path / "store.db")
     store.put_plugin(_record())
     before = store.dump()
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            store.delete_plugin("function", "echo")
-            store.put_plugin(_record(name="other"))
-            store.add_pending("plugins/functions/x.so", "test")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.delete_plugin("function", "echo")
+        store.put_plugin(_record(name="other"))
+        store.add_pending("plugins/functions/x.so", "test")
+        raise RuntimeError("boom")
     assert store.dump() == before
 
 

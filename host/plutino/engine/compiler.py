@@ -248,7 +248,8 @@ class Compiler:
             spec = ("a", b.agg, b.agg_options) if b.agg_options is not None else ("a", b.agg)
             return table.group_by("k").aggregate([spec]).schema.field(f"a_{b.agg}").type
         except (pa.ArrowException, TypeError, ValueError, KeyError) as exc:
-            raise self.error(node, f"{b.name}() cannot aggregate {type_name(t)} values", f"{_short(exc)}; {b.usage}") from None
+            raise self.error(node, f"{b.name}() cannot aggregate {type_name(t)} values",
+                             f"cast the argument, e.g. {b.name}(cast(x, \"float\"))") from None
 
     # -- the expression walk -------------------------------------------------------------------
     def compile(self, node: exp.Expression) -> Expr:
@@ -332,7 +333,7 @@ class Compiler:
         assert self.columns is not None
         hint = []
         best = closest(name, self.columns)
-        if best:
+        if best and name not in self.select_aliases:
             hint.append(f"did you mean '{best}'?")
         if name in self.select_aliases:
             hint.append(f"'{name}' is an alias of SELECT, which {self.clause} cannot use; repeat the expression")
@@ -433,7 +434,8 @@ class Compiler:
                     value_set = value_set.cast(left.type)
             except (pa.ArrowException, TypeError, ValueError) as exc:
                 shown = "?" if left.type is None else type_name(left.type)
-                raise self.error(node, f"the IN list does not match {shown} values", _short(exc)) from None
+                raise self.error(node, f"the IN list does not match {shown} values",
+                                 f"{_short(exc)}; list values of the column's type") from None
             return self.apply(node, "IN", lambda v, n: pc.is_in(v[0], value_set=value_set), [left])
         cond: Callable[[list[Value], int], Value]
 
@@ -608,9 +610,11 @@ class Compiler:
                usage: str) -> pa.DataType | None:
         if any(a.type is None for a in args):
             return None
-        inputs = [a.const if a.is_const else pa.array([], a.type) for a in args]
+        # one null row: kernels check their options (a regex, a format) even then, and an
+        # empty array would let them skip that
+        inputs = [a.const if a.is_const else pa.nulls(1, a.type) for a in args]
         try:
-            return fn(inputs, 0).type
+            return fn(inputs, 1).type
         except (pa.ArrowException, TypeError, ValueError, KeyError, ZeroDivisionError) as exc:
             raise self._kernel_error(node, op, args, exc, usage) from None
 
@@ -621,7 +625,7 @@ class Compiler:
             if usage:
                 hint = f"write {usage}; {hint}"
             return self.error(node, f"cannot apply {op} to {shown}", hint)
-        return self.error(node, f"cannot compute {node.sql()}", _short(exc) + (f"; write {usage}" if usage else ""))
+        return self.error(node, f"cannot compute {op} of {shown}", _short(exc) + (f"; write {usage}" if usage else ""))
 
 
 def _count_words(lo: int, hi: int) -> str:

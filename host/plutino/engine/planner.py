@@ -110,8 +110,8 @@ def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) 
     aggs = list(group.aggs.values())
     if (aggs or dim_nodes) and window is None:
         culprit = dim_nodes[0] if dim_nodes else _first_aggregate(c, projections, having_node, order_node)
-        what = "GROUP BY" if dim_nodes else "aggregate functions"
-        raise _error(sql, culprit, f"{what} need a window", "add one to GROUP BY, e.g. GROUP BY TUMBLINGWINDOW(ss, 10)")
+        what = "GROUP BY needs" if dim_nodes else "aggregate functions need"
+        raise _error(sql, culprit, f"{what} a window", "add one to GROUP BY, e.g. GROUP BY TUMBLINGWINDOW(ss, 10)")
     if having_node is not None and window is None:
         raise _error(sql, having_node.this, "HAVING needs GROUP BY with a window", "filter rows with WHERE instead")
 

@@ -1,0 +1,276 @@
+"""The engine's API: streams and rules, as the REST layer and scripts use them.
+
+:class:`RuleManager` ties the catalog (definitions), the registry (plugins and functions) and
+the running rules together. Its methods mirror eKuiper's REST API: ``exec_stream_sql`` for
+``POST /streams``, ``create_rule`` for ``POST /rules``, ``rule_status`` for
+``GET /rules/{id}/status`` and so on. Everything a user can get wrong is checked when a rule
+is created (SQL, stream, functions, sinks and their configuration), so a rule that was
+accepted starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Iterable, Mapping
+
+from .catalog import Catalog
+from .clock import Clock, SystemClock
+from .compiler import FunctionLookup
+from .errors import NotFoundError, RuleError
+from .functions import BUILTIN_NAMES
+from .hints import closest, listing
+from .planner import QueryPlan, plan_query
+from .rules import RuleDef
+from .runtime import RuleRuntime, SinkBinding
+from .streams import CreateStream, DescribeStream, DropStream, ShowStreams, StreamDef, parse_create_stream, parse_stream_statement
+
+_log = logging.getLogger("plutino.engine")
+
+#: ``config_for(kind, plugin_name, conf_key, properties) -> config``: the config a source or
+#: sink plugin is created with. The default passes ``properties`` as they are; the host
+#: overlays them on the plugin's yaml (``default:`` then the ``conf_key`` section).
+ConfigResolver = Callable[[str, str, str, Mapping[str, Any]], Mapping[str, Any]]
+
+
+def _plain_config(kind: str, name: str, conf_key: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return dict(props)
+
+
+class RegistryFunctions:
+    """The registry's functions as the compiler looks them up."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    def lookup(self, name: str) -> Any:
+        entry = self.registry.find_function(name)
+        return None if entry is None else (entry.function, entry.provider.name)
+
+    def names(self) -> Iterable[str]:
+        return self.registry.function_names()
+
+
+class RuleManager:
+    """Streams and rules of one host. Thread-safe."""
+
+    def __init__(self, registry: Any, catalog: Catalog | None = None, *, clock: Clock | None = None,
+                 config_for: ConfigResolver | None = None) -> None:
+        self.registry = registry
+        self.catalog = catalog or Catalog()
+        self.clock: Clock = clock or SystemClock()
+        self.config_for = config_for or _plain_config
+        self.functions: FunctionLookup = RegistryFunctions(registry)
+        self._runtimes: dict[str, RuleRuntime] = {}
+        self._lock = threading.RLock()
+
+    # -- streams -----------------------------------------------------------------------------
+    def exec_stream_sql(self, sql: str) -> Any:
+        """Run one stream statement, answering as eKuiper's POST /streams does."""
+        stmt = parse_stream_statement(sql)
+        if isinstance(stmt, CreateStream):
+            self._put_stream(stmt.stream)
+            return f"Stream {stmt.stream.name} is created."
+        if isinstance(stmt, DropStream):
+            self.drop_stream(stmt.name)
+            return f"Stream {stmt.name} is dropped."
+        if isinstance(stmt, DescribeStream):
+            return self.describe_stream(stmt.name)
+        assert isinstance(stmt, ShowStreams)
+        return self.list_streams()
+
+    def create_stream(self, sql: str) -> StreamDef:
+        stream = parse_create_stream(sql)
+        self._put_stream(stream)
+        return stream
+
+    def _put_stream(self, stream: StreamDef) -> None:
+        self._check_source(stream)
+        self.catalog.put_stream(stream)
+
+    def replace_stream(self, sql: str) -> StreamDef:
+        """PUT /streams/{id}: a new definition; rules pick it up when they next start."""
+        stream = parse_create_stream(sql)
+        self._check_source(stream)
+        self.catalog.get_stream(stream.name)
+        self.catalog.put_stream(stream, replace=True)
+        return stream
+
+    def _check_source(self, stream: StreamDef) -> None:
+        if self.registry.find("source", stream.type) is None:
+            names = [p.name for p in self.registry.plugins("source")]
+            best = closest(stream.type, names)
+            guess = f"did you mean TYPE=\"{best}\"? " if best else ""
+            raise RuleError(f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
+                            f"{guess}install it, or use one of: {listing(names)}")
+
+    def drop_stream(self, name: str) -> None:
+        with self._lock:
+            users = [r.id for r in self.catalog.rules() if self._reads(r, name)]
+            if users:
+                raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
+            self.catalog.drop_stream(name)
+
+    def describe_stream(self, name: str) -> dict[str, Any]:
+        return self.catalog.get_stream(name).describe()
+
+    def list_streams(self) -> list[str]:
+        return [s.name for s in self.catalog.streams()]
+
+    def _reads(self, rule: RuleDef, stream: str) -> bool:
+        try:
+            return self._plan(rule).stream.name == stream
+        except Exception:
+            return stream in rule.sql  # a rule that no longer plans: be careful, keep the stream
+
+    # -- rules -------------------------------------------------------------------------------
+    def _plan(self, rule: RuleDef) -> QueryPlan:
+        streams = {s.name: s for s in self.catalog.streams()}
+        return plan_query(rule.sql, streams, self.functions)
+
+    def validate_rule(self, body: Mapping[str, Any] | RuleDef) -> RuleDef:
+        """Check a rule completely without creating it: SQL, stream, functions, sinks and their
+        configuration (sink and source instances are created and closed again, no I/O)."""
+        rule = body if isinstance(body, RuleDef) else RuleDef.from_dict(body)
+        plan = self._plan(rule)
+        if rule.is_event_time and plan.window is not None and plan.window.is_time and not plan.stream.timestamp:
+            raise RuleError(f"rule '{rule.id}' sets isEventTime, but stream '{plan.stream.name}' has no TIMESTAMP "
+                            f"field; add TIMESTAMP=\"<field>\" to its WITH (...) or drop the option")
+        self._runtime(rule, plan).probe()
+        return rule
+
+    def _runtime(self, rule: RuleDef, plan: QueryPlan) -> RuleRuntime:
+        stream = plan.stream
+        source = self.registry.find("source", stream.type)
+        if source is None:
+            self._check_source(stream)
+        source_config = self.config_for("source", stream.type, stream.conf_key, stream.source_properties())
+        bindings = []
+        for i, action in enumerate(rule.actions):
+            plugin = self.registry.find("sink", action.sink)
+            if plugin is None:
+                names = [p.name for p in self.registry.plugins("sink")]
+                best = closest(action.sink, names)
+                guess = f"did you mean '{best}'? " if best else ""
+                raise RuleError(f"rule '{rule.id}': action {i} uses sink '{action.sink}', which is not installed; "
+                                f"{guess}sinks: {listing(names)}")
+            config = self.config_for("sink", action.sink, "default", action.props)
+            bindings.append(SinkBinding(action, plugin, config))
+        return RuleRuntime(rule, plan, source, source_config, bindings, self.clock)
+
+    def create_rule(self, body: Mapping[str, Any]) -> RuleDef:
+        """POST /rules: check, store, and start the rule unless ``triggered`` is false."""
+        rule = self.validate_rule(body)
+        with self._lock:
+            self.catalog.put_rule(rule)
+            if rule.triggered:
+                self._start(rule)
+        return rule
+
+    def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
+        """PUT /rules/{id}: replace the definition; a running rule restarts with it."""
+        rule = self.validate_rule(body)
+        with self._lock:
+            self.catalog.get_rule(rule.id)
+            was_running = self._running(rule.id)
+            self._stop(rule.id)
+            self.catalog.put_rule(rule, replace=True)
+            if was_running or rule.triggered:
+                self._start(rule)
+        return rule
+
+    def start_rule(self, rule_id: str) -> None:
+        with self._lock:
+            rule = self.catalog.get_rule(rule_id)
+            if self._running(rule_id):
+                return
+            self._start(rule)
+
+    def stop_rule(self, rule_id: str) -> None:
+        with self._lock:
+            self.catalog.get_rule(rule_id)
+            self._stop(rule_id, "canceled manually")
+
+    def restart_rule(self, rule_id: str) -> None:
+        with self._lock:
+            rule = self.catalog.get_rule(rule_id)
+            self._stop(rule_id, "restarting")
+            self._start(rule)
+
+    def delete_rule(self, rule_id: str) -> None:
+        with self._lock:
+            self.catalog.get_rule(rule_id)
+            self._stop(rule_id)
+            self._runtimes.pop(rule_id, None)
+            self.catalog.delete_rule(rule_id)
+
+    def rule_status(self, rule_id: str) -> dict[str, Any]:
+        with self._lock:
+            self.catalog.get_rule(rule_id)
+            runtime = self._runtimes.get(rule_id)
+        if runtime is None:
+            return {"status": "stopped"}
+        return runtime.status()
+
+    def describe_rule(self, rule_id: str) -> dict[str, Any]:
+        return self.catalog.get_rule(rule_id).to_dict()
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        """GET /rules: every rule with its state."""
+        with self._lock:
+            return [{"id": r.id, "status": self._state(r.id)} for r in self.catalog.rules()]
+
+    def runtime(self, rule_id: str) -> RuleRuntime:
+        """The rule's current (or last) run, for tests and tools."""
+        with self._lock:
+            self.catalog.get_rule(rule_id)
+            runtime = self._runtimes.get(rule_id)
+            if runtime is None:
+                raise NotFoundError("running rule", rule_id, list(self._runtimes))
+            return runtime
+
+    def start_all(self) -> dict[str, str]:
+        """Start every stored rule that is triggered (host start-up); return failures by id."""
+        failures: dict[str, str] = {}
+        for rule in self.catalog.rules():
+            if not rule.triggered:
+                continue
+            try:
+                self.start_rule(rule.id)
+            except Exception as exc:
+                failures[rule.id] = str(exc)
+                _log.error("rule %s did not start: %s", rule.id, exc)
+        return failures
+
+    def shutdown(self) -> None:
+        """Stop every running rule (host shutdown)."""
+        with self._lock:
+            for rule_id in list(self._runtimes):
+                self._stop(rule_id, "host shutting down")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _running(self, rule_id: str) -> bool:
+        runtime = self._runtimes.get(rule_id)
+        return runtime is not None and runtime.state == "running"
+
+    def _state(self, rule_id: str) -> str:
+        runtime = self._runtimes.get(rule_id)
+        return "stopped" if runtime is None else runtime.state
+
+    def _start(self, rule: RuleDef) -> None:
+        plan = self._plan(rule)  # fresh: streams and plugins may have changed since creation
+        runtime = self._runtime(rule, plan)
+        self._runtimes[rule.id] = runtime
+        try:
+            runtime.start()
+        except Exception as exc:
+            runtime.state = f"stopped: {exc}"
+            raise
+
+    def _stop(self, rule_id: str, reason: str = "") -> None:
+        runtime = self._runtimes.get(rule_id)
+        if runtime is not None:
+            runtime.stop(reason)
+
+
+__all__ = ["BUILTIN_NAMES", "ConfigResolver", "RegistryFunctions", "RuleManager"]
