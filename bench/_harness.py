@@ -163,6 +163,23 @@ class DirectFunction:
         self._lib.bench_close(self._fn)
 
 
+def settle_malloc() -> None:
+    """Raise glibc's mmap threshold to its ceiling (32 MiB) by freeing one large malloc block.
+
+    glibc serves a request above its mmap threshold (128 KiB at start) with a fresh mmap, whose
+    pages fault in on first touch, and raises the threshold when such a block is freed -- but
+    not for blocks from valloc(). So whether a 1 MB result costs a malloc or a page fault per
+    4 KiB depends on what the process freed before. Settling the threshold first makes the
+    function tables measure the call path, not the process's history; the history itself is
+    measured apart, in a fresh process (function_call.py's allocator check)."""
+    ffi = cffi.FFI()
+    ffi.cdef("void* malloc(size_t); void free(void*);")
+    libc = ffi.dlopen(None)
+    block = libc.malloc(31 << 20)
+    ffi.cast("char*", block)[0] = b"\0"
+    libc.free(block)
+
+
 def py_runner(f: Callable[[Any, Any], Any], a: Any, b: Any) -> Runner:
     """A runner calling ``f(a, b)``; the result is dropped at once, so its release is timed too."""
     def run(iters: int) -> int:

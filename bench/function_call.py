@@ -5,30 +5,32 @@ Two functions of the bundled library ``fastmath`` -- ``mul2add1(x)`` (float64 x*
 (``load_plugin -> functions[name] -> create(Context) -> .call([arr], n)``) on Arrow batches of
 1, 1K, 64K and 1M rows, and compared, on the same arrays, with:
 
-  (a) C          the same plugin function called from C by bench/direct_driver.c: the
-                 plugin's own work, including the release of each result, without the host,
-                 its results allocated with malloc as a plain C program's would be;
-  (a') C+host alloc   the same, with the allocator the host hands its plugins, so that the
-                 host's two costs show apart: its allocator ((a') - (a)) and the call
-                 through Python ("host" - (a'));
-  (b) pyarrow    the same logic in pyarrow.compute (``pc.add(pc.multiply(x, 2), 1)``,
-                 ``pc.utf8_upper``; ``pc.ascii_upper`` is shown as well, being the same logic);
-  (c) Python     a per-row Python UDF (``to_pylist``, a loop, ``pa.array``); up to 64K rows.
+  (a)  C             the same plugin function called from C by bench/direct_driver.c: the
+                     plugin's own work, including the release of each result, without the
+                     host; results allocated with malloc, as a plain C program's would be;
+  (a') C+host alloc  the same, with the allocator the host hands its plugins, so the host's
+                     two costs show apart: its allocator ((a') vs (a)) and the call through
+                     Python ("host" vs (a'));
+  (b)  pyarrow       the same logic in pyarrow.compute (``pc.add(pc.multiply(x, 2), 1)``;
+                     ``pc.utf8_upper``, and ``pc.ascii_upper``, which is upperAscii's logic);
+  (c)  Python UDF    a per-row Python function (``to_pylist``, a loop, ``pa.array``), <= 64K rows.
 
-It prints ns/row for each with its time relative to (a), and checks the goals of issue 8:
-the host runs at >= 0.8 of (a)'s speed at 64K rows and above, and adds <= 5 us per batch
-(host time minus (a)'s time at 1 row).
+It prints ns/row for each with its time relative to (a), and checks the goals of issue 8: the
+host runs at >= 0.8 of (a)'s speed at 64K rows and above, and adds <= 5 us per batch (host
+time minus (a)'s time at 1 row). Then an allocator check repeats the large batches in a fresh
+process, where glibc's mmap threshold has not been raised yet (see _harness.settle_malloc).
 
-    python bench/function_call.py [--quick] [--plugins DIR]
+    python bench/function_call.py [--quick] [--plugins DIR] [--functions mul2add1,upperAscii]
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
+import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import _harness as h
 import pyarrow as pa
@@ -38,35 +40,35 @@ from plutino_contract.protocols import Context
 from plutino.loader import load_plugin
 
 SIZES = [1, 1024, 65536, 1 << 20]
+CHECK_SIZES = [65536, 1 << 20]
 PY_MAX_ROWS = 65536
-GOAL_SPEED = 0.8       # host speed / direct speed, at >= 64K rows
-GOAL_OVERHEAD_US = 5.0  # host time - direct time, at 1 row
+GOAL_SPEED = 0.8        # host speed / C's speed, at >= 64K rows
+GOAL_OVERHEAD_US = 5.0  # host time - C's time, at 1 row
 
 
-def make_floats(n: int, seed: int = 1) -> pa.Array:
-    rnd = random.Random(seed)
-    return pa.array([rnd.uniform(-1e6, 1e6) for _ in range(n)], pa.float64())
+# Data is made by pyarrow (in its own memory pool), so that making it does not change how
+# glibc's malloc serves the results (see _harness.settle_malloc).
+
+def make_floats(n: int) -> pa.Array:
+    """Uniform in [-1e6, 1e6), no nulls."""
+    return pc.multiply(pc.subtract(pc.random(n, initializer=1), 0.5), 2e6)
 
 
-def make_strings(n: int, seed: int = 2) -> pa.Array:
-    """Mixed-case ASCII words of 4 to 20 letters (12 on average), drawn from a pool of 1000."""
-    rnd = random.Random(seed)
-    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-    pool = pa.array(["".join(rnd.choices(letters, k=rnd.randint(4, 20))) for _ in range(1000)])
-    return pc.take(pool, pa.array([rnd.randrange(1000) for _ in range(n)], pa.int32()))
+def make_strings(n: int) -> pa.Array:
+    """Mixed-case ASCII words of 4 to 20 letters (12 on average) drawn from a pool of 1000."""
+    letters = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    picks = pc.random(1000 * 21, initializer=2).to_pylist()
+    words = []
+    for w in range(1000):
+        r = picks[w * 21: w * 21 + 21]
+        words.append(bytes(letters[int(x * 52)] for x in r[1: 5 + int(r[0] * 17)]).decode())
+    index = pc.cast(pc.floor(pc.multiply(pc.random(n, initializer=3), 1000)), pa.int32())
+    return pc.take(pa.array(words), index)
 
 
 def own_buffers(a: pa.Array, n: int) -> pa.Array:
     """The first n rows as an array of its own (offset 0), as a source would produce it."""
     return pa.concat_arrays([a.slice(0, n)])
-
-
-def py_mul2add1(x: pa.Array, _: Any) -> pa.Array:
-    return pa.array([None if v is None else v * 2 + 1 for v in x.to_pylist()], pa.float64())
-
-
-def py_upper(s: pa.Array, _: Any) -> pa.Array:
-    return pa.array([None if v is None else v.upper() for v in s.to_pylist()], pa.string())
 
 
 TWO, ONE = pa.scalar(2.0), pa.scalar(1.0)
@@ -84,7 +86,16 @@ def pc_ascii_upper(s: pa.Array, _: Any) -> pa.Array:
     return pc.ascii_upper(s)
 
 
-FUNCTIONS = {
+def py_mul2add1(x: pa.Array, _: Any) -> pa.Array:
+    return pa.array([None if v is None else v * 2 + 1 for v in x.to_pylist()], pa.float64())
+
+
+def py_upper(s: pa.Array, _: Any) -> pa.Array:
+    return pa.array([None if v is None else v.upper() for v in s.to_pylist()], pa.string())
+
+
+Case = Callable[[pa.Array, Any], pa.Array]
+FUNCTIONS: dict[str, tuple[pa.DataType, Callable[[int], pa.Array], dict[str, Case], Case]] = {
     # name: (argument type, data maker, pyarrow.compute versions, Python UDF)
     "mul2add1": (pa.float64(), make_floats, {"pyarrow": pc_mul2add1}, py_mul2add1),
     "upperAscii": (pa.string(), make_strings, {"pyarrow utf8_upper": pc_utf8_upper,
@@ -92,40 +103,54 @@ FUNCTIONS = {
 }
 
 
-def bench_function(so: Path, name: str, sizes: list[int], target_s: float, rounds: int) -> dict[int, dict[str, float]]:
+class Subject:
+    """One function ready to run: through the host, and through the C driver both ways."""
+
+    def __init__(self, so: Path, name: str, max_rows: int) -> None:
+        self.name = name
+        arg_type, maker, self.pcs, self.py = FUNCTIONS[name]
+        fn = load_plugin(so, kind="function").functions[name]
+        fn.validate([arg_type])  # once, as the engine does when a rule is created
+        self.inst = fn.create(Context(plugin_name="fastmath"))
+        self.c = h.DirectFunction(so, name)
+        self.c_host_alloc = h.DirectFunction(so, name, host_alloc=True)
+        self.data = maker(max_rows)
+
+    def batch(self, n: int) -> pa.Array:
+        arr = own_buffers(self.data, n)
+        expected = next(iter(self.pcs.values()))(arr, None)
+        if not self.inst.call([arr], n).equals(expected):
+            sys.exit(f"{self.name}: the host's result differs from pyarrow's at {n} rows; the benchmark would be void")
+        return arr
+
+    def close(self) -> None:
+        self.inst.close()
+        self.c.close()
+        self.c_host_alloc.close()
+
+
+def bench_function(so: Path, name: str, sizes: list[int], target_s: float,
+                   rounds: int) -> dict[int, dict[str, float]]:
     """ns per call of every case at every size: {rows: {case: ns}}."""
-    arg_type, maker, pcs, py = FUNCTIONS[name]
-    fn = load_plugin(so, kind="function").functions[name]
-    fn.validate([arg_type])  # once, as the engine does when a rule is created
-    inst = fn.create(Context(plugin_name="fastmath"))
-    direct = h.DirectFunction(so, name)
-    direct_host_alloc = h.DirectFunction(so, name, host_alloc=True)
-    data = maker(max(sizes))
+    subject = Subject(so, name, max(sizes))
     results: dict[int, dict[str, float]] = {}
     try:
         for n in sizes:
-            arr = own_buffers(data, n)
-            expected = next(iter(pcs.values()))(arr, None)
-            got = inst.call([arr], n)
-            if not got.equals(expected):
-                sys.exit(f"{name}: the host's result differs from pyarrow's at {n} rows; the benchmark would be void")
-            del got
+            arr = subject.batch(n)
             cases: dict[str, h.Runner] = {
-                "C": direct.bind([arr], n),
-                "C+host alloc": direct_host_alloc.bind([arr], n),
-                "host": h.py_runner(inst.call, [arr], n),
+                "C": subject.c.bind([arr], n),
+                "C+host alloc": subject.c_host_alloc.bind([arr], n),
+                "host": h.py_runner(subject.inst.call, [arr], n),
             }
-            for label, f in pcs.items():
+            for label, f in subject.pcs.items():
                 cases[label] = h.py_runner(f, arr, None)
             if n <= PY_MAX_ROWS:
-                cases["Python UDF"] = h.py_runner(py, arr, None)
+                cases["Python UDF"] = h.py_runner(subject.py, arr, None)
             results[n] = h.measure(cases, target_s, rounds)
-            print(f"  {name} {n:>8,} rows: " + ", ".join(f"{k} {v / n:,.2f}" for k, v in results[n].items())
+            print(f"  {name} {n:>9,} rows: " + ", ".join(f"{k} {v / n:,.2f}" for k, v in results[n].items())
                   + " ns/row", file=sys.stderr)
     finally:
-        inst.close()
-        direct.close()
-        direct_host_alloc.close()
+        subject.close()
     return results
 
 
@@ -152,42 +177,86 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
         over_us = (r["host"] - r["C"]) / 1000
         ok = "meets" if over_us <= GOAL_OVERHEAD_US else "MISSES"
         verdicts.append(f"{name}: fixed overhead per batch (host - C at 1 row) = {over_us:.2f} us "
-                        f"(C {r['C'] / 1000:.2f} us, C+host alloc {r['C+host alloc'] / 1000:.2f} us, "
+                        f"(C {r['C'] / 1000:.3f} us, C+host alloc {r['C+host alloc'] / 1000:.3f} us, "
                         f"host {r['host'] / 1000:.2f} us); {ok} the goal <= {GOAL_OVERHEAD_US:g} us")
     for n, r in results.items():
         if n >= 65536:
             speed = r["C"] / r["host"]
             ok = "meets" if speed >= GOAL_SPEED else "MISSES"
-            verdicts.append(f"{name}: at {n:,} rows the host runs at {speed:.2f} of C's speed "
-                            f"({r['C+host alloc'] / r['host']:.2f} of C with the host's allocator); "
+            verdicts.append(f"{name}: at {n:,} rows the host runs at {speed:.3f} of C's speed "
+                            f"({r['C+host alloc'] / r['host']:.3f} of C with the host's allocator); "
                             f"{ok} the goal >= {GOAL_SPEED}")
     title = f"{name}: ns/row (in brackets: time relative to (a) C; lower is faster)"
     return title + "\n" + h.table(header, rows), verdicts
 
 
+def allocator_check_child(so: Path, name: str, n: int, target_s: float, rounds: int) -> None:
+    """In a fresh process, for one function and one batch size: host and C+host alloc first
+    (interleaved), then C with malloc, whose frees raise glibc's mmap threshold; prints
+    {case: ns} as JSON. One size per process: a larger result made earlier would raise the
+    threshold above the smaller ones (see _harness.settle_malloc)."""
+    s = Subject(so, name, n)
+    arr = s.batch(n)
+    result = h.measure({"host": h.py_runner(s.inst.call, [arr], n),
+                        "C+host alloc": s.c_host_alloc.bind([arr], n)}, target_s, rounds)
+    result.update(h.measure({"C": s.c.bind([arr], n)}, target_s, rounds))
+    s.close()
+    print(json.dumps(result))
+
+
+def allocator_check(so: Path, names: list[str], quick: bool) -> str:
+    """The table of the allocator check: one fresh process per function and batch size."""
+    rows = []
+    for name in names:
+        for n in CHECK_SIZES:
+            cmd = [sys.executable, __file__, "--allocator-check-child", str(n), "--plugins", str(so.parent.parent),
+                   "--functions", name] + (["--quick"] if quick else [])
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                return f"allocator check failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr.strip()}"
+            r = json.loads(proc.stdout)
+            rows.append([f"{name} {n:,}", h.fmt_ns(r["C"] / n),
+                         f"{h.fmt_ns(r['C+host alloc'] / n)} ({r['C+host alloc'] / r['C']:.2f}x)",
+                         f"{h.fmt_ns(r['host'] / n)} ({r['host'] / r['C']:.2f}x)", f"{r['C'] / r['host']:.2f}"])
+    return ("allocator check: each function and size alone in a fresh process, as in a host whose batches\n"
+            "keep one size (ns/row; in brackets: time relative to C with malloc)\n"
+            + h.table(["function, rows", "C", "C+host alloc", "host", "host speed vs C"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short rounds (about 15 s in all; noisier)")
+    parser.add_argument("--quick", action="store_true", help="short rounds (about 10 s in all; noisier)")
     parser.add_argument("--plugins", help="a built plugins/ folder (default: build native_plugins/ "
                                           "into build/bench-native)")
-    parser.add_argument("--functions", default=",".join(FUNCTIONS), help="comma-separated subset of "
-                        + ", ".join(FUNCTIONS))
+    parser.add_argument("--functions", default=",".join(FUNCTIONS),
+                        help="comma-separated subset of " + ", ".join(FUNCTIONS))
+    parser.add_argument("--no-allocator-check", action="store_true", help="skip the fresh-process check")
+    parser.add_argument("--allocator-check-child", type=int, metavar="ROWS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    names = args.functions.split(",")
+    for name in names:
+        if name not in FUNCTIONS:
+            parser.error(f"--functions: unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
     target_s, rounds = (0.02, 3) if args.quick else (0.08, 5)
     so = h.plugin_dir(args.plugins, ["fastmath"]) / "functions" / "fastmath.so"
+    if args.allocator_check_child:
+        allocator_check_child(so, names[0], args.allocator_check_child, target_s, rounds)
+        return 0
     print("machine:", h.machine())
     print(f"method: median of {rounds} interleaved rounds of >= {target_s * 1000:.0f} ms per case"
           f"{' (--quick)' if args.quick else ''}; plugin {so}")
+    h.settle_malloc()
     verdicts = []
-    for name in args.functions.split(","):
-        if name not in FUNCTIONS:
-            parser.error(f"--functions: unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
+    for name in names:
         text, v = report(name, bench_function(so, name, SIZES, target_s, rounds))
         print()
         print(text)
         verdicts += v
     print()
     print("\n".join(verdicts))
+    if not args.no_allocator_check:
+        print()
+        print(allocator_check(so, names, args.quick))
     return 0
 
 

@@ -85,4 +85,8 @@ def _add_commands() -> None:
 
 _add_commands()
 
+from .cli_server import register as _register_server_commands  # noqa: E402  (serve, stream, rule, query)
+
+_register_server_commands(main, plugin)
+
 __all__ = ["main", "plugin", "check", "format_check"]

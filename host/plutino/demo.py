@@ -16,12 +16,14 @@ ABI as an Arrow C Data Interface array, so this is the same data path a rule wil
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, TextIO
 
 import pyarrow as pa
 
@@ -52,7 +54,10 @@ class Plugins:
     fastmath: Any
     geo: Any
     root: Path
-    random_yaml: Path | None
+
+    def config(self, kind: str, name: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """The plugin's shipped ``<name>.yaml`` ``default:`` section overlaid by ``overrides``."""
+        return plugin_config(self.root / f"{kind}s" / f"{name}.yaml", overrides)
 
 
 @dataclass
@@ -87,15 +92,14 @@ def load_plugins(root: Path) -> Plugins:
                         f"(it has {sorted(loaded['fastmath'].functions)}); {_FIX}")
     if "haversine" not in loaded["geo"].functions:
         raise DemoError(f"plugin 'geo' at {loaded['geo'].path} has no function haversine; {_FIX}")
-    yaml_path = root / "sources" / "random.yaml"
-    return Plugins(root=root, random_yaml=yaml_path if yaml_path.is_file() else None, **loaded)
+    return Plugins(root=root, **loaded)
 
 
-def source_config(yaml_path: Path | None, overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """The random source's ``default:`` section overlaid by ``overrides`` (top-level keys
-    replace, as eKuiper overlays a stream's properties on its conf key)."""
+def plugin_config(yaml_path: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``default:`` section of a plugin's yaml (when it ships one) overlaid by ``overrides``:
+    top-level keys replace, as eKuiper overlays a stream's properties on its conf key."""
     config: dict[str, Any] = {}
-    if yaml_path is not None:
+    if yaml_path.is_file():
         import yaml
 
         doc = yaml.safe_load(yaml_path.read_text(encoding="utf-8")) or {}
@@ -109,60 +113,42 @@ def _with_columns(batch: pa.RecordBatch, extra: Sequence[tuple[str, pa.Array]]) 
     return pa.RecordBatch.from_arrays(list(batch.columns) + [array for _, array in extra], names=names)
 
 
-def run(seconds: float, data_dir: Path, plugins_root: Path | None = None, out=sys.stdout) -> Counters:
+def run(seconds: float, data_dir: Path, plugins_root: Path | None = None, out: TextIO = sys.stdout) -> Counters:
     """Run the pipeline for ``seconds`` (0: until Ctrl-C) and return what it counted."""
-    from plutino_contract.protocols import Context, EndOfStream
+    from plutino_contract.protocols import Context
 
     plugins = load_plugins(plugins_root or bundled_dir())
     out_path = data_dir / "out" / "demo.jsonl"
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    ctx = dict(rule_id="demo", data_dir=str(data_dir))
+    out_path.unlink(missing_ok=True)  # the file sink appends: each run starts a fresh file
 
-    config = source_config(plugins.random_yaml, SOURCE_OVERRIDES)
-    source = plugins.random.create(config, Context(plugin_name="random", op_id="source", **ctx))
-    sink = plugins.file.create({"path": str(out_path)}, Context(plugin_name="file", op_id="sink", **ctx))
-    mul2add1 = plugins.fastmath.functions["mul2add1"].create(Context(plugin_name="fastmath", op_id="mul2add1", **ctx))
-    haversine = plugins.geo.functions["haversine"].create(Context(plugin_name="geo", op_id="haversine", **ctx))
-    paris_lat, paris_lon = pa.array([PARIS[0]]), pa.array([PARIS[1]])
+    def context(plugin: str, op: str) -> Context:
+        return Context(plugin_name=plugin, rule_id="demo", op_id=op, data_dir=str(data_dir))
 
-    counters = Counters()
+    config = plugins.config("source", "random", SOURCE_OVERRIDES)
     print(f"plutino demo: random -> mul2add1(temperature), haversine(lat, lon, Paris) -> {out_path}", file=out)
     print(f"  plugins from {plugins.root}; source config {config}", file=out)
     print("  " + ("running until Ctrl-C" if seconds <= 0 else f"running for {seconds:g} s (Ctrl-C stops)"), file=out)
+    counters = Counters()
     started = time.monotonic()
-    next_status = started + 1.0
     interrupted = False
-    try:
-        source.open()
-        sink.open()
-        while seconds <= 0 or time.monotonic() - started < seconds:
-            try:
-                batch = source.next(0.2)
-            except EndOfStream:
-                print("  the source ended", file=out)
-                break
-            if batch is not None:
-                n = batch.num_rows
-                computed = [
-                    ("temperature_x2_plus_1", mul2add1.call([batch.column("temperature")], n)),
-                    ("km_to_paris", haversine.call([batch.column("lat"), batch.column("lon"), paris_lat, paris_lon], n)),
-                ]
-                result = _with_columns(batch, computed)
-                sink.write(result)
-                counters.batches += 1
-                counters.rows_in += n
-                counters.rows_out += result.num_rows
-                if n:
-                    counters.last = {name: result.column(name)[n - 1].as_py() for name in result.schema.names}
-            now = time.monotonic()
-            if now >= next_status:
-                print(f"  [{now - started:5.1f}s] rows in {counters.rows_in}  out {counters.rows_out}  "
-                      f"last {_fmt(counters.last)}", file=out, flush=True)
-                next_status += 1.0
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        _close_all(sink, source, mul2add1, haversine)
+    # Everything created is closed on the way out (in reverse order), whatever stops the loop.
+    with contextlib.ExitStack() as opened:
+        try:
+            source = plugins.random.create(config, context("random", "source"))
+            opened.callback(_quietly, source.close)
+            sink = plugins.file.create(plugins.config("sink", "file", {"path": str(out_path)}), context("file", "sink"))
+            opened.callback(_quietly, sink.close)
+            mul2add1 = plugins.fastmath.functions["mul2add1"].create(context("fastmath", "mul2add1"))
+            opened.callback(_quietly, mul2add1.close)
+            haversine = plugins.geo.functions["haversine"].create(context("geo", "haversine"))
+            opened.callback(_quietly, haversine.close)
+            source.open()
+            sink.open()
+            opened.callback(_quietly, sink.flush)
+            _loop(seconds, source, sink, mul2add1, haversine, counters, started, out)
+        except KeyboardInterrupt:
+            interrupted = True
     elapsed = time.monotonic() - started
     rate = counters.rows_out / elapsed if elapsed > 0 else 0.0
     print(f"plutino demo {'interrupted' if interrupted else 'done'}: {counters.batches} batches, "
@@ -171,17 +157,51 @@ def run(seconds: float, data_dir: Path, plugins_root: Path | None = None, out=sy
     return counters
 
 
-def _close_all(sink: Any, source: Any, *functions: Any) -> None:
-    """Flush and close everything; a second Ctrl-C while closing is ignored."""
-    for step in (sink.flush, sink.close, source.close, *(f.close for f in functions)):
+def _loop(seconds: float, source: Any, sink: Any, mul2add1: Any, haversine: Any, counters: Counters,
+          started: float, out: TextIO) -> None:
+    """Pull, compute, write until the time is up or the source ends; a status line a second."""
+    from plutino_contract.protocols import EndOfStream
+
+    paris_lat, paris_lon = pa.array([PARIS[0]]), pa.array([PARIS[1]])
+    next_status = started + 1.0
+    while seconds <= 0 or time.monotonic() - started < seconds:
         try:
-            step()
-        except KeyboardInterrupt:
-            pass
+            batch = source.next(0.2)
+        except EndOfStream:
+            print("  the source ended", file=out)
+            return
+        if batch is not None and batch.num_rows:
+            n = batch.num_rows
+            result = _with_columns(batch, [
+                ("temperature_x2_plus_1", mul2add1.call([batch.column("temperature")], n)),
+                ("km_to_paris", haversine.call([batch.column("lat"), batch.column("lon"), paris_lat, paris_lon], n)),
+            ])
+            sink.write(result)
+            counters.batches += 1
+            counters.rows_in += n
+            counters.rows_out += result.num_rows
+            counters.last = {name: result.column(name)[n - 1].as_py() for name in result.schema.names}
+        now = time.monotonic()
+        if now >= next_status:
+            print(f"  [{now - started:5.1f}s] rows in {counters.rows_in}  out {counters.rows_out}  "
+                  f"last {_fmt(counters.last)}", file=out, flush=True)
+            next_status += 1.0
+
+
+def _quietly(step: Any) -> None:
+    """Run a close/flush step; a second Ctrl-C while shutting down does not cut it short."""
+    try:
+        step()
+    except KeyboardInterrupt:
+        pass
 
 
 def _fmt(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a folder with sources/ sinks/ functions/ (default: the installed package's bundled/)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Path(os.environ.get("PLUTINO_HOME") or "plutino_data")
+    signal.signal(signal.SIGTERM, _stop)  # `kill` stops as cleanly as Ctrl-C
     try:
         run(args.seconds, data_dir.absolute(), args.plugins_dir)
     except PlutinoError as exc:

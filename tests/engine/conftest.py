@@ -15,11 +15,15 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 import pytest
-
 from plutino.engine import BUILTIN_NAMES, ManualClock, RuleManager
 from plutino.engine.runtime import RuleRuntime
 from plutino.io.log import LogSinkPlugin
-from plutino.io.memory import MemoryBroker, MemorySinkPlugin, MemorySourcePlugin, Subscription
+from plutino.io.memory import (
+    MemoryBroker,
+    MemorySinkPlugin,
+    MemorySourcePlugin,
+    Subscription,
+)
 from plutino.registry import Registry
 
 #: A start time on a whole minute (so 10 s and 1 min windows start exactly here).
@@ -73,8 +77,10 @@ class RuleHandle:
         m = self.runtime.source_metrics
         out_before, errors_before = m.records_out, m.exceptions
         self.h.broker.publish(self.topic_in, batch)
-        wait_for(lambda: m.records_out >= out_before + batch.num_rows or m.exceptions > errors_before,
-                 f"rule {self.id} to take the batch in")
+        wait_for(
+            lambda: m.records_out >= out_before + batch.num_rows or m.exceptions > errors_before,
+            f"rule {self.id} to take the batch in",
+        )
 
     def settle(self) -> None:
         assert self.runtime.wait_idle(WAIT_S), f"rule {self.id} did not become idle"
@@ -109,13 +115,19 @@ class Harness:
 
     def stream(self, name: str, fields: str = "", props: str = "") -> None:
         extra = f", {props}" if props else ""
-        self.manager.create_stream(f'CREATE STREAM {name} ({fields}) WITH (TYPE="memory", DATASOURCE="in_{name}"{extra})')
+        self.manager.create_stream(
+            f'CREATE STREAM {name} ({fields}) WITH (TYPE="memory", DATASOURCE="in_{name}"{extra})'
+        )
 
-    def rule(self, rule_id: str, sql: str, options: dict[str, Any] | None = None,
-             actions: list[dict[str, Any]] | None = None) -> RuleHandle:
+    def rule(
+        self, rule_id: str, sql: str, options: dict[str, Any] | None = None, actions: list[dict[str, Any]] | None = None
+    ) -> RuleHandle:
         output = self.broker.subscribe(f"out_{rule_id}")
-        body: dict[str, Any] = {"id": rule_id, "sql": sql,
-                                "actions": actions or [{"memory": {"topic": f"out_{rule_id}"}}]}
+        body: dict[str, Any] = {
+            "id": rule_id,
+            "sql": sql,
+            "actions": actions or [{"memory": {"topic": f"out_{rule_id}"}}],
+        }
         if options:
             body["options"] = options
         self.manager.create_rule(body)
@@ -141,5 +153,7 @@ def native_functions(plugin_build: Path) -> dict[str, Any]:
     """The bundled native function libraries, loaded through the real loader."""
     from plutino.loader import load_plugin
 
-    return {name: load_plugin(plugin_build / "functions" / f"{name}.so", kind="function")
-            for name in ("fastmath", "accumulateWordCount", "echo")}
+    return {
+        name: load_plugin(plugin_build / "functions" / f"{name}.so", kind="function")
+        for name in ("fastmath", "accumulateWordCount", "echo")
+    }

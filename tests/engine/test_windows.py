@@ -10,8 +10,9 @@ from __future__ import annotations
 from conftest import T0, Harness
 
 
-def window_rule(h: Harness, window: str, select: str = "collect(v) AS vs, window_start() AS ws, window_end() AS we",
-                **kw):
+def window_rule(
+    h: Harness, window: str, select: str = "collect(v) AS vs, window_start() AS ws, window_end() AS we", **kw
+):
     h.stream("demo", "v BIGINT, k STRING")
     return h.rule("w", f"SELECT {select} FROM demo GROUP BY {window}", **kw)
 
@@ -44,8 +45,10 @@ def test_hopping_window_emits_every_hop_with_overlapping_rows(h: Harness):
     at(h, r, 6_000, 2)
     at(h, r, 9_000, 3)
     r.tick(T0 + 10_000)
-    assert r.take() == [[{"vs": [1], "ws": T0 - 5_000, "we": T0 + 5_000}],
-                        [{"vs": [1, 2, 3], "ws": T0, "we": T0 + 10_000}]]
+    assert r.take() == [
+        [{"vs": [1], "ws": T0 - 5_000, "we": T0 + 5_000}],
+        [{"vs": [1, 2, 3], "ws": T0, "we": T0 + 10_000}],
+    ]
     at(h, r, 12_000, 4)
     r.tick(T0 + 14_999)
     assert r.take() == []
@@ -60,8 +63,10 @@ def test_sliding_window_emits_on_each_row_with_the_rows_of_the_size_before_it(h:
     at(h, r, 1_000, 1)
     assert r.take() == [[{"vs": [1], "ws": T0 - 9_000, "we": T0 + 1_000}]]
     at(h, r, 5_000, 2, 3)
-    assert r.take() == [[{"vs": [1, 2], "ws": T0 - 5_000, "we": T0 + 5_000}],
-                        [{"vs": [1, 2, 3], "ws": T0 - 5_000, "we": T0 + 5_000}]]
+    assert r.take() == [
+        [{"vs": [1, 2], "ws": T0 - 5_000, "we": T0 + 5_000}],
+        [{"vs": [1, 2, 3], "ws": T0 - 5_000, "we": T0 + 5_000}],
+    ]
     at(h, r, 11_000, 4)  # row 1 (at +1 s) is exactly 10 s old: out
     assert r.take() == [[{"vs": [2, 3, 4], "ws": T0 + 1_000, "we": T0 + 11_000}]]
     r.tick(T0 + 100_000)
@@ -121,22 +126,30 @@ def test_window_without_aggregates_emits_its_rows_in_one_batch(h: Harness):
 
 def test_group_by_dimensions_having_and_order_by_within_a_window(h: Harness):
     h.stream("demo", "v BIGINT, k STRING")
-    r = h.rule("w", "SELECT k, count(*) AS c, sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi, collect(v) AS vs "
-                    "FROM demo GROUP BY k, TUMBLINGWINDOW(ss, 10) HAVING count(*) > 1 ORDER BY s DESC")
+    r = h.rule(
+        "w",
+        "SELECT k, count(*) AS c, sum(v) AS s, avg(v) AS a, min(v) AS lo, max(v) AS hi, collect(v) AS vs "
+        "FROM demo GROUP BY k, TUMBLINGWINDOW(ss, 10) HAVING count(*) > 1 ORDER BY s DESC",
+    )
     r.feed([{"v": 1, "k": "x"}, {"v": 2, "k": "y"}, {"v": 3, "k": "x"}, {"v": 10, "k": "z"}, {"v": 20, "k": "z"}])
     r.feed([{"v": 5, "k": "y"}])
     r.tick(T0 + 10_000)
-    assert r.take() == [[
-        {"k": "z", "c": 2, "s": 30, "a": 15.0, "lo": 10, "hi": 20, "vs": [10, 20]},
-        {"k": "y", "c": 2, "s": 7, "a": 3.5, "lo": 2, "hi": 5, "vs": [2, 5]},
-        {"k": "x", "c": 2, "s": 4, "a": 2.0, "lo": 1, "hi": 3, "vs": [1, 3]},
-    ]]
+    assert r.take() == [
+        [
+            {"k": "z", "c": 2, "s": 30, "a": 15.0, "lo": 10, "hi": 20, "vs": [10, 20]},
+            {"k": "y", "c": 2, "s": 7, "a": 3.5, "lo": 2, "hi": 5, "vs": [2, 5]},
+            {"k": "x", "c": 2, "s": 4, "a": 2.0, "lo": 1, "hi": 3, "vs": [1, 3]},
+        ]
+    ]
 
 
 def test_aggregates_skip_nulls_count_star_does_not_and_plain_columns_take_the_first_row(h: Harness):
     h.stream("demo", "v BIGINT, k STRING")
-    r = h.rule("w", "SELECT k, count(*) AS n, count(v) AS nv, sum(v) + 1 AS s1, stddev(v) AS sd, v AS first_v "
-                    "FROM demo GROUP BY TUMBLINGWINDOW(ss, 10) ORDER BY n")
+    r = h.rule(
+        "w",
+        "SELECT k, count(*) AS n, count(v) AS nv, sum(v) + 1 AS s1, stddev(v) AS sd, v AS first_v "
+        "FROM demo GROUP BY TUMBLINGWINDOW(ss, 10) ORDER BY n",
+    )
     r.feed([{"v": None, "k": "a"}, {"v": 2, "k": "b"}, {"v": 4, "k": "c"}])
     r.tick(T0 + 10_000)
     assert r.take() == [[{"k": "a", "n": 3, "nv": 2, "s1": 7, "sd": 1.0, "first_v": None}]]
@@ -158,20 +171,23 @@ def test_limit_applies_per_window(h: Harness):
 
 def test_event_time_windows_follow_the_watermark_and_drop_late_rows(h: Harness):
     h.stream("demo", "v BIGINT, ts BIGINT", 'TIMESTAMP="ts"')
-    r = h.rule("w", "SELECT collect(v) AS vs, window_start() AS ws, window_end() AS we FROM demo "
-                    "GROUP BY TUMBLINGWINDOW(ss, 10)", options={"isEventTime": True, "lateTolerance": 1000})
+    r = h.rule(
+        "w",
+        "SELECT collect(v) AS vs, window_start() AS ws, window_end() AS we FROM demo GROUP BY TUMBLINGWINDOW(ss, 10)",
+        options={"isEventTime": True, "lateTolerance": 1000},
+    )
 
     def rows(*pairs):
         r.feed([{"v": v, "ts": T0 + ts} for v, ts in pairs])
 
     rows((1, 1_000), (2, 9_000))
-    rows((3, 10_500))                 # watermark 9 500
-    r.tick(T0 + 500_000)              # processing time does not matter in event time
+    rows((3, 10_500))  # watermark 9 500
+    r.tick(T0 + 500_000)  # processing time does not matter in event time
     assert r.take() == []
-    rows((4, 9_800))                  # out of order, but within the tolerance
-    rows((5, 11_000))                 # watermark 10 000: [T0, T0+10 s) closes
+    rows((4, 9_800))  # out of order, but within the tolerance
+    rows((5, 11_000))  # watermark 10 000: [T0, T0+10 s) closes
     assert r.take() == [[{"vs": [1, 2, 4], "ws": T0, "we": T0 + 10_000}]]
-    rows((6, 5_000))                  # behind the watermark: late, dropped
+    rows((6, 5_000))  # behind the watermark: late, dropped
     assert r.status()["op_1_window_0_records_late_total"] == 1
     rows((7, 30_000))
     assert r.take() == [[{"vs": [3, 5], "ws": T0 + 10_000, "we": T0 + 20_000}]]
@@ -183,8 +199,11 @@ def test_event_time_accepts_a_datetime_timestamp_column(h: Harness):
     import pyarrow as pa
 
     h.stream("demo", "v BIGINT, at DATETIME", 'TIMESTAMP="at"')
-    r = h.rule("w", "SELECT count(*) AS c, window_end() AS we FROM demo GROUP BY TUMBLINGWINDOW(ss, 10)",
-               options={"isEventTime": True, "lateTolerance": 0})
+    r = h.rule(
+        "w",
+        "SELECT count(*) AS c, window_end() AS we FROM demo GROUP BY TUMBLINGWINDOW(ss, 10)",
+        options={"isEventTime": True, "lateTolerance": 0},
+    )
     base = datetime.datetime.fromtimestamp(T0 / 1000, tz=datetime.timezone.utc).replace(tzinfo=None)
     schema = pa.schema([("v", pa.int64()), ("at", pa.timestamp("us"))])
     r.feed([{"v": 1, "at": base}, {"v": 2, "at": base + datetime.timedelta(seconds=3)}], schema=schema)

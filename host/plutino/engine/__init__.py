@@ -20,7 +20,18 @@ from .rules import RuleDef
 from .streams import StreamDef, parse_create_stream, parse_stream_statement
 
 __all__ = [
-    "AlreadyExistsError", "BUILTIN_NAMES", "Catalog", "Clock", "ManualClock", "NotFoundError", "RuleDef",
-    "RuleError", "RuleManager", "SqlError", "StreamDef", "SystemClock", "parse_create_stream",
+    "AlreadyExistsError",
+    "BUILTIN_NAMES",
+    "Catalog",
+    "Clock",
+    "ManualClock",
+    "NotFoundError",
+    "RuleDef",
+    "RuleError",
+    "RuleManager",
+    "SqlError",
+    "StreamDef",
+    "SystemClock",
+    "parse_create_stream",
     "parse_stream_statement",
 ]

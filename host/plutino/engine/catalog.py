@@ -34,7 +34,9 @@ class Catalog:
     def put_stream(self, stream: StreamDef, *, replace: bool = False) -> None:
         with self._lock:
             if not replace and stream.name in self._streams:
-                raise AlreadyExistsError("stream", stream.name, f"drop it first (DROP STREAM {stream.name}) or choose another name")
+                raise AlreadyExistsError(
+                    "stream", stream.name, f"drop it first (DROP STREAM {stream.name}) or choose another name"
+                )
             if self.on_put:
                 self.on_put("stream", stream.name, stream_record(stream))
             self._streams[stream.name] = stream
@@ -66,7 +68,11 @@ class Catalog:
     def put_rule(self, rule: RuleDef, *, replace: bool = False) -> None:
         with self._lock:
             if not replace and rule.id in self._rules:
-                raise AlreadyExistsError("rule", rule.id, f"delete it first (DELETE /rules/{rule.id}), update it with PUT, or choose another id")
+                raise AlreadyExistsError(
+                    "rule",
+                    rule.id,
+                    f"delete it first (DELETE /rules/{rule.id}), update it with PUT, or choose another id",
+                )
             if self.on_put:
                 self.on_put("rule", rule.id, rule.to_dict())
             self._rules[rule.id] = rule

@@ -45,6 +45,7 @@ class SystemClock:
             stop.set()
             if thread is not threading.current_thread():
                 thread.join(timeout=2)
+
         return cancel
 
 
@@ -69,6 +70,7 @@ class ManualClock:
         def cancel() -> None:
             with self._lock:
                 self._subscribers.pop(key, None)
+
         return cancel
 
     def set(self, now_ms: int) -> None:

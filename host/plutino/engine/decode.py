@@ -24,8 +24,11 @@ Decoder = Callable[[pa.RecordBatch], pa.RecordBatch]
 
 
 def is_bytes_schema(schema: pa.Schema) -> bool:
-    return (len(schema) == 1 and schema[0].name == "payload"
-            and (pa.types.is_binary(schema[0].type) or pa.types.is_large_binary(schema[0].type)))
+    return (
+        len(schema) == 1
+        and schema[0].name == "payload"
+        and (pa.types.is_binary(schema[0].type) or pa.types.is_large_binary(schema[0].type))
+    )
 
 
 def make_decoder(stream: StreamDef, source_schema: pa.Schema) -> Decoder:
@@ -56,20 +59,27 @@ def decode_json(payloads: pa.Array, schema: pa.Schema | None) -> pa.RecordBatch:
         payloads = payloads.combine_chunks()
     text = pc.fill_null(payloads.cast(pa.binary()), b"{}")
     joined = pc.binary_join(pa.ListArray.from_arrays(pa.array([0, n], pa.int32()), text), b"\n")[0]
-    options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") if schema is not None \
+    options = (
+        pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        if schema is not None
         else pa_json.ParseOptions()
+    )
     try:
         table = pa_json.read_json(pa.BufferReader(joined.as_buffer()), parse_options=options)
     except pa.ArrowInvalid:
         table = None
     if table is None or table.num_rows != n:  # a payload spanning lines (pretty-printed JSON)
-        options = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore",
-                                       newlines_in_values=True) if schema is not None \
+        options = (
+            pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=True)
+            if schema is not None
             else pa_json.ParseOptions(newlines_in_values=True)
+        )
         try:
             table = pa_json.read_json(pa.BufferReader(joined.as_buffer()), parse_options=options)
         except pa.ArrowInvalid as exc:
-            raise ValueError(f"cannot decode the payloads as JSON (FORMAT=\"json\"): {str(exc).splitlines()[0]}") from None
+            raise ValueError(
+                f'cannot decode the payloads as JSON (FORMAT="json"): {str(exc).splitlines()[0]}'
+            ) from None
         if table.num_rows != n:
             raise ValueError(f"expected one JSON object per message, got {table.num_rows} objects in {n} messages")
     table = table.combine_chunks()
@@ -98,8 +108,10 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
                 else:
                     col = col.cast(field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-                raise ValueError(f"column '{field.name}' holds {col.type} values that do not convert to the "
-                                 f"stream's {field.type}: {str(exc).splitlines()[0]}") from None
+                raise ValueError(
+                    f"column '{field.name}' holds {col.type} values that do not convert to the "
+                    f"stream's {field.type}: {str(exc).splitlines()[0]}"
+                ) from None
         arrays.append(col)
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

@@ -40,14 +40,14 @@ class Builtin:
     name: str
     family: str
     min_args: int
-    max_args: int          # -1: any number
+    max_args: int  # -1: any number
     usage: str
     impl: Impl | None = None
-    agg: str | None = None                 # pyarrow hash aggregation (aggregate functions)
+    agg: str | None = None  # pyarrow hash aggregation (aggregate functions)
     agg_options: Any = None
     const_args: tuple[int, ...] = ()
     volatile: bool = False
-    window_only: bool = False              # window_start() / window_end()
+    window_only: bool = False  # window_start() / window_end()
 
     @property
     def aggregate(self) -> bool:
@@ -82,9 +82,21 @@ def _as_string(v: Value) -> Value:
 
 # -- math ----------------------------------------------------------------------------------
 for _name, _fn in {
-    "abs": pc.abs, "acos": pc.acos, "asin": pc.asin, "atan": pc.atan, "cos": pc.cos,
-    "sin": pc.sin, "tan": pc.tan, "exp": pc.exp, "ln": pc.ln, "log": pc.log10,
-    "sqrt": pc.sqrt, "sign": pc.sign, "ceil": pc.ceil, "ceiling": pc.ceil, "floor": pc.floor,
+    "abs": pc.abs,
+    "acos": pc.acos,
+    "asin": pc.asin,
+    "atan": pc.atan,
+    "cos": pc.cos,
+    "sin": pc.sin,
+    "tan": pc.tan,
+    "exp": pc.exp,
+    "ln": pc.ln,
+    "log": pc.log10,
+    "sqrt": pc.sqrt,
+    "sign": pc.sign,
+    "ceil": pc.ceil,
+    "ceiling": pc.ceil,
+    "floor": pc.floor,
     "bitnot": pc.bit_wise_not,
 }.items():
     _def(_name, "math", 1, f"{_name}(x)", (lambda f: lambda a, n: f(a[0]))(_fn))
@@ -138,6 +150,7 @@ def _pad(left: bool) -> Impl:
         spaces = " " * int(_py(a[1]))
         parts = [spaces, a[0]] if left else [a[0], spaces]
         return pc.binary_join_element_wise(*parts, "")
+
     return impl
 
 
@@ -168,16 +181,36 @@ _def("reverse", "string", 1, "reverse(s)", lambda a, n: pc.utf8_reverse(a[0]))
 _def("lpad", "string", 2, "lpad(s, n)", _pad(True), const_args=(1,))
 _def("rpad", "string", 2, "rpad(s, n)", _pad(False), const_args=(1,))
 _def("substring", "string", (2, 3), "substring(s, start[, end])", _substring, const_args=(1, 2))
-_def("startswith", "string", 2, "startswith(s, prefix)",
-     lambda a, n: pc.starts_with(a[0], pattern=_py(a[1])), const_args=(1,))
-_def("endswith", "string", 2, "endswith(s, suffix)",
-     lambda a, n: pc.ends_with(a[0], pattern=_py(a[1])), const_args=(1,))
-_def("indexof", "string", 2, "indexof(s, sub)",
-     lambda a, n: pc.find_substring(a[0], pattern=_py(a[1])), const_args=(1,))
-_def("regexp_matches", "string", 2, "regexp_matches(s, regex)",
-     lambda a, n: pc.match_substring_regex(a[0], pattern=_py(a[1])), const_args=(1,))
-_def("regexp_replace", "string", 3, "regexp_replace(s, regex, replacement)",
-     lambda a, n: pc.replace_substring_regex(a[0], pattern=_py(a[1]), replacement=_py(a[2])), const_args=(1, 2))
+_def(
+    "startswith",
+    "string",
+    2,
+    "startswith(s, prefix)",
+    lambda a, n: pc.starts_with(a[0], pattern=_py(a[1])),
+    const_args=(1,),
+)
+_def(
+    "endswith", "string", 2, "endswith(s, suffix)", lambda a, n: pc.ends_with(a[0], pattern=_py(a[1])), const_args=(1,)
+)
+_def(
+    "indexof", "string", 2, "indexof(s, sub)", lambda a, n: pc.find_substring(a[0], pattern=_py(a[1])), const_args=(1,)
+)
+_def(
+    "regexp_matches",
+    "string",
+    2,
+    "regexp_matches(s, regex)",
+    lambda a, n: pc.match_substring_regex(a[0], pattern=_py(a[1])),
+    const_args=(1,),
+)
+_def(
+    "regexp_replace",
+    "string",
+    3,
+    "regexp_replace(s, regex, replacement)",
+    lambda a, n: pc.replace_substring_regex(a[0], pattern=_py(a[1]), replacement=_py(a[2])),
+    const_args=(1, 2),
+)
 _def("split_value", "string", 3, "split_value(s, separator, index)", _split_value, const_args=(1, 2))
 
 
@@ -197,8 +230,14 @@ def _cast(a: Sequence[Value], n: int) -> Value:
     return pc.cast(value, target)
 
 
-_def("cast", "conversion", 2, 'cast(x, "bigint" | "float" | "string" | "boolean" | "datetime" | "bytea")',
-     _cast, const_args=(1,))
+_def(
+    "cast",
+    "conversion",
+    2,
+    'cast(x, "bigint" | "float" | "string" | "boolean" | "datetime" | "bytea")',
+    _cast,
+    const_args=(1,),
+)
 _def("coalesce", "conversion", (1, -1), "coalesce(x, y, ...)", lambda a, n: pc.coalesce(*a))
 _def("isnull", "conversion", 1, "isnull(x)", lambda a, n: pc.is_null(a[0]))
 
@@ -213,6 +252,7 @@ def _hash(algorithm: str) -> Impl:
             return pa.scalar(None if raw is None else _digest(algorithm, raw), pa.string())
         values = v.to_pylist()
         return pa.array([None if x is None else _digest(algorithm, x) for x in values], pa.string())
+
     return impl
 
 
@@ -278,15 +318,38 @@ def _json_query(v: Value, steps: list[str | int]) -> Value:
 
 
 _def("parse_json", "json", 1, "parse_json(s)", lambda a, n: _parse_json(a[0]))
-_def("json_path_query", "json", 2, 'json_path_query(x, "$.a.b")',
-     lambda a, n: _json_query(a[0], parse_json_path(str(_py(a[1])))), const_args=(1,))
-_def("json_path_exists", "json", 2, 'json_path_exists(x, "$.a.b")',
-     lambda a, n: pc.is_valid(_json_query(a[0], parse_json_path(str(_py(a[1]))))), const_args=(1,))
+_def(
+    "json_path_query",
+    "json",
+    2,
+    'json_path_query(x, "$.a.b")',
+    lambda a, n: _json_query(a[0], parse_json_path(str(_py(a[1])))),
+    const_args=(1,),
+)
+_def(
+    "json_path_exists",
+    "json",
+    2,
+    'json_path_exists(x, "$.a.b")',
+    lambda a, n: pc.is_valid(_json_query(a[0], parse_json_path(str(_py(a[1]))))),
+    const_args=(1,),
+)
 
 
 # -- date and time -------------------------------------------------------------------------
-_TIME_TOKENS = [("YYYY", "%Y"), ("yyyy", "%Y"), ("YY", "%y"), ("yy", "%y"), ("MM", "%m"), ("dd", "%d"),
-                ("HH", "%H"), ("hh", "%I"), ("mm", "%M"), ("ss", "%S"), ("a", "%p")]
+_TIME_TOKENS = [
+    ("YYYY", "%Y"),
+    ("yyyy", "%Y"),
+    ("YY", "%y"),
+    ("yy", "%y"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("hh", "%I"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("a", "%p"),
+]
 
 
 def time_format_to_strftime(fmt: str) -> str:
@@ -321,16 +384,37 @@ _def("now", "datetime", 0, "now()", _now, volatile=True)
 _def("tstamp", "datetime", 0, "tstamp()", _tstamp, volatile=True)
 _def("format_time", "datetime", 2, 'format_time(t, "YYYY-MM-dd HH:mm:ss")', _format_time, const_args=(1,))
 for _name, _fn in {
-    "year": pc.year, "month": pc.month, "day": pc.day, "day_of_month": pc.day, "hour": pc.hour,
-    "minute": pc.minute, "second": pc.second, "day_of_year": pc.day_of_year,
+    "year": pc.year,
+    "month": pc.month,
+    "day": pc.day,
+    "day_of_month": pc.day,
+    "hour": pc.hour,
+    "minute": pc.minute,
+    "second": pc.second,
+    "day_of_year": pc.day_of_year,
 }.items():
     _def(_name, "datetime", 1, f"{_name}(t)", (lambda f: lambda a, n: f(_as_timestamp(a[0])))(_fn))
-_def("day_of_week", "datetime", 1, "day_of_week(t)",
-     lambda a, n: pc.add(pc.day_of_week(_as_timestamp(a[0]), count_from_zero=True, week_start=7), 1))
-_def("to_seconds", "datetime", 1, "to_seconds(t)",
-     lambda a, n: pc.cast(pc.cast(_as_timestamp(a[0]), pa.timestamp("s"), safe=False), pa.int64()))
-_def("from_unix_time", "datetime", 1, "from_unix_time(seconds)",
-     lambda a, n: pc.cast(pc.cast(a[0], pa.int64()), pa.timestamp("s")).cast(pa.timestamp("us")))
+_def(
+    "day_of_week",
+    "datetime",
+    1,
+    "day_of_week(t)",
+    lambda a, n: pc.add(pc.day_of_week(_as_timestamp(a[0]), count_from_zero=True, week_start=7), 1),
+)
+_def(
+    "to_seconds",
+    "datetime",
+    1,
+    "to_seconds(t)",
+    lambda a, n: pc.cast(pc.cast(_as_timestamp(a[0]), pa.timestamp("s"), safe=False), pa.int64()),
+)
+_def(
+    "from_unix_time",
+    "datetime",
+    1,
+    "from_unix_time(seconds)",
+    lambda a, n: pc.cast(pc.cast(a[0], pa.int64()), pa.timestamp("s")).cast(pa.timestamp("us")),
+)
 
 # -- window --------------------------------------------------------------------------------
 # Their values come from the window being emitted; the planner wires them, impl is unused.
@@ -368,6 +452,12 @@ def builtins() -> list[Builtin]:
 
 
 __all__ = [
-    "BUILTIN_NAMES", "Builtin", "CAST_TYPES", "WINDOW_FUNCTIONS", "builtin", "builtins",
-    "parse_json_path", "time_format_to_strftime",
+    "BUILTIN_NAMES",
+    "Builtin",
+    "CAST_TYPES",
+    "WINDOW_FUNCTIONS",
+    "builtin",
+    "builtins",
+    "parse_json_path",
+    "time_format_to_strftime",
 ]

@@ -22,12 +22,12 @@ class NodeMetrics:
         self.records_out = 0
         self.exceptions = 0
         self.last_exception = ""
-        self.last_exception_time = 0      # ms since the epoch, wall clock
-        self.process_latency_us = 0       # of the last batch
-        self.last_invocation = 0          # ms since the epoch, wall clock
+        self.last_exception_time = 0  # ms since the epoch, wall clock
+        self.process_latency_us = 0  # of the last batch
+        self.last_invocation = 0  # ms since the epoch, wall clock
         self.connection_status: str | None = None
-        self.buffer_length = 0            # rows or batches waiting in front of this node
-        self.extra: dict[str, int] = {}   # node-specific counters (late rows, plugin calls)
+        self.buffer_length = 0  # rows or batches waiting in front of this node
+        self.extra: dict[str, int] = {}  # node-specific counters (late rows, plugin calls)
         self._lock = threading.Lock()
 
     def begin(self, rows: int) -> float:

@@ -21,7 +21,7 @@ from typing import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .compiler import Expr, as_array, broadcast
+from .expr import Expr, as_array, broadcast
 from .metrics import NodeMetrics
 from .planner import QueryPlan
 from .windows import Window, WindowAssigner, make_assigner
@@ -34,6 +34,10 @@ class Chunk:
     batch: pa.RecordBatch
     start: int | None = None
     end: int | None = None
+
+
+class StageError(Exception):
+    """A failure inside a stage, with the part of the query that failed ("field 't2': ...")."""
 
 
 class Stage:
@@ -55,7 +59,10 @@ class FilterStage(Stage):
         self.predicate = predicate.eval
 
     def run(self, chunk: Chunk) -> list[Chunk]:
-        mask = self.predicate(chunk.batch)
+        try:
+            mask = self.predicate(chunk.batch)
+        except Exception as exc:
+            raise StageError(f"{'HAVING' if self.kind == 'having' else 'WHERE'}: {exc}") from exc
         if isinstance(mask, pa.Scalar):
             return [chunk] if mask.as_py() else []
         kept = chunk.batch.filter(mask)  # null counts as false
@@ -116,7 +123,11 @@ class AggregateStage(Stage):
 
         names: list[str] = []
         arrays: list[pa.Array] = []
-        raw = [f.name for f in rows.schema] if self.all_columns else [c for c in self.columns if rows.schema.get_field_index(c) >= 0]
+        raw = (
+            [f.name for f in rows.schema]
+            if self.all_columns
+            else [c for c in self.columns if rows.schema.get_field_index(c) >= 0]
+        )
         for name in raw:
             names.append(name)
             arrays.append(rows.column(name).take(first))
@@ -151,8 +162,9 @@ class OrderStage(Stage):
         b = chunk.batch
         n = b.num_rows
         table = pa.table({f"k{i}": broadcast(e.eval(b), n) for i, (e, _) in enumerate(self.keys)})
-        order = pc.sort_indices(table, sort_keys=[(f"k{i}", "descending" if desc else "ascending")
-                                                  for i, (_, desc) in enumerate(self.keys)])
+        order = pc.sort_indices(
+            table, sort_keys=[(f"k{i}", "descending" if desc else "ascending") for i, (_, desc) in enumerate(self.keys)]
+        )
         return [Chunk(b.take(order), chunk.start, chunk.end)]
 
 
@@ -188,8 +200,12 @@ class ProjectStage(Stage):
                     names.append(f.name)
                     arrays.append(b.column(i))
         for name, fn in self.fields:
+            try:
+                value = fn(b)
+            except Exception as exc:
+                raise StageError(f"field '{name}': {exc}") from exc
             names.append(name)
-            arrays.append(broadcast(fn(b), n))
+            arrays.append(broadcast(value, n))
         return [Chunk(pa.RecordBatch.from_arrays(arrays, names=names), chunk.start, chunk.end)]
 
 
@@ -215,8 +231,11 @@ class WindowStage:
         n = batch.num_rows
         if self.time_column is None:
             return self.assigner.add(batch, pa.repeat(pa.scalar(arrival_ms, pa.int64()), n), arrival_ms)
-        ts = _millis(batch.column(self.time_column) if batch.schema.get_field_index(self.time_column) >= 0
-                     else pa.nulls(n, pa.int64()))
+        ts = _millis(
+            batch.column(self.time_column)
+            if batch.schema.get_field_index(self.time_column) >= 0
+            else pa.nulls(n, pa.int64())
+        )
         keep = pc.is_valid(ts)
         if self.watermark is not None:
             keep = pc.and_(keep, pc.greater_equal(ts, self.watermark))
@@ -253,8 +272,8 @@ class Pipeline:
     def __init__(self, plan: QueryPlan, *, event_time: bool = False, late_tolerance_ms: int = 0) -> None:
         self.plan = plan
         self.window: WindowStage | None = None
-        self.before: list[Stage] = []   # stages before the window (all stages when there is none)
-        self.after: list[Stage] = []    # stages after the window
+        self.before: list[Stage] = []  # stages before the window (all stages when there is none)
+        self.after: list[Stage] = []  # stages after the window
         index = iter(range(1, 100))
         window = plan.window
         if plan.where is not None and (window is None or window.is_time):
@@ -342,4 +361,4 @@ class Pipeline:
             self.on_error(metrics, exc)
 
 
-__all__ = ["Chunk", "Pipeline", "WindowStage"]
+__all__ = ["Chunk", "Pipeline", "StageError", "WindowStage"]

@@ -14,9 +14,12 @@ import pyarrow as pa
 from sqlglot import exp
 
 from . import functions as fns
-from .compiler import AggSpec, Compiler, Expr, FunctionLookup, FunctionUse, GroupContext, WindowBounds
+from .calls import AggSpec, GroupContext
+from .compiler import Compiler, WindowBounds
 from .errors import SqlError
+from .expr import Expr
 from .hints import closest, listing
+from .plugin_functions import FunctionLookup, FunctionUse
 from .sql import parse_select, position
 from .streams import StreamDef
 from .types import type_name
@@ -56,13 +59,13 @@ class QueryPlan:
     stream: StreamDef
     where: Expr | None
     window: WindowSpec | None
-    grouped: bool                       # one output row per group (aggregates or GROUP BY keys)
-    dims: list[Expr]                    # GROUP BY keys, row mode
+    grouped: bool  # one output row per group (aggregates or GROUP BY keys)
+    dims: list[Expr]  # GROUP BY keys, row mode
     dim_slots: list[str]
     aggs: list[AggSpec]
     group: GroupContext | None
     having: Expr | None
-    order: list[tuple[Expr, bool]]      # (key, descending)
+    order: list[tuple[Expr, bool]]  # (key, descending)
     limit: int | None
     star: bool
     fields: list[OutputField]
@@ -91,9 +94,17 @@ def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) 
 
     where_node = select.args.get("where")
     where = c.row(where_node.this, "WHERE") if where_node is not None else None
-    if where is not None and where.type is not None and not (pa.types.is_boolean(where.type) or pa.types.is_null(where.type)):
-        raise _error(sql, where_node.this, f"WHERE must be a condition, got a {type_name(where.type)} value",
-                     "compare it, e.g. WHERE temperature > 20")
+    if (
+        where is not None
+        and where.type is not None
+        and not (pa.types.is_boolean(where.type) or pa.types.is_null(where.type))
+    ):
+        raise _error(
+            sql,
+            where_node.this,
+            f"WHERE must be a condition, got a {type_name(where.type)} value",
+            "compare it, e.g. WHERE temperature > 20",
+        )
 
     # aggregates first, so that group-mode expressions can refer to their results
     having_node = select.args.get("having")
@@ -147,12 +158,17 @@ def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) 
         elif isinstance(node, (exp.Dot, exp.JSONExtract)):
             name = node.expression.name
         elif isinstance(node, exp.Anonymous):
-            name = str(node.this).lower()
+            name = str(node.this)
         else:
             name = f"kuiper_field_{unnamed}"
             unnamed += 1
         if name in names:
-            raise _error(sql, p, f"two SELECT fields are named '{name}'", f"give one of them another name: {node.sql()} AS {name}_2")
+            raise _error(
+                sql,
+                p,
+                f"two SELECT fields are named '{name}'",
+                f"give one of them another name: {node.sql()} AS {name}_2",
+            )
         names[name] = p
         fields.append(OutputField(name, compiled))
     c.aliases = {f.name: f.expr for f in fields}
@@ -161,8 +177,12 @@ def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) 
     if having_node is not None:
         having = compile_out(having_node.this, "HAVING")
         if having.type is not None and not (pa.types.is_boolean(having.type) or pa.types.is_null(having.type)):
-            raise _error(sql, having_node.this, f"HAVING must be a condition, got a {type_name(having.type)} value",
-                         "compare it, e.g. HAVING count(*) > 2")
+            raise _error(
+                sql,
+                having_node.this,
+                f"HAVING must be a condition, got a {type_name(having.type)} value",
+                "compare it, e.g. HAVING count(*) > 2",
+            )
     order: list[tuple[Expr, bool]] = []
     if order_node is not None:
         c.prefer_aliases = True
@@ -171,9 +191,22 @@ def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) 
         c.prefer_aliases = False
     limit = _limit(sql, select)
     return QueryPlan(
-        sql=sql, stream=stream, where=where, window=window, grouped=grouped, dims=dims,
-        dim_slots=dim_slots, aggs=aggs, group=group if grouped else None, having=having, order=order,
-        limit=limit, star=star, fields=fields, uses=c.uses, bounds=c.bounds,
+        sql=sql,
+        stream=stream,
+        where=where,
+        window=window,
+        grouped=grouped,
+        dims=dims,
+        dim_slots=dim_slots,
+        aggs=aggs,
+        group=group if grouped else None,
+        having=having,
+        order=order,
+        limit=limit,
+        star=star,
+        fields=fields,
+        uses=c.uses,
+        bounds=c.bounds,
     )
 
 
@@ -195,8 +228,12 @@ def _source(sql: str, select: exp.Select, streams: dict[str, StreamDef]) -> tupl
     if name not in streams:
         best = closest(name, streams)
         guess = f"did you mean '{best}'? " if best else ""
-        raise _error(sql, table, f"unknown stream '{name}'",
-                     f"{guess}create it with CREATE STREAM {name} (...) WITH (...) (streams: {listing(streams)})")
+        raise _error(
+            sql,
+            table,
+            f"unknown stream '{name}'",
+            f"{guess}create it with CREATE STREAM {name} (...) WITH (...) (streams: {listing(streams)})",
+        )
     return streams[name], table.alias or None
 
 
@@ -217,7 +254,12 @@ def _split_group_by(sql: str, group_by: exp.Group | None) -> tuple[exp.Anonymous
             continue
         for sub in node.walk():
             if _is_window_call(sub):
-                raise _error(sql, sub, f"{str(sub.this).upper()}() must stand alone in GROUP BY", "write GROUP BY key, TUMBLINGWINDOW(ss, 10)")
+                raise _error(
+                    sql,
+                    sub,
+                    f"{str(sub.this).upper()}() must stand alone in GROUP BY",
+                    "write GROUP BY key, TUMBLINGWINDOW(ss, 10)",
+                )
         dims.append(node)
     return window, dims
 
@@ -237,7 +279,9 @@ def _window(sql: str, node: exp.Anonymous) -> WindowSpec:
     def number(i: int, what: str) -> int:
         a = args[i]
         if not (isinstance(a, exp.Literal) and not a.is_string and str(a.this).isdigit() and int(str(a.this)) > 0):
-            raise _error(sql, a, f"the {what} of {shown}() must be a whole number > 0, got '{a.sql()}'", f"write {usage}")
+            raise _error(
+                sql, a, f"the {what} of {shown}() must be a whole number > 0, got '{a.sql()}'", f"write {usage}"
+            )
         return int(str(a.this))
 
     if name == "countwindow":
@@ -246,8 +290,12 @@ def _window(sql: str, node: exp.Anonymous) -> WindowSpec:
         size = number(0, "size")
         hop = number(1, "hop") if len(args) == 2 else size
         if hop > size:
-            raise _error(sql, args[1], f"the hop of {shown}() ({hop}) is larger than its size ({size})",
-                         "a count window is emitted every hop rows with the last size rows; use hop <= size")
+            raise _error(
+                sql,
+                args[1],
+                f"the hop of {shown}() ({hop}) is larger than its size ({size})",
+                "a count window is emitted every hop rows with the last size rows; use hop <= size",
+            )
         return WindowSpec("count", size, hop)
     wanted = {"tumblingwindow": 2, "hoppingwindow": 3, "slidingwindow": 2, "sessionwindow": 3}[name]
     if name == "slidingwindow" and len(args) == 3:
@@ -257,7 +305,12 @@ def _window(sql: str, node: exp.Anonymous) -> WindowSpec:
     unit_node = args[0]
     unit = unit_node.name.lower() if isinstance(unit_node, (exp.Column, exp.Identifier, exp.Var)) else ""
     if unit not in UNITS_MS:
-        raise _error(sql, unit_node, f"unknown time unit '{unit_node.sql()}' in {shown}()", f"use one of DD, HH, MI, SS, MS; write {usage}")
+        raise _error(
+            sql,
+            unit_node,
+            f"unknown time unit '{unit_node.sql()}' in {shown}()",
+            f"use one of DD, HH, MI, SS, MS; write {usage}",
+        )
     ms = UNITS_MS[unit]
     if name == "tumblingwindow":
         return WindowSpec("tumbling", number(1, "size") * ms)

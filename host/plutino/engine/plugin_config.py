@@ -46,12 +46,15 @@ class YamlConfigResolver:
             if conf_key and conf_key != "default":
                 if conf_key not in doc:
                     known = ", ".join(sorted(k for k in doc if isinstance(k, str))) or "none"
-                    raise RuleError(f"{kind} '{name}': CONF_KEY=\"{conf_key}\" is not a section of {path}; "
-                                    f"its sections: {known}")
+                    raise RuleError(
+                        f"{kind} '{name}': CONF_KEY=\"{conf_key}\" is not a section of {path}; its sections: {known}"
+                    )
                 config.update(_section(doc, conf_key, path))
         elif conf_key and conf_key != "default":
-            raise RuleError(f"{kind} '{name}': CONF_KEY=\"{conf_key}\" given, but the plugin has no {name}.yaml; "
-                            "drop CONF_KEY or install the plugin's config")
+            raise RuleError(
+                f"{kind} '{name}': CONF_KEY=\"{conf_key}\" given, but the plugin has no {name}.yaml; "
+                "drop CONF_KEY or install the plugin's config"
+            )
         config.update(props)
         return config
 

@@ -16,25 +16,31 @@ from typing import Any, Iterable, Sequence
 
 import pyarrow as pa
 
-from .compiler import FunctionLookup, NoPlugins
 from .errors import SqlError
-from .pipeline import Pipeline
+from .pipeline import Pipeline, StageError
 from .planner import plan_query
+from .plugin_functions import FunctionLookup, NoPlugins, RegistryFunctions
 from .sql import parse_select
 from .streams import STREAM_OPTIONS, StreamDef
 from .windows import concat_batches
 
 
-def query(sql: str, batches: Iterable[pa.RecordBatch], *, registry: Any = None, schema: pa.Schema | None = None,
-          timestamp: str | None = None, event_time: bool = False, late_tolerance_ms: int = 0,
-          arrival_ms: Sequence[int] | None = None) -> pa.Table:
+def query(
+    sql: str,
+    batches: Iterable[pa.RecordBatch],
+    *,
+    registry: Any = None,
+    schema: pa.Schema | None = None,
+    timestamp: str | None = None,
+    event_time: bool = False,
+    late_tolerance_ms: int = 0,
+    arrival_ms: Sequence[int] | None = None,
+) -> pa.Table:
     """Run ``sql`` over ``batches`` and return all result rows.
 
     ``schema`` declares the stream (else it is schemaless: columns come from the batches);
     ``timestamp`` names its event-time column (used when ``event_time``); ``registry``
     provides plugin functions."""
-    from .rule_manager import RegistryFunctions
-
     lookup: FunctionLookup = RegistryFunctions(registry) if registry is not None else NoPlugins()
     select = parse_select(sql)
     from_ = select.args.get("from_") or select.args.get("from")
@@ -44,7 +50,7 @@ def query(sql: str, batches: Iterable[pa.RecordBatch], *, registry: Any = None, 
     fields = tuple((f.name, f.type) for f in schema) if schema is not None else ()
     stream = StreamDef(name=name, fields=fields, options=tuple(options.items()), sql="", schemaless=schema is None)
     if event_time and not timestamp:
-        raise SqlError("event time needs the timestamp column", hint="pass timestamp=\"<column>\"")
+        raise SqlError("event time needs the timestamp column", hint='pass timestamp="<column>"')
     plan = plan_query(sql, {name: stream}, lookup)
     pipeline = Pipeline(plan, event_time=event_time, late_tolerance_ms=late_tolerance_ms)
     errors: list[BaseException] = []
@@ -56,14 +62,15 @@ def query(sql: str, batches: Iterable[pa.RecordBatch], *, registry: Any = None, 
         for i, batch in enumerate(batches):
             if schema is not None and not batch.schema.equals(schema):
                 from .decode import conform
+
                 batch = conform(batch, schema)
             arrival = arrival_ms[i] if arrival_ms is not None else 0
             out += pipeline.on_batch(batch, arrival)
             if errors:
-                raise errors[0]
+                raise _unwrapped(errors[0])
         out += pipeline.on_end()
         if errors:
-            raise errors[0]
+            raise _unwrapped(errors[0])
     finally:
         for use in plan.uses:
             use.close()
@@ -71,6 +78,12 @@ def query(sql: str, batches: Iterable[pa.RecordBatch], *, registry: Any = None, 
     if not out:
         return pa.table({f.name: pa.array([], f.expr.type or pa.null()) for f in plan.fields})
     return pa.Table.from_batches([concat_batches(out)])
+
+
+def _unwrapped(exc: BaseException) -> BaseException:
+    """The original error of a failed stage (a PluginCallError, a pyarrow error), so that a
+    script catches what it would catch calling the function itself."""
+    return exc.__cause__ if isinstance(exc, StageError) and exc.__cause__ is not None else exc
 
 
 __all__ = ["query"]

@@ -12,18 +12,25 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
 from .catalog import Catalog
 from .clock import Clock, SystemClock
-from .compiler import FunctionLookup
 from .errors import NotFoundError, RuleError
-from .functions import BUILTIN_NAMES
 from .hints import closest, listing
 from .planner import QueryPlan, plan_query
+from .plugin_functions import FunctionLookup, RegistryFunctions
 from .rules import RuleDef
 from .runtime import RuleRuntime, SinkBinding
-from .streams import CreateStream, DescribeStream, DropStream, ShowStreams, StreamDef, parse_create_stream, parse_stream_statement
+from .streams import (
+    CreateStream,
+    DescribeStream,
+    DropStream,
+    ShowStreams,
+    StreamDef,
+    parse_create_stream,
+    parse_stream_statement,
+)
 
 _log = logging.getLogger("plutino.engine")
 
@@ -37,25 +44,17 @@ def _plain_config(kind: str, name: str, conf_key: str, props: Mapping[str, Any])
     return dict(props)
 
 
-class RegistryFunctions:
-    """The registry's functions as the compiler looks them up."""
-
-    def __init__(self, registry: Any) -> None:
-        self.registry = registry
-
-    def lookup(self, name: str) -> Any:
-        entry = self.registry.find_function(name)
-        return None if entry is None else (entry.function, entry.provider.name)
-
-    def names(self) -> Iterable[str]:
-        return self.registry.function_names()
-
-
 class RuleManager:
     """Streams and rules of one host. Thread-safe."""
 
-    def __init__(self, registry: Any, catalog: Catalog | None = None, *, clock: Clock | None = None,
-                 config_for: ConfigResolver | None = None) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        catalog: Catalog | None = None,
+        *,
+        clock: Clock | None = None,
+        config_for: ConfigResolver | None = None,
+    ) -> None:
         self.registry = registry
         self.catalog = catalog or Catalog()
         self.clock: Clock = clock or SystemClock()
@@ -100,9 +99,11 @@ class RuleManager:
         if self.registry.find("source", stream.type) is None:
             names = [p.name for p in self.registry.plugins("source")]
             best = closest(stream.type, names)
-            guess = f"did you mean TYPE=\"{best}\"? " if best else ""
-            raise RuleError(f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
-                            f"{guess}install it, or use one of: {listing(names)}")
+            guess = f'did you mean TYPE="{best}"? ' if best else ""
+            raise RuleError(
+                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
+                f"{guess}install it, or use one of: {listing(names)}"
+            )
 
     def drop_stream(self, name: str) -> None:
         with self._lock:
@@ -131,13 +132,18 @@ class RuleManager:
     def validate_rule(self, body: Mapping[str, Any] | RuleDef) -> RuleDef:
         """Check a rule completely without creating it: SQL, stream, functions, sinks and their
         configuration (sink and source instances are created and closed again, no I/O)."""
+        return self._validated(body)[0]
+
+    def _validated(self, body: Mapping[str, Any] | RuleDef) -> tuple[RuleDef, QueryPlan]:
         rule = body if isinstance(body, RuleDef) else RuleDef.from_dict(body)
         plan = self._plan(rule)
         if rule.is_event_time and plan.window is not None and plan.window.is_time and not plan.stream.timestamp:
-            raise RuleError(f"rule '{rule.id}' sets isEventTime, but stream '{plan.stream.name}' has no TIMESTAMP "
-                            f"field; add TIMESTAMP=\"<field>\" to its WITH (...) or drop the option")
+            raise RuleError(
+                f"rule '{rule.id}' sets isEventTime, but stream '{plan.stream.name}' has no TIMESTAMP "
+                f'field; add TIMESTAMP="<field>" to its WITH (...) or drop the option'
+            )
         self._runtime(rule, plan).probe()
-        return rule
+        return rule, plan
 
     def _runtime(self, rule: RuleDef, plan: QueryPlan) -> RuleRuntime:
         stream = plan.stream
@@ -152,31 +158,33 @@ class RuleManager:
                 names = [p.name for p in self.registry.plugins("sink")]
                 best = closest(action.sink, names)
                 guess = f"did you mean '{best}'? " if best else ""
-                raise RuleError(f"rule '{rule.id}': action {i} uses sink '{action.sink}', which is not installed; "
-                                f"{guess}sinks: {listing(names)}")
+                raise RuleError(
+                    f"rule '{rule.id}': action {i} uses sink '{action.sink}', which is not installed; "
+                    f"{guess}sinks: {listing(names)}"
+                )
             config = self.config_for("sink", action.sink, "default", action.props)
             bindings.append(SinkBinding(action, plugin, config))
         return RuleRuntime(rule, plan, source, source_config, bindings, self.clock)
 
     def create_rule(self, body: Mapping[str, Any]) -> RuleDef:
         """POST /rules: check, store, and start the rule unless ``triggered`` is false."""
-        rule = self.validate_rule(body)
+        rule, plan = self._validated(body)
         with self._lock:
             self.catalog.put_rule(rule)
             if rule.triggered:
-                self._start(rule)
+                self._start(rule, plan)
         return rule
 
     def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
         """PUT /rules/{id}: replace the definition; a running rule restarts with it."""
-        rule = self.validate_rule(body)
+        rule, plan = self._validated(body)
         with self._lock:
             self.catalog.get_rule(rule.id)
             was_running = self._running(rule.id)
             self._stop(rule.id)
             self.catalog.put_rule(rule, replace=True)
             if was_running or rule.triggered:
-                self._start(rule)
+                self._start(rule, plan)
         return rule
 
     def start_rule(self, rule_id: str) -> None:
@@ -257,8 +265,10 @@ class RuleManager:
         runtime = self._runtimes.get(rule_id)
         return "stopped" if runtime is None else runtime.state
 
-    def _start(self, rule: RuleDef) -> None:
-        plan = self._plan(rule)  # fresh: streams and plugins may have changed since creation
+    def _start(self, rule: RuleDef, plan: QueryPlan | None = None) -> None:
+        # planned afresh unless just planned: streams and plugins may have changed since
+        if plan is None:
+            plan = self._plan(rule)
         runtime = self._runtime(rule, plan)
         self._runtimes[rule.id] = runtime
         try:
@@ -273,4 +283,4 @@ class RuleManager:
             runtime.stop(reason)
 
 
-__all__ = ["BUILTIN_NAMES", "ConfigResolver", "RegistryFunctions", "RuleManager"]
+__all__ = ["ConfigResolver", "RuleManager"]

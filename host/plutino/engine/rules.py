@@ -18,18 +18,18 @@ _ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 #: Options a rule accepts, with their defaults (eKuiper's names and meanings).
 DEFAULT_OPTIONS: dict[str, Any] = {
-    "isEventTime": False,      # windows by the stream's TIMESTAMP field instead of arrival time
-    "lateTolerance": 1000,     # ms an event may arrive behind the newest one (event time)
-    "bufferLength": 16,        # batches each queue between threads holds (backpressure)
-    "triggered": True,         # start the rule when it is created
+    "isEventTime": False,  # windows by the stream's TIMESTAMP field instead of arrival time
+    "lateTolerance": 1000,  # ms an event may arrive behind the newest one (event time)
+    "bufferLength": 16,  # batches each queue between threads holds (backpressure)
+    "triggered": True,  # start the rule when it is created
 }
 
 #: Properties of an action that the engine handles itself and does not pass to the sink.
 ENGINE_SINK_PROPS: dict[str, Any] = {
-    "bufferLength": None,      # the sink queue's size in batches; default: the rule's bufferLength
-    "retryCount": 0,           # times a write is retried after an IOError
-    "retryInterval": 1000,     # ms between retries
-    "omitIfEmpty": True,       # never send empty batches (always true in Plutino)
+    "bufferLength": None,  # the sink queue's size in batches; default: the rule's bufferLength
+    "retryCount": 0,  # times a write is retried after an IOError
+    "retryInterval": 1000,  # ms between retries
+    "omitIfEmpty": True,  # never send empty batches (always true in Plutino)
 }
 
 
@@ -77,13 +77,15 @@ class RuleDef:
         if unknown:
             key = sorted(unknown)[0]
             hint = did_you_mean(key, ["id", "sql", "actions", "options"])
-            raise RuleError(f"unknown rule field '{key}'; {hint + ' ' if hint else ''}a rule has id, sql, actions and options")
+            raise RuleError(
+                f"unknown rule field '{key}'; {hint + ' ' if hint else ''}a rule has id, sql, actions and options"
+            )
         rule_id = body.get("id")
         if not isinstance(rule_id, str) or not _ID.match(rule_id):
             raise RuleError(f"rule id {rule_id!r} is not valid; use 1 to 128 letters, digits, '-' or '_'")
         sql = body.get("sql")
         if not isinstance(sql, str) or not sql.strip():
-            raise RuleError(f"rule '{rule_id}' has no sql; give the query, e.g. \"sql\": \"SELECT * FROM demo\"")
+            raise RuleError(f'rule \'{rule_id}\' has no sql; give the query, e.g. "sql": "SELECT * FROM demo"')
         actions = _actions(rule_id, body.get("actions"))
         options = _options(rule_id, body.get("options") or {})
         if "triggered" in body:
@@ -92,10 +94,16 @@ class RuleDef:
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as submitted (what the store keeps and GET /rules/{id} shows)."""
-        return dict(self.raw) if self.raw else {
-            "id": self.id, "sql": self.sql,
-            "actions": [{a.sink: dict(a.props)} for a in self.actions], "options": dict(self.options),
-        }
+        return (
+            dict(self.raw)
+            if self.raw
+            else {
+                "id": self.id,
+                "sql": self.sql,
+                "actions": [{a.sink: dict(a.props)} for a in self.actions],
+                "options": dict(self.options),
+            }
+        )
 
 
 def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
@@ -105,7 +113,10 @@ def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
     out = []
     for i, action in enumerate(actions):
         if not isinstance(action, Mapping) or len(action) != 1:
-            raise RuleError(f"rule '{rule_id}': action {i} must be an object with one sink name as its key, {example}; got {action!r}")
+            raise RuleError(
+                f"rule '{rule_id}': action {i} must be an object with one sink name as its key, {example}; "
+                f"got {action!r}"
+            )
         ((sink, props),) = action.items()
         if props is None:
             props = {}
@@ -114,13 +125,15 @@ def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
         engine = {k: props[k] for k in ENGINE_SINK_PROPS if k in props}
         passed = {k: v for k, v in props.items() if k not in ENGINE_SINK_PROPS}
         buffer = engine.get("bufferLength")
-        out.append(Action(
-            sink=sink,
-            props=passed,
-            buffer_length=None if buffer is None else _positive(rule_id, f"{sink}.bufferLength", buffer),
-            retry_count=_non_negative(rule_id, f"{sink}.retryCount", engine.get("retryCount", 0)),
-            retry_interval_ms=_non_negative(rule_id, f"{sink}.retryInterval", engine.get("retryInterval", 1000)),
-        ))
+        out.append(
+            Action(
+                sink=sink,
+                props=passed,
+                buffer_length=None if buffer is None else _positive(rule_id, f"{sink}.bufferLength", buffer),
+                retry_count=_non_negative(rule_id, f"{sink}.retryCount", engine.get("retryCount", 0)),
+                retry_interval_ms=_non_negative(rule_id, f"{sink}.retryInterval", engine.get("retryInterval", 1000)),
+            )
+        )
     return tuple(out)
 
 
@@ -131,7 +144,10 @@ def _options(rule_id: str, given: Any) -> dict[str, Any]:
     for key, value in given.items():
         if key not in DEFAULT_OPTIONS:
             hint = did_you_mean(key, DEFAULT_OPTIONS)
-            raise RuleError(f"rule '{rule_id}': unknown option '{key}'; {hint + ' ' if hint else ''}options: {', '.join(DEFAULT_OPTIONS)}")
+            raise RuleError(
+                f"rule '{rule_id}': unknown option '{key}'; {hint + ' ' if hint else ''}"
+                f"options: {', '.join(DEFAULT_OPTIONS)}"
+            )
         default = DEFAULT_OPTIONS[key]
         if isinstance(default, bool):
             options[key] = _bool(rule_id, key, value)

@@ -37,9 +37,9 @@ from .rules import Action, RuleDef
 _log = logging.getLogger("plutino.engine")
 
 _END = ("end",)
-POLL_S = 0.1              # how long a thread waits before looking at the stop flag again
-SOURCE_TIMEOUT_S = 0.1    # the timeout passed to source.next()
-TICK_MS = 50              # processing-time windows close within this much of their end
+POLL_S = 0.1  # how long a thread waits before looking at the stop flag again
+SOURCE_TIMEOUT_S = 0.1  # the timeout passed to source.next()
+TICK_MS = 50  # processing-time windows close within this much of their end
 
 
 @dataclass
@@ -54,8 +54,15 @@ class SinkBinding:
 class RuleRuntime:
     """One start of a rule, from ``start()`` to its stop. Not restartable: make a new one."""
 
-    def __init__(self, rule: RuleDef, plan: QueryPlan, source_plugin: Any, source_config: Mapping[str, Any],
-                 sinks: list[SinkBinding], clock: Clock) -> None:
+    def __init__(
+        self,
+        rule: RuleDef,
+        plan: QueryPlan,
+        source_plugin: Any,
+        source_config: Mapping[str, Any],
+        sinks: list[SinkBinding],
+        clock: Clock,
+    ) -> None:
         self.rule = rule
         self.plan = plan
         self.clock = clock
@@ -76,7 +83,8 @@ class RuleRuntime:
         self._decoder: Decoder = lambda b: b
         self._ops_queue: queue.Queue[Any] = queue.Queue(rule.buffer_length)
         self._sink_queues: list[queue.Queue[Any]] = [
-            queue.Queue(b.action.buffer_length or rule.buffer_length) for b in sinks]
+            queue.Queue(b.action.buffer_length or rule.buffer_length) for b in sinks
+        ]
         self._unsubscribe: Callable[[], None] | None = None
         self._sinks_running = 0
         self._lock = threading.Lock()
@@ -91,19 +99,16 @@ class RuleRuntime:
         """Create the instances (config errors raise RuleError here) and start the threads."""
         rule_id = self.rule.id
         try:
-            self._source = _create(self._source_plugin, self._source_config,
-                                   Context(plugin_name=self._source_plugin.name, rule_id=rule_id, op_id="source"),
-                                   f"source '{self._source_plugin.name}' of stream {self.plan.stream.name}")
+            self._source = self._make_source()
             self._decoder = make_decoder(self.plan.stream, self._source.schema())
-            for i, b in enumerate(self._bindings):
-                ctx = Context(plugin_name=b.plugin.name, rule_id=rule_id, op_id=f"sink_{b.action.sink}_{i}")
-                self._sinks.append(_create(b.plugin, b.config, ctx, f"sink '{b.action.sink}' (action {i})"))
+            self._sinks = self._make_sinks()
             for use in self.plan.uses:
                 try:
                     use.open(rule_id, f"function_{use.name}_{use.index}")
                 except Exception as exc:
-                    raise RuleError(f"rule '{rule_id}': function '{use.name}' of plugin '{use.plugin}' "
-                                    f"could not start: {exc}") from None
+                    raise RuleError(
+                        f"rule '{rule_id}': function '{use.name}' of plugin '{use.plugin}' could not start: {exc}"
+                    ) from None
         except BaseException:
             self._close_instances()
             raise
@@ -122,17 +127,27 @@ class RuleRuntime:
     def probe(self) -> None:
         """Create and close the source and sink instances: their configuration is checked by
         the plugins themselves, and no I/O happens (create() does no slow work)."""
+        source = self._make_source()
+        _quietly(source.close)
+        for sink in self._make_sinks():
+            _quietly(sink.close)
+
+    def _make_source(self) -> Any:
+        plugin = self._source_plugin
+        ctx = Context(plugin_name=plugin.name, rule_id=self.rule.id, op_id="source")
+        return _create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {self.plan.stream.name}")
+
+    def _make_sinks(self) -> list[Any]:
         made: list[Any] = []
         try:
-            made.append(_create(self._source_plugin, self._source_config,
-                                Context(plugin_name=self._source_plugin.name, rule_id=self.rule.id, op_id="source"),
-                                f"source '{self._source_plugin.name}' of stream {self.plan.stream.name}"))
             for i, b in enumerate(self._bindings):
                 ctx = Context(plugin_name=b.plugin.name, rule_id=self.rule.id, op_id=f"sink_{b.action.sink}_{i}")
                 made.append(_create(b.plugin, b.config, ctx, f"sink '{b.action.sink}' (action {i})"))
-        finally:
-            for instance in made:
-                _quietly(instance.close)
+        except BaseException:
+            for sink in made:
+                _quietly(sink.close)
+            raise
+        return made
 
     def stop(self, reason: str = "") -> None:
         """Stop the threads, flush and close every instance. Idempotent."""
@@ -193,8 +208,10 @@ class RuleRuntime:
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far went through the operators and was written by
         the sinks (or the rule stopped); False on timeout. For tests and orderly hand-overs."""
+
         def idle() -> bool:
             return self._queued == self._done or self._stop.is_set()
+
         with self._idle:
             return self._idle.wait_for(idle, timeout)
 
@@ -350,8 +367,11 @@ class RuleRuntime:
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """eKuiper's ``GET /rules/{id}/status``: the state, then every node's metrics."""
-        out: dict[str, Any] = {"status": self.state, "lastStartTimestamp": self.last_start_ms,
-                               "lastStopTimestamp": self.last_stop_ms}
+        out: dict[str, Any] = {
+            "status": self.state,
+            "lastStartTimestamp": self.last_start_ms,
+            "lastStopTimestamp": self.last_stop_ms,
+        }
         self.source_metrics.buffer_length = self._ops_queue.qsize()
         out.update(self.source_metrics.flat())
         for node in self.pipeline.nodes:

@@ -21,11 +21,12 @@ from .hints import line_col
 
 
 class EkuiperSQL(MySQL):
-    """MySQL's lexer and grammar, with every function parsed as ``exp.Anonymous``."""
+    """MySQL's lexer and grammar, with every function parsed as ``exp.Anonymous`` except CAST,
+    which accepts both eKuiper's ``cast(x, "bigint")`` and SQL's ``CAST(x AS BIGINT)``."""
 
     class Parser(MySQL.Parser):
         FUNCTIONS: dict = {}
-        FUNCTION_PARSERS: dict = {}
+        FUNCTION_PARSERS: dict = {"CAST": MySQL.Parser.FUNCTION_PARSERS["CAST"]}
         NO_PAREN_FUNCTIONS: dict = {}
 
 
@@ -43,14 +44,21 @@ def parse_select(sql: str) -> exp.Select:
         raise SqlError("the SQL is empty", hint="write a query such as SELECT * FROM demo")
     if tokens[0].text.upper() != "SELECT":
         line, col = line_col(sql, tokens[0].start)
-        hint = "stream statements (CREATE STREAM ...) go to POST /streams" if tokens[0].text.upper() in (
-            "CREATE", "DROP", "DESCRIBE", "SHOW") else "write a query such as SELECT * FROM demo"
+        hint = (
+            "stream statements (CREATE STREAM ...) go to POST /streams"
+            if tokens[0].text.upper() in ("CREATE", "DROP", "DESCRIBE", "SHOW")
+            else "write a query such as SELECT * FROM demo"
+        )
         raise SqlError(f"a rule's SQL must be a SELECT, got '{tokens[0].text}'", line=line, col=col, hint=hint)
     for i, tok in enumerate(tokens[:-1]):
         if tok.text == ";":
             line, col = line_col(sql, tokens[i + 1].start)
-            raise SqlError("a rule runs one statement, got more than one", line=line, col=col,
-                           hint="remove the ';' and what follows, or make a rule for each query")
+            raise SqlError(
+                "a rule runs one statement, got more than one",
+                line=line,
+                col=col,
+                hint="remove the ';' and what follows, or make a rule for each query",
+            )
     try:
         statements = [s for s in sqlglot.parse(sql, dialect=EkuiperSQL) if s is not None]
     except ParseError as exc:
@@ -59,8 +67,9 @@ def parse_select(sql: str) -> exp.Select:
         raise SqlError(f"cannot read the SQL ({exc})", hint="check that every quote and bracket is closed") from None
     stmt = statements[0] if statements else None
     if not isinstance(stmt, exp.Select):
-        raise SqlError("a rule's SQL must be one SELECT statement", line=1, col=1,
-                       hint="write a query such as SELECT * FROM demo")
+        raise SqlError(
+            "a rule's SQL must be one SELECT statement", line=1, col=1, hint="write a query such as SELECT * FROM demo"
+        )
     return stmt
 
 
@@ -78,9 +87,12 @@ def _parse_error(sql: str, exc: ParseError) -> SqlError:
         return SqlError(problem, line=line, col=col, hint="complete the statement")
     description = _TOKEN_REPR.sub(lambda m: f"'{m.group(2)}'", description)
     if _MISSING.search(description):
-        return SqlError(f"cannot parse the SQL: '{highlight}' is incomplete", line=line,
-                        col=None if line is None else max(1, int(col) - len(highlight) + 1),
-                        hint="complete the expression after it")
+        return SqlError(
+            f"cannot parse the SQL: '{highlight}' is incomplete",
+            line=line,
+            col=None if line is None else max(1, int(col) - len(highlight) + 1),
+            hint="complete the expression after it",
+        )
     if line is not None and col is not None and highlight:
         col = max(1, int(col) - len(highlight) + 1)  # sqlglot points at the token's last character
     problem = f"cannot parse the SQL: {_lower_first(description) or 'syntax error'}"

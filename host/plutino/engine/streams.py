@@ -42,10 +42,7 @@ STREAM_OPTIONS: dict[str, str | None] = {
 
 FORMATS = ("json", "binary")
 
-_TYPES_HINT = (
-    "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), "
-    "struct(<field> <type>, ...)"
-)
+_TYPES_HINT = "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), struct(<field> <type>, ...)"
 _STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS"
 
 
@@ -188,13 +185,17 @@ class _StreamParser:
     def _name(self, what: str) -> tuple[str, Token]:
         tok = self._next(what)
         if tok.token_type in (TokenType.STRING, TokenType.NUMBER) or not tok.text or not _is_name(tok):
-            raise self._error(f"expected {what}, got '{tok.text}'", tok, "names are letters, digits and '_', or quoted with backticks")
+            raise self._error(
+                f"expected {what}, got '{tok.text}'", tok, "names are letters, digits and '_', or quoted with backticks"
+            )
         return tok.text, tok
 
     def _end(self) -> None:
         tok = self._peek()
         if tok is not None:
-            raise self._error(f"unexpected '{tok.text}' after the end of the statement", tok, "remove it, or split the statements")
+            raise self._error(
+                f"unexpected '{tok.text}' after the end of the statement", tok, "remove it, or split the statements"
+            )
 
     # -- grammar -----------------------------------------------------------------------
     def statement(self) -> Statement:
@@ -204,7 +205,11 @@ class _StreamParser:
             self.pos += 1
             kind = self._peek()
             if self._word(kind) == "TABLE":
-                raise self._error("CREATE TABLE is not supported", kind, "Plutino has streams only: CREATE STREAM name (...) WITH (...)")
+                raise self._error(
+                    "CREATE TABLE is not supported",
+                    kind,
+                    "Plutino has streams only: CREATE STREAM name (...) WITH (...)",
+                )
             self._expect("STREAM", _STATEMENTS_HINT)
             return CreateStream(self._create())
         if verb in ("DROP", "DESCRIBE", "DESC"):
@@ -223,14 +228,20 @@ class _StreamParser:
 
     def _create(self) -> StreamDef:
         name, _ = self._name("a stream name")
-        self._expect("(", f"write the fields in brackets after the name, or '()' for a schemaless stream: CREATE STREAM {name} () WITH (...)")
+        self._expect(
+            "(",
+            "write the fields in brackets after the name, or '()' for a schemaless stream: "
+            f"CREATE STREAM {name} () WITH (...)",
+        )
         fields: list[tuple[str, pa.DataType]] = []
         if self._word(self._peek()) != ")":
             fields = self._fields(closing_hint="separate fields with ',' and close the list with ')'")
         self._expect(")")
         options = self._with(name)
         self._end()
-        stream = StreamDef(name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields)
+        stream = StreamDef(
+            name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields
+        )
         _check_stream(stream, self)
         return stream
 
@@ -249,7 +260,11 @@ class _StreamParser:
                 continue
             if self._word(tok) == ")":
                 return fields
-            raise self._error(f"expected ',' or ')' after field '{fname}'" + ("" if tok is None else f", got '{tok.text}'"), tok, closing_hint)
+            raise self._error(
+                f"expected ',' or ')' after field '{fname}'" + ("" if tok is None else f", got '{tok.text}'"),
+                tok,
+                closing_hint,
+            )
 
     def _type(self, fname: str) -> pa.DataType:
         tok = self._peek()
@@ -261,16 +276,26 @@ class _StreamParser:
             return SCALAR_TYPES[word]
         if word == "array":
             if self._word(self._peek()) != "(":
-                raise self._error(f"array field '{fname}' needs its element type", self._peek() or tok, f"write {fname} ARRAY(BIGINT), for example")
+                raise self._error(
+                    f"array field '{fname}' needs its element type",
+                    self._peek() or tok,
+                    f"write {fname} ARRAY(BIGINT), for example",
+                )
             self.pos += 1
             inner = self._type(fname)
             self._expect(")", f"close the element type of '{fname}' with ')'")
             return pa.list_(inner)
         if word == "struct":
             if self._word(self._peek()) != "(":
-                raise self._error(f"struct field '{fname}' needs its fields", self._peek() or tok, f"write {fname} STRUCT(a BIGINT, b STRING), for example")
+                raise self._error(
+                    f"struct field '{fname}' needs its fields",
+                    self._peek() or tok,
+                    f"write {fname} STRUCT(a BIGINT, b STRING), for example",
+                )
             self.pos += 1
-            inner_fields = self._fields(closing_hint=f"separate the fields of struct '{fname}' with ',' and close them with ')'")
+            inner_fields = self._fields(
+                closing_hint=f"separate the fields of struct '{fname}' with ',' and close them with ')'"
+            )
             self._expect(")")
             return pa.struct([pa.field(n, t) for n, t in inner_fields])
         hint = did_you_mean(word, [*SCALAR_TYPES, "array", "struct"])
@@ -282,7 +307,11 @@ class _StreamParser:
         if tok is None:
             return options
         if self._word(tok) != "WITH":
-            raise self._error(f"expected WITH (...) after the fields of stream '{stream}', got '{tok.text}'", tok, 'write WITH (DATASOURCE="...", TYPE="...", FORMAT="json")')
+            raise self._error(
+                f"expected WITH (...) after the fields of stream '{stream}', got '{tok.text}'",
+                tok,
+                'write WITH (DATASOURCE="...", TYPE="...", FORMAT="json")',
+            )
         self.pos += 1
         self._expect("(", 'write the properties in brackets: WITH (TYPE="random")')
         given: set[str] = set()
@@ -291,14 +320,22 @@ class _StreamParser:
             key = key_tok.text.upper()
             if key not in STREAM_OPTIONS:
                 hint = did_you_mean(key, STREAM_OPTIONS)
-                raise self._error(f"unknown stream property '{key_tok.text}'", key_tok, f"{hint} known properties: {', '.join(STREAM_OPTIONS)}".strip())
+                raise self._error(
+                    f"unknown stream property '{key_tok.text}'",
+                    key_tok,
+                    f"{hint} known properties: {', '.join(STREAM_OPTIONS)}".strip(),
+                )
             if key in given:
                 raise self._error(f"property {key} is given twice", key_tok, "keep one")
             given.add(key)
             self._expect("=", f'write {key}="value"')
             value_tok = self._next(f"a value for {key}")
             if value_tok.token_type not in (TokenType.STRING, TokenType.NUMBER, TokenType.TRUE, TokenType.FALSE):
-                raise self._error(f"the value of {key} must be a quoted string, got '{value_tok.text}'", value_tok, f'write {key}="{value_tok.text}"')
+                raise self._error(
+                    f"the value of {key} must be a quoted string, got '{value_tok.text}'",
+                    value_tok,
+                    f'write {key}="{value_tok.text}"',
+                )
             options[key] = value_tok.text
             sep = self._peek()
             if self._word(sep) == ",":
@@ -307,7 +344,11 @@ class _StreamParser:
             if self._word(sep) == ")":
                 self.pos += 1
                 return options
-            raise self._error("expected ',' or ')' in WITH" + ("" if sep is None else f", got '{sep.text}'"), sep, "separate properties with ',' and close the list with ')'")
+            raise self._error(
+                "expected ',' or ')' in WITH" + ("" if sep is None else f", got '{sep.text}'"),
+                sep,
+                "separate properties with ',' and close the list with ')'",
+            )
 
 
 def _is_name(tok: Token) -> bool:
@@ -319,18 +360,24 @@ def _is_name(tok: Token) -> bool:
 def _check_stream(stream: StreamDef, parser: _StreamParser) -> None:
     fmt = stream.format
     if fmt not in FORMATS:
-        raise SqlError(f"stream '{stream.name}' has FORMAT=\"{stream.option('FORMAT')}\", which Plutino cannot decode",
-                       hint=f"use one of: {', '.join(FORMATS)}")
+        raise SqlError(
+            f"stream '{stream.name}' has FORMAT=\"{stream.option('FORMAT')}\", which Plutino cannot decode",
+            hint=f"use one of: {', '.join(FORMATS)}",
+        )
     ts = stream.timestamp
     if ts and not stream.schemaless:
         types = dict(stream.fields)
         if ts not in types:
-            raise SqlError(f"TIMESTAMP=\"{ts}\" names no field of stream '{stream.name}'",
-                           hint=f"{did_you_mean(ts, types)} fields: {listing(types)}".strip())
+            raise SqlError(
+                f"TIMESTAMP=\"{ts}\" names no field of stream '{stream.name}'",
+                hint=f"{did_you_mean(ts, types)} fields: {listing(types)}".strip(),
+            )
         t = types[ts]
         if not (pa.types.is_integer(t) or pa.types.is_timestamp(t)):
-            raise SqlError(f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
-                           hint="the event-time field must be bigint (milliseconds since the epoch) or datetime")
+            raise SqlError(
+                f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
+                hint="the event-time field must be bigint (milliseconds since the epoch) or datetime",
+            )
 
 
 __all__ = [

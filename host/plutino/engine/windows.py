@@ -50,7 +50,11 @@ def concat_batches(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     if all(b.schema.equals(first) for b in batches[1:]):
         return pa.concat_batches(batches)
     table = pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
-    return table.combine_chunks().to_batches()[0] if table.num_rows else pa.RecordBatch.from_pylist([], schema=table.schema)
+    return (
+        table.combine_chunks().to_batches()[0]
+        if table.num_rows
+        else pa.RecordBatch.from_pylist([], schema=table.schema)
+    )
 
 
 class _Rows:
@@ -227,8 +231,8 @@ class Session(WindowAssigner):
 class Count(WindowAssigner):
     def __init__(self, spec: WindowSpec) -> None:
         super().__init__(spec)
-        self.seen = 0   # rows received in all
-        self.base = 0   # global index of the first row held
+        self.seen = 0  # rows received in all
+        self.base = 0  # global index of the first row held
 
     def add(self, batch: pa.RecordBatch, ts: pa.Array, now: int) -> list[Window]:
         if batch.num_rows == 0:
@@ -263,7 +267,9 @@ class Count(WindowAssigner):
 
 
 def make_assigner(spec: WindowSpec) -> WindowAssigner:
-    return {"tumbling": Tumbling, "hopping": Hopping, "sliding": Sliding, "session": Session, "count": Count}[spec.kind](spec)
+    return {"tumbling": Tumbling, "hopping": Hopping, "sliding": Sliding, "session": Session, "count": Count}[
+        spec.kind
+    ](spec)
 
 
 __all__ = ["FOREVER", "Window", "WindowAssigner", "concat_batches", "make_assigner"]

@@ -110,8 +110,10 @@ BROKER = MemoryBroker()
 def _check_keys(plugin: str, config: Mapping[str, Any], allowed: set[str], example: str) -> None:
     unknown = sorted(set(config) - allowed)
     if unknown:
-        raise ValueError(f"{plugin}: unknown property '{unknown[0]}'; its properties are "
-                         f"{', '.join(sorted(allowed))}, e.g. {example}")
+        raise ValueError(
+            f"{plugin}: unknown property '{unknown[0]}'; its properties are "
+            f"{', '.join(sorted(allowed))}, e.g. {example}"
+        )
 
 
 class MemorySource:

@@ -1,0 +1,76 @@
+"""The FastAPI application: eKuiper's REST API over a :class:`plutino.server.Host`.
+
+``create_app(host)`` assembles the routers; the host is reached by each route through
+``request.app.state.host``. The app does not start or stop the host: whoever made the host
+owns it (``plutino serve``, a test). ``create_app(None)`` gives an app whose only use is its
+OpenAPI spec (``python -m plutino.api.openapi``).
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import Response
+
+from plutino import __version__
+
+from . import metadata, metrics, plugins, query, rules, streams
+from .deps import get_host
+from .errors import ERROR_RESPONSES, install_handlers
+from .models import ServerInfo
+
+DESCRIPTION = """\
+Plutino's REST API. Paths, bodies, status codes and the error shape `{"error": code, "message": "..."}`
+follow eKuiper's (default port 9081), so eKuiper scripts and tools work unchanged. Additions are on
+new paths: `/plugins/{kind}s/{name}/check`, `/query` and `/metrics`. See docs/rest.md.
+"""
+
+
+class JsonBodies:
+    """Read every POST/PUT body as JSON, whatever its Content-Type says.
+
+    eKuiper does, and its documented calls rely on it: ``curl -X POST .../streams -d '{...}'``
+    sends ``application/x-www-form-urlencoded``. Pure ASGI, so it costs nothing per request."""
+
+    _AS_SENT = (b"application/json", b"multipart/form-data")
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            given = dict(scope["headers"]).get(b"content-type", b"")
+            if not given.startswith(self._AS_SENT):
+                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+def create_app(host: Any = None) -> FastAPI:
+    """The API of ``host`` (a :class:`plutino.server.Host`)."""
+    app = FastAPI(title="Plutino", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
+    app.state.host = host
+    install_handlers(app)
+    app.add_middleware(JsonBodies)
+
+    @app.get("/ping", tags=["server"], response_class=Response, responses={200: {"description": "The server is up"}})
+    def ping() -> Response:
+        """200 with an empty body while the server is up (eKuiper's health check)."""
+        return Response(status_code=200)
+
+    @app.get("/", tags=["server"], response_model=ServerInfo)
+    def info(host: Any = Depends(get_host)) -> dict[str, Any]:
+        """Version, platform and uptime (eKuiper's ``GET /``)."""
+        return {"version": __version__, "os": sys.platform, "arch": platform.machine(),
+                "upTimeSeconds": int(time.time() - host.started_at), "dataDir": str(host.data.root)}
+
+    for module in (streams, rules, plugins, metadata, query, metrics):
+        app.include_router(module.router)
+    return app
+
+
+__all__ = ["create_app"]

@@ -1,0 +1,96 @@
+"""Request and response bodies, for validation and for the OpenAPI spec.
+
+The shapes are eKuiper's. Request models are lenient on purpose (unknown fields are kept and
+passed on): the engine and the plugin manager check the contents and say what is wrong in
+their own words, which name the fix; the models only document the shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class StreamBody(BaseModel):
+    """``POST /streams`` and ``PUT /streams/{id}``."""
+
+    sql: str = Field(description="A stream statement, e.g. CREATE STREAM demo () WITH (TYPE=\"random\")",
+                     examples=['CREATE STREAM demo () WITH (TYPE="random", FORMAT="json")'])
+
+
+class RuleBody(BaseModel):
+    """``POST /rules`` and ``PUT /rules/{id}``: eKuiper's rule."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(default=None, description="Letters, digits, '-' and '_'; PUT takes it from the path")
+    sql: str | None = Field(default=None, description="The rule's SELECT", examples=["SELECT count FROM demo"])
+    actions: list[dict[str, Any]] | None = Field(
+        default=None, description='Sinks: [{"<sink name>": {properties}}], e.g. [{"log": {}}]')
+    options: dict[str, Any] | None = Field(
+        default=None, description="isEventTime, lateTolerance, bufferLength, triggered")
+
+    def to_rule(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class PluginBody(BaseModel):
+    """``POST /plugins/{kind}s`` and ``PUT /plugins/{kind}s/{name}``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = Field(default=None, description="Letters, digits, '-' and '_'; PUT takes it from the path",
+                             examples=["echo"])
+    file: str | None = Field(default=None, description="The package zip: file:///abs/path.zip or http(s)://",
+                             examples=["file:///tmp/echo.zip"])
+    shellParas: list[str] = Field(default_factory=list,
+                                  description="Arguments for the package's install.sh (needs allow_scripts)")
+    functions: list[str] | None = Field(
+        default=None, description="Function plugins: the functions it offers (optional: read from the plugin)")
+    sha256: str | None = Field(default=None, description="The sha256 the zip must have (Plutino extension)")
+
+
+class FunctionList(BaseModel):
+    """``POST /plugins/functions/{name}/register``."""
+
+    functions: list[str]
+
+
+class QueryBody(BaseModel):
+    """``POST /query`` (Plutino extension): run a SELECT for a while and return its rows."""
+
+    sql: str = Field(description="A SELECT over an existing stream", examples=["SELECT count FROM demo"])
+    limit: int = Field(default=10, ge=1, le=100_000, description="Stop after this many rows")
+    timeout: float = Field(default=5.0, gt=0, le=300, description="Stop after this many seconds")
+
+
+class QueryResult(BaseModel):
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    elapsed_s: float
+    complete: bool = Field(description="True when the limit was reached or the stream ended")
+
+
+class RuleListItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    status: str
+
+
+class UdfInfo(BaseModel):
+    name: str
+    plugin: str
+
+
+class ServerInfo(BaseModel):
+    version: str
+    os: str
+    arch: str
+    upTimeSeconds: int
+    dataDir: str
+
+
+__all__ = ["FunctionList", "PluginBody", "QueryBody", "QueryResult", "RuleBody", "RuleListItem", "ServerInfo",
+           "StreamBody", "UdfInfo"]

@@ -1,0 +1,100 @@
+"""``/rules``: eKuiper's rule API. Changes go through the Host, which keeps each rule's
+desired state (running or stopped) in the store for the next start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import PlainTextResponse
+
+from .deps import get_host
+from .errors import BadRequest
+from .models import RuleBody, RuleListItem
+from .query import QUERY_PREFIX
+
+router = APIRouter(tags=["rules"])
+
+
+def _check_id(rule: dict[str, Any]) -> None:
+    rule_id = rule.get("id")
+    if isinstance(rule_id, str) and rule_id.startswith(QUERY_PREFIX):
+        raise BadRequest(f"rule id '{rule_id}' starts with '{QUERY_PREFIX}', which is kept for the temporary "
+                         "rules of POST /query; choose another id")
+
+
+@router.post("/rules", status_code=201, response_class=PlainTextResponse,
+             responses={201: {"content": {"text/plain": {"example": "Rule r1 was created successfully."}}}})
+def create_rule(body: RuleBody, host: Any = Depends(get_host)) -> str:
+    """Check a rule completely (SQL, stream, functions, sinks and their configuration), store it
+    and start it (unless ``options.triggered`` is false)."""
+    rule = body.to_rule()
+    _check_id(rule)
+    created = host.create_rule(rule)
+    return f"Rule {created.id} was created successfully."
+
+
+@router.post("/rules/validate")
+def validate_rule(body: RuleBody, host: Any = Depends(get_host)) -> dict[str, Any]:
+    """Check a rule as POST /rules would, without creating it: 200 ``{"valid": true}`` or the
+    error that creating it would give."""
+    host.engine.validate_rule(body.to_rule())
+    return {"valid": True}
+
+
+@router.get("/rules", response_model=list[RuleListItem])
+def list_rules(host: Any = Depends(get_host)) -> list[dict[str, Any]]:
+    """Every rule with its status ("running", "stopped", "stopped: <why>")."""
+    return host.list_rules()
+
+
+@router.get("/rules/{rule_id}")
+def describe_rule(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
+    """The rule as it was submitted."""
+    return host.engine.describe_rule(rule_id)
+
+
+@router.put("/rules/{rule_id}", response_class=PlainTextResponse)
+def update_rule(rule_id: str, body: RuleBody, host: Any = Depends(get_host)) -> str:
+    """Replace a rule; a running rule restarts with the new definition."""
+    rule = body.to_rule()
+    given = rule.setdefault("id", rule_id)
+    if given != rule_id:
+        raise BadRequest(f"the body has id '{given}', but the path says '{rule_id}'; make them the same")
+    host.update_rule(rule)
+    return f"Rule {rule_id} was updated successfully."
+
+
+@router.delete("/rules/{rule_id}", response_class=PlainTextResponse)
+def delete_rule(rule_id: str, host: Any = Depends(get_host)) -> str:
+    """Stop (flushing its sinks) and delete a rule."""
+    host.delete_rule(rule_id)
+    return f"Rule {rule_id} is dropped."
+
+
+@router.post("/rules/{rule_id}/start", response_class=PlainTextResponse)
+def start_rule(rule_id: str, host: Any = Depends(get_host)) -> str:
+    host.start_rule(rule_id)
+    return f"Rule {rule_id} was started"
+
+
+@router.post("/rules/{rule_id}/stop", response_class=PlainTextResponse)
+def stop_rule(rule_id: str, host: Any = Depends(get_host)) -> str:
+    host.stop_rule(rule_id)
+    return f"Rule {rule_id} was stopped."
+
+
+@router.post("/rules/{rule_id}/restart", response_class=PlainTextResponse)
+def restart_rule(rule_id: str, host: Any = Depends(get_host)) -> str:
+    host.restart_rule(rule_id)
+    return f"Rule {rule_id} was restarted"
+
+
+@router.get("/rules/{rule_id}/status")
+def rule_status(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
+    """The rule's state and every node's metrics (eKuiper's names: ``source_<stream>_0_records_in_total``,
+    ..., ``sink_<name>_<i>_0_records_out_total``), plus each plugin function's calls."""
+    return host.rule_status(rule_id)
+
+
+__all__ = ["router"]

@@ -1,0 +1,423 @@
+"""The ``mqtt`` source and sink (paho-mqtt 2), eKuiper's default connector.
+
+Source: ``CREATE STREAM demo () WITH (DATASOURCE="sensors/+/temp", FORMAT="json")`` (TYPE
+defaults to mqtt). It is a *bytes* source: every message becomes one ``payload`` value, and the
+host decodes a whole batch of them by the stream's FORMAT (:func:`plutino.io.formats.decode`), as
+it does for a native bytes source. Messages arrive on paho's network thread into a bounded
+buffer; :meth:`MqttSource.next` hands out everything pending as one batch.
+
+Sink: ``{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "out", "qos": 1}}``; one message per
+batch (a JSON array) or per row with ``sendSingle``, see :mod:`plutino.io.sink_props`. A topic
+containing ``{{`` is a template rendered per row (per batch without sendSingle).
+
+Connection: paho reconnects by itself (``reconnectMinDelay`` doubling up to
+``reconnectMaxDelay``). The status is ``connecting`` until the first connection, ``connected``
+once connected (the source: once its subscription is acknowledged, so "connected" means
+messages flow), ``disconnected`` from a lost connection until the next one. With
+``cleanSession: false`` and a fixed ``clientid`` the broker keeps the subscription and the
+QoS 1/2 messages that arrive while the source is away (and across its own restart when it
+persists them), and hands them over on reconnection.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as paho
+import pyarrow as pa
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+from plutino_contract.protocols import ConnectionStatus, Context
+
+from .formats import PAYLOAD_SCHEMA, payload_batch
+from .gotemplate import Template, TemplateError
+from .options import RESERVED_SOURCE_KEYS, Options
+from .sink_props import SinkProps, with_resend
+
+VERSION = "1.0.0"
+_log = logging.getLogger("plutino.io.mqtt")
+
+MAX_BATCH = 10_000  # messages handed out by one next()
+_PROTOCOLS = {"3.1": MQTTProtocolVersion.MQTTv31, "3.1.1": MQTTProtocolVersion.MQTTv311,
+              "4": MQTTProtocolVersion.MQTTv311, "5": MQTTProtocolVersion.MQTTv5, "5.0": MQTTProtocolVersion.MQTTv5}
+_SCHEMES = {"tcp": ("tcp", False, 1883), "mqtt": ("tcp", False, 1883), "ssl": ("tcp", True, 8883),
+            "tls": ("tcp", True, 8883), "mqtts": ("tcp", True, 8883), "ws": ("websockets", False, 80),
+            "wss": ("websockets", True, 443)}
+_CONNECTION_KEYS = {
+    "server", "clientid", "username", "password", "protocolVersion", "cleanSession", "sessionExpiry", "keepAlive",
+    "reconnectMinDelay", "reconnectMaxDelay", "certificationPath", "privateKeyPath", "rootCaPath",
+    "insecureSkipVerify", "qos",
+}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where and how to connect, checked; shared by the source and the sink."""
+
+    server: str
+    host: str
+    port: int
+    transport: str
+    tls: bool
+    client_id: str
+    username: str | None
+    password: str | None
+    protocol: MQTTProtocolVersion
+    clean: bool
+    session_expiry: int
+    keepalive: int
+    reconnect_min: float
+    reconnect_max: float
+    qos: int
+    cert: str | None
+    key: str | None
+    ca: str | None
+    insecure: bool
+
+    @classmethod
+    def from_options(cls, opts: Options, what: str, context: Context) -> "Connection":
+        server = opts.str("server", "tcp://127.0.0.1:1883") or "tcp://127.0.0.1:1883"
+        url = urlsplit(server if "://" in server else f"tcp://{server}")
+        if url.scheme not in _SCHEMES or not url.hostname:
+            raise ValueError(f"{what}: server {server!r} is not a broker address; write "
+                             f"scheme://host:port with a scheme among {', '.join(_SCHEMES)}, e.g. tcp://127.0.0.1:1883")
+        transport, tls, default_port = _SCHEMES[url.scheme]
+        try:
+            port = url.port or default_port
+        except ValueError:
+            raise ValueError(f"{what}: the port in server {server!r} is not a number from 1 to 65535") from None
+        version = str(opts.config.get("protocolVersion") or "3.1.1")
+        if version not in _PROTOCOLS:
+            raise opts.error("protocolVersion", f"one of {', '.join(repr(v) for v in _PROTOCOLS)}")
+        clean = opts.bool("cleanSession", True)
+        client_id = opts.str("clientid")
+        if not clean and not client_id:
+            raise ValueError(f"{what}: cleanSession false keeps a session at the broker under a client id, "
+                             "but no 'clientid' is set; set a fixed clientid")
+        if not client_id:
+            rule = context.rule_id or "host"
+            client_id = f"plutino-{rule}-{context.op_id or 'op'}-{uuid.uuid4().hex[:8]}"[:64]
+        min_ms = opts.int("reconnectMinDelay", 1000, minimum=1)
+        max_ms = opts.int("reconnectMaxDelay", 30000, minimum=min_ms)
+        return cls(
+            server=server, host=url.hostname, port=port, transport=transport, tls=tls, client_id=client_id,
+            username=opts.str("username"), password=opts.str("password"), protocol=_PROTOCOLS[version],
+            clean=clean, session_expiry=opts.int("sessionExpiry", 0 if clean else 3600, minimum=0),
+            keepalive=opts.int("keepAlive", 60, minimum=1), reconnect_min=min_ms / 1000,
+            reconnect_max=max_ms / 1000, qos=opts.int("qos", 1, minimum=0, maximum=2),
+            cert=opts.str("certificationPath"), key=opts.str("privateKeyPath"), ca=opts.str("rootCaPath"),
+            insecure=opts.bool("insecureSkipVerify", False),
+        )
+
+    @property
+    def v5(self) -> bool:
+        return self.protocol == MQTTProtocolVersion.MQTTv5
+
+    def client(self) -> paho.Client:
+        """A configured, not yet connected paho client."""
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                             clean_session=None if self.v5 else self.clean, protocol=self.protocol,
+                             transport=self.transport)  # type: ignore[arg-type]
+        if self.username:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca, certfile=self.cert, keyfile=self.key,
+                           cert_reqs=ssl.CERT_NONE if self.insecure else ssl.CERT_REQUIRED)
+            client.tls_insecure_set(self.insecure)
+        client.reconnect_delay_set(self.reconnect_min, self.reconnect_max)  # type: ignore[arg-type]
+        client.max_inflight_messages_set(256)
+        return client
+
+    def connect_async(self, client: paho.Client) -> None:
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            if self.session_expiry:
+                props.SessionExpiryInterval = self.session_expiry
+            client.connect_async(self.host, self.port, self.keepalive, clean_start=self.clean, properties=props)
+        else:
+            client.connect_async(self.host, self.port, self.keepalive)
+
+
+class _Status:
+    """The connection status and its recent transitions (for the rule status and tests)."""
+
+    def __init__(self) -> None:
+        self.value: ConnectionStatus = "connecting"
+        self.history: collections.deque[tuple[float, ConnectionStatus]] = collections.deque(maxlen=64)
+        self.history.append((time.time(), "connecting"))
+
+    def set(self, value: ConnectionStatus) -> None:
+        if value != self.value:
+            self.value = value
+            self.history.append((time.time(), value))
+
+
+# -- source --------------------------------------------------------------------------------
+
+class MqttSource:
+    def __init__(self, conn: Connection, topic: str, buffer: int, what: str) -> None:
+        self.conn = conn
+        self.topic = topic
+        self.what = what
+        self.capacity = buffer
+        self.dropped = 0
+        self.received = 0
+        self._status = _Status()
+        self._pending: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._error: str | None = None
+        self._reported: str | None = None
+        self._client: paho.Client | None = None
+
+    @property
+    def status_history(self) -> list[ConnectionStatus]:
+        return [s for _, s in self._status.history]
+
+    def schema(self) -> pa.Schema:
+        return PAYLOAD_SCHEMA
+
+    def open(self) -> None:
+        client = self.conn.client()
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        self._client = client
+        self._status.set("connecting")
+        self.conn.connect_async(client)
+        client.loop_start()
+
+    # paho's network thread
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self._fail(f"the broker {self.conn.server} refused the connection: {reason}; check "
+                       "username/password and clientid")
+            return
+        client.subscribe(self.topic, self.conn.qos)
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            self._fail(f"the broker {self.conn.server} refused the subscription to {self.topic!r}: {failed[0]}; "
+                       "check the topic and the broker's access rules")
+            return
+        self._status.set("connected")
+        _log.info("%s: subscribed to %r on %s", self.what, self.topic, self.conn.server)
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._status.set("disconnected")
+        _log.warning("%s: disconnected from %s (%s); reconnecting", self.what, self.conn.server, reason)
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._fail(f"cannot connect to {self.conn.server}; retrying (is the broker running?)")
+
+    def _fail(self, message: str) -> None:
+        self._status.set("disconnected")
+        with self._cond:
+            self._error = message
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        with self._cond:
+            if len(self._pending) >= self.capacity:
+                self._pending.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 10_000 == 0:
+                    _log.error("%s: %d messages dropped: the rule reads slower than they arrive "
+                               "(bufferLength %d)", self.what, self.dropped, self.capacity)
+            self._pending.append(message.payload)
+            self.received += 1
+            self._cond.notify()
+
+    # the rule's source thread
+    def next(self, timeout: float) -> pa.RecordBatch | None:
+        with self._cond:
+            if not self._pending:
+                self._cond.wait(timeout)
+            if not self._pending:
+                if self._error is not None and self._error != self._reported:
+                    self._reported = self._error
+                    raise ConnectionError(f"{self.what}: {self._error}")
+                return None
+            if len(self._pending) <= MAX_BATCH:
+                payloads = list(self._pending)
+                self._pending.clear()
+            else:
+                payloads = [self._pending.popleft() for _ in range(MAX_BATCH)]
+            if self._status.value == "connected":
+                self._error = self._reported = None
+        return payload_batch(payloads)
+
+    def status(self) -> ConnectionStatus:
+        return self._status.value
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.disconnect()
+            finally:
+                client.loop_stop()
+        self._status.set("disconnected")
+
+
+class MqttSourcePlugin:
+    """``CREATE STREAM s () WITH (TYPE="mqtt", DATASOURCE="topic", CONF_KEY="...")``."""
+
+    name = "mqtt"
+    version = VERSION
+    kind = "source"
+    builtin = True
+
+    def create(self, config: Mapping[str, Any], context: Context) -> MqttSource:
+        what = "mqtt source"
+        opts = Options(what, config, _CONNECTION_KEYS | {"datasource", "bufferLength"},
+                       '{"server": "tcp://127.0.0.1:1883", "qos": 1}', ignore=RESERVED_SOURCE_KEYS)
+        topic = opts.str("datasource")
+        if not topic:
+            raise ValueError('mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
+                             'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")')
+        conn = Connection.from_options(opts, what, context)
+        buffer = opts.int("bufferLength", 102_400, minimum=1)
+        return MqttSource(conn, topic, buffer, f"mqtt source {topic!r}")
+
+
+# -- sink ----------------------------------------------------------------------------------
+
+class MqttSink:
+    def __init__(self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float,
+                 what: str) -> None:
+        self.conn = conn
+        self.topic = topic
+        self.topic_template = Template(topic) if "{{" in topic else None
+        self.props = props
+        self.retained = retained
+        self.timeout = timeout
+        self.what = what
+        self._status = _Status()
+        self._client: paho.Client | None = None
+
+    def open(self) -> None:
+        client = self.conn.client()
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = lambda c, u: self._status.set("disconnected")
+        self._client = client
+        self._status.set("connecting")
+        self.conn.connect_async(client)
+        client.loop_start()
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            self._status.set("disconnected")
+            _log.error("%s: the broker %s refused the connection: %s", self.what, self.conn.server, reason)
+        else:
+            self._status.set("connected")
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._status.set("disconnected")
+
+    def _topics(self, batch: pa.RecordBatch, count: int) -> list[str]:
+        if self.topic_template is None:
+            return [self.topic] * count
+        rows = self.props.select(batch).to_pylist()
+        try:
+            if self.props.send_single:
+                return [self.topic_template.render(row) for row in rows]
+            return [self.topic_template.render(rows)] * count
+        except TemplateError as exc:
+            raise ValueError(f"{self.what}: topic: {exc}") from None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        client = self._client
+        if client is None:
+            raise ConnectionError(f"{self.what}: the sink is not open")
+        payloads = self.props.payloads(batch)
+        if not payloads:
+            return
+        topics = self._topics(batch, len(payloads))
+        if not client.is_connected():
+            if not self._wait_connected():
+                raise ConnectionError(f"{self.what}: not connected to {self.conn.server}; the batch will be retried")
+        infos = [client.publish(t, p, self.conn.qos, self.retained) for t, p in zip(topics, payloads)]
+        if self.conn.qos == 0:
+            failed = [i for i in infos if i.rc != paho.MQTT_ERR_SUCCESS]
+            if failed:
+                raise ConnectionError(f"{self.what}: {len(failed)} of {len(infos)} messages not sent: "
+                                      f"{paho.error_string(failed[0].rc)}")
+            return
+        deadline = time.monotonic() + self.timeout
+        for info in infos:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as exc:
+                raise ConnectionError(f"{self.what}: publishing to {self.conn.server} failed: {exc}") from None
+            if not info.is_published():
+                raise TimeoutError(f"{self.what}: the broker {self.conn.server} did not acknowledge the messages "
+                                   f"within {self.timeout:g} s; the batch will be retried")
+
+    def _wait_connected(self) -> bool:
+        """Give a connection being (re)made a moment (at most the publish timeout)."""
+        deadline = time.monotonic() + min(self.timeout, 2.0)
+        while time.monotonic() < deadline:
+            if self._client is not None and self._client.is_connected():
+                return True
+            time.sleep(0.01)
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    def status(self) -> ConnectionStatus:
+        return self._status.value
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.disconnect()
+            finally:
+                client.loop_stop()
+        self._status.set("disconnected")
+
+
+class MqttSinkPlugin:
+    """Rule action ``{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "result", "qos": 1}}``."""
+
+    name = "mqtt"
+    version = VERSION
+    kind = "sink"
+    handles_sink_props = True
+    builtin = True
+
+    def create(self, config: Mapping[str, Any], context: Context) -> Any:
+        what = "mqtt sink"
+        props, rest = SinkProps.split(what, config)
+        opts = Options(what, rest, _CONNECTION_KEYS | {"topic", "retained", "publishTimeout"},
+                       '{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "result", "qos": 1}}')
+        topic = opts.str("topic", required=True)
+        assert topic is not None
+        if "{{" in topic:
+            try:
+                Template(topic)
+            except TemplateError as exc:
+                raise ValueError(f"{what}: topic: {exc}") from None
+        elif "+" in topic or "#" in topic:
+            raise opts.error("topic", "a topic without the wildcards + and #")
+        conn = Connection.from_options(opts, what, context)
+        timeout = opts.int("publishTimeout", 5000, minimum=1) / 1000
+        sink = MqttSink(conn, topic, props, opts.bool("retained", False), timeout, f"mqtt sink {topic!r}")
+        return with_resend(sink, props, f"mqtt sink {topic!r}")
+
+
+__all__ = ["Connection", "MqttSink", "MqttSinkPlugin", "MqttSource", "MqttSourcePlugin"]

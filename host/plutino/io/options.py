@@ -1,0 +1,153 @@
+"""Reading a built-in source's or sink's properties, with messages a user can act on.
+
+Properties reach a plugin from three places (the plugin's yaml, the stream's WITH clause, a
+rule action's JSON), so the same setting may arrive as ``1000`` or as ``"1000"``: numbers and
+booleans written as strings are accepted. An unknown property is refused with the list of
+known ones (and the closest name), because a misspelt ``qos`` silently ignored costs a user
+an afternoon.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Iterable, Mapping
+
+#: Keys the engine may add to every source's config (eKuiper's reserved stream properties);
+#: a source that has no use for one ignores it instead of refusing it.
+RESERVED_SOURCE_KEYS = frozenset(
+    {
+        "format",
+        "datasource",
+        "interval",
+        "bufferLength",
+        "delimiter",
+        "schemaId",
+        "key",
+        "shared",
+        "timestamp",
+        "timestampFormat",
+        "strictValidation",
+        "confKey",
+    }
+)
+
+
+class Options:
+    """Typed getters over one plugin's config; every error names ``what`` and the key."""
+
+    def __init__(
+        self, what: str, config: Mapping[str, Any], known: Iterable[str], example: str, ignore: Iterable[str] = ()
+    ) -> None:
+        self.what = what
+        self.config = dict(config)
+        self.example = example
+        known = set(known)
+        unknown = sorted(k for k in self.config if k not in known and k not in set(ignore))
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise ValueError(
+                f"{what}: unknown property '{key}'; {hint}its properties are {', '.join(sorted(known))}, e.g. {example}"
+            )
+
+    def has(self, key: str) -> bool:
+        return self.config.get(key) is not None
+
+    def error(self, key: str, expected: str) -> ValueError:
+        return ValueError(
+            f"{self.what}: property '{key}' must be {expected}, got {self.config.get(key)!r}; e.g. {self.example}"
+        )
+
+    def str(
+        self, key: str, default: str | None = None, choices: Iterable[str] | None = None, required: bool = False
+    ) -> str | None:
+        value = self.config.get(key)
+        if value is None or value == "":
+            if required:
+                raise ValueError(f"{self.what}: property '{key}' is missing; e.g. {self.example}")
+            return default
+        if not isinstance(value, str):
+            raise self.error(key, "a string")
+        if choices is not None:
+            options = list(choices)
+            if value.lower() not in options:
+                raise self.error(key, f"one of {', '.join(repr(c) for c in options)}")
+            return value.lower()
+        return value
+
+    def int(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+        value = self.config.get(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, "a whole number")
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            bounds = (
+                f"between {minimum} and {maximum}"
+                if minimum is not None and maximum is not None
+                else f">= {minimum}"
+                if minimum is not None
+                else f"<= {maximum}"
+            )
+            raise self.error(key, f"a whole number {bounds}")
+        return value
+
+    def float(self, key: str, default: float, minimum: float | None = None) -> float:
+        value = self.config.get(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise self.error(key, "a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.error(key, "a number")
+        if minimum is not None and value < minimum:
+            raise self.error(key, f"a number >= {minimum}")
+        return float(value)
+
+    def bool(self, key: str, default: bool) -> bool:
+        value = self.config.get(key)
+        if value is None or value == "":
+            return default
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if not isinstance(value, bool):
+            raise self.error(key, "true or false")
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self.config.get(key)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.error(key, "an object")
+        return dict(value)
+
+    def list(self, key: str) -> list[Any] | None:
+        value = self.config.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)):
+            raise self.error(key, "a list")
+        return list(value)
+
+    def names(self, key: str) -> tuple[str, ...] | None:
+        """A list of column names (also accepted: one comma-separated string)."""
+        value = self.config.get(key)
+        if value is None or value == "" or value == []:
+            return None
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, "a list of column names")
+        return tuple(value)
+
+
+__all__ = ["Options", "RESERVED_SOURCE_KEYS"]

@@ -1,0 +1,1 @@
+"""Tests of the REST API, the server process and the client commands."""
