@@ -2,7 +2,8 @@
 # missing and installs the contract and the host into it, so on a fresh machine
 #     make run     builds everything and runs the demo job (python -m plutino.demo)
 #     make test    builds everything and runs the test suite
-# Other targets: build (install only), bench (bench/*.py), clean, distclean (also drops .venv).
+# Other targets: build (install only), bench (bench/*.py except _helpers), clean, distclean
+# (also drops .venv).
 # Pass options to the demo with ARGS, e.g.  make run ARGS="--seconds 0 --data-dir /tmp/pd".
 
 PYTHON ?= python3
@@ -42,6 +43,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	@set -e; found=0; for f in bench/*.py; do \
+	  case "$$f" in bench/_*) continue;; esac; \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(VPY) "$$f"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
 

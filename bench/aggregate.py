@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rows takes comma-separated integers, e.g. 100000,1000000; got {rows_arg!r}")
     if min(sizes) < max(GROUPS):
         parser.error(f"--rows: every window needs at least {max(GROUPS)} rows (one per group), got {min(sizes)}")
-    target_s, rounds = (0.02, 3) if args.quick else (0.08, 5)
+    target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
     so = h.plugin_dir(args.plugins, ["accumulateWordCount"]) / "functions" / "accumulateWordCount.so"
     print("machine:", h.machine())
     print(f"method: median of {rounds} interleaved rounds of >= {target_s * 1000:.0f} ms per case"

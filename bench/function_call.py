@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name not in FUNCTIONS:
             parser.error(f"--functions: unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
-    target_s, rounds = (0.02, 3) if args.quick else (0.08, 5)
+    target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
     so = h.plugin_dir(args.plugins, ["fastmath"]) / "functions" / "fastmath.so"
     if args.allocator_check_child:
         allocator_check_child(so, names[0], args.allocator_check_child, target_s, rounds)

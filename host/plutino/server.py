@@ -12,23 +12,18 @@ A rule's *desired* state ("running" or "stopped") is kept in the store beside it
 creating or starting a rule sets it running, stopping sets it stopped, a shutdown leaves it as
 it is. At start-up the rules whose desired state is running are started again.
 
-:func:`serve` is ``plutino serve``: it binds the socket first (so a port in use fails at once
-with a clear message), starts the Host, runs uvicorn until SIGINT or SIGTERM, then stops the
-rules (which flushes their sinks) and closes the store.
+:func:`serve` is ``plutino serve`` (:mod:`plutino.api.serving`): it binds the socket first,
+starts the Host, runs uvicorn until SIGINT or SIGTERM, then closes the Host, which stops the
+rules (flushing their sinks) and closes the store.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import logging.handlers
 import os
-import signal
-import socket
-import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +35,12 @@ from plutino.engine import BUILTIN_NAMES, Catalog, RuleManager
 from plutino.engine.errors import NotFoundError
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.errors import PlutinoError
+from plutino.io.builtin import builtin_plugin, is_builtin, register_builtins
 from plutino.manager import PluginManager
 from plutino.registry import Registry
 from plutino.store import Store
 
 log = logging.getLogger("plutino.server")
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9081
 
 DEMO_STREAM = 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")'
 DEMO_SQL = ("SELECT count, temperature, mul2add1(temperature) AS t2, upperAscii(name) AS sensor "
@@ -89,13 +82,9 @@ class Host:
 
     def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None, *,
                  settings: Settings | None = None) -> None:
-        from plutino.io import builtin_plugins
-
         self.data = (data_dir if isinstance(data_dir, DataDir) else DataDir.from_env(data_dir)).ensure()
         self.store = Store(self.data.store_path)
-        self.registry = Registry(BUILTIN_NAMES)
-        for plugin in builtin_plugins():
-            self.registry.register(plugin)
+        self.registry = Registry(BUILTIN_NAMES)  # built-in I/O joins in start(), after installed plugins
         self.plugins = PluginManager(self.data, settings, registry=self.registry, store=self.store)
         self.meters = PluginMeters()
         self.catalog = Catalog(on_put=self._stored, on_delete=self._unstored)
@@ -123,6 +112,7 @@ class Host:
         report.plugins = self.plugins.load_all()
         for failed in report.plugins["failed"]:
             log.error("plugin %s did not load; see GET /plugins/<kind>s/<name> for the reason", failed)
+        register_builtins(self.registry)  # an installed plugin keeps a built-in's name
         self._restore(report)
         if demo:
             if fresh:
@@ -151,8 +141,8 @@ class Host:
                 report.failures[f"rule/{entry.id}"] = str(exc)
                 log.error("rule %s could not be restored: %s", entry.id, exc)
                 continue
-            if entry.state == "running" or (entry.state == "" and entry.body.get("triggered", True) is not False
-                                            and (entry.body.get("options") or {}).get("triggered", True) is not False):
+            # no recorded state (a rule written by an older host): its triggered option decides
+            if entry.state == "running" or (entry.state == "" and self.catalog.get_rule(entry.id).triggered):
                 wanted.append(entry.id)
         for rule_id in wanted:
             try:
@@ -275,6 +265,37 @@ class Host:
             except NotFoundError:
                 continue
 
+    # ---------------------------------------------------------------- plugins, beside the built-ins
+
+    def install_plugin(self, kind: str, name: str, location: str, shell_params: Sequence[str] = (),
+                       functions: Sequence[str] | None = None, sha256: str | None = None) -> Any:
+        """Install a plugin package; a plugin named as a built-in source or sink (the native
+        ``file`` sink) takes the name over, and the built-in comes back if the install fails."""
+        displaced = self.registry.find(kind, name)
+        if displaced is not None and is_builtin(displaced):
+            self.registry.unregister(kind, name)
+        else:
+            displaced = None
+        try:
+            return self.plugins.install(kind, name, location, shell_params, functions, sha256)
+        except BaseException:
+            if displaced is not None and self.registry.find(kind, name) is None:
+                self.registry.register(displaced)
+            raise
+
+    def update_plugin(self, kind: str, name: str, location: str, shell_params: Sequence[str] = (),
+                      functions: Sequence[str] | None = None, sha256: str | None = None) -> Any:
+        return self.plugins.update(kind, name, location, shell_params, functions, sha256)
+
+    def delete_plugin(self, kind: str, name: str, force: bool = False) -> list[str]:
+        """Uninstall a plugin (``force`` stops the rules using it); a built-in of that name comes back."""
+        stopped = self.plugins.delete(kind, name, force=force)
+        builtin = builtin_plugin(kind, name)
+        if builtin is not None and self.registry.find(kind, name) is None:
+            self.registry.register(builtin)
+            log.info("built-in %s %s is back in place of the deleted plugin", kind, name)
+        return stopped
+
     # ---------------------------------------------------------------- the demo
 
     def install_bundled(self, folder: Path) -> list[str]:
@@ -291,7 +312,7 @@ class Host:
                         continue
                     try:
                         package = pack(so, Path(tmp) / f"{name}.zip")
-                        self.plugins.install(kind, name, str(package))
+                        self.install_plugin(kind, name, str(package))
                         installed.append(f"{kind}/{name}")
                     except PlutinoError as exc:
                         log.error("bundled %s plugin %s was not installed: %s", kind, name, exc)
@@ -321,110 +342,11 @@ class Host:
             log.error("--demo: the demo stream or rule could not be created: %s", exc)
 
 
-# -------------------------------------------------------------------- logging
+def serve(*args: Any, **kwargs: Any) -> int:
+    """``plutino serve`` (see :func:`plutino.api.serving.serve`)."""
+    from plutino.api.serving import serve as run
+
+    return run(*args, **kwargs)
 
 
-class _JsonLines(logging.Formatter):
-    """One JSON object per record: for log shippers and ``jq``."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
-                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(data: DataDir, level: str = "info") -> None:
-    """Human-readable lines on stderr; JSON lines in ``log/plutino.log`` (rotated at 10 MB)."""
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_plutino", False):
-            root.removeHandler(handler)
-            handler.close()
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    data.log_dir.mkdir(parents=True, exist_ok=True)
-    file = logging.handlers.RotatingFileHandler(data.log_dir / "plutino.log", maxBytes=10 * 1024 * 1024,
-                                                backupCount=5, encoding="utf-8")
-    file.setFormatter(_JsonLines())
-    for handler in (stderr, file):
-        handler._plutino = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level.upper())
-
-
-# -------------------------------------------------------------------- serving
-
-
-class _Stop(Exception):
-    """Raised by our SIGTERM handler, so the shutdown path runs (not the default kill)."""
-
-
-def _raise_stop(signum: int, frame: Any) -> None:
-    raise _Stop(signum)
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """The listening socket, or a PlutinoError that says what to do."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        hint = ("another server (another plutino serve?) listens there: stop it, or choose another port with"
-                " --port or PLUTINO_PORT") if exc.errno in (98, 48) else "check --host and --port"
-        raise PlutinoError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          demo: bool = False, bundled_dir: Path | None = None, log_level: str = "info") -> int:
-    """``plutino serve``: run until SIGINT/SIGTERM; return the process exit code."""
-    import uvicorn
-
-    from plutino.api import create_app
-
-    data = DataDir.from_env(data_dir).ensure()
-    configure_logging(data, log_level)
-    try:
-        sock = bind(host, port)
-    except PlutinoError as exc:
-        log.error("%s", exc)
-        return 1
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
-    the_host: Host | None = None
-    try:
-        the_host = Host(data)
-        the_host.start(demo=demo, bundled_dir=bundled_dir)
-        bound_port = sock.getsockname()[1]
-        app = create_app(the_host)
-        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
-                                timeout_graceful_shutdown=5)
-        server = uvicorn.Server(config)
-        log.info("serving the REST API on http://%s:%d (data dir %s); Ctrl-C stops", host, bound_port, data.root)
-        server.run(sockets=[sock])
-    except (_Stop, KeyboardInterrupt):
-        pass
-    except PlutinoError as exc:
-        log.error("%s", exc)
-        return 1
-    finally:
-        # a second Ctrl-C or SIGTERM must not cut the flushing of the sinks short
-        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        try:
-            if the_host is not None:
-                the_host.close()
-        finally:
-            sock.close()
-            signal.signal(signal.SIGINT, previous_int)
-            signal.signal(signal.SIGTERM, previous)
-    return 0
-
-
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Host", "QUERY_PREFIX", "StartReport", "bundled_plugins_dir",
-           "configure_logging", "serve"]
+__all__ = ["Host", "QUERY_PREFIX", "StartReport", "bundled_plugins_dir", "serve"]

@@ -70,7 +70,11 @@ class ServerProcess:
                 [sys.executable, "-m", "plutino", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
                  *self.args], env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
         self.http = httpx.Client(base_url=self.url, timeout=30)
-        wait_for(self._ready, f"the server on port {self.port} to answer /ping")
+        try:
+            wait_for(self._ready, f"the server on port {self.port} to answer /ping")
+        except BaseException:
+            self.stop(signal.SIGKILL)
+            raise
         return self
 
     def _ready(self) -> bool:

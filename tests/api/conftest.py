@@ -22,6 +22,7 @@ from plutino.server import Host
 
 from .api_helpers import PLUGINS, ServerProcess
 
+
 @pytest.fixture(scope="session")
 def packages(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """name -> package zip, packed with plutino.packages.pack from the test build."""

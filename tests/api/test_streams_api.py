@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def test_stream_is_created_listed_described_updated_and_dropped(client):
-    r = client.post("/streams", json={"sql": 'CREATE STREAM s1 (a BIGINT, b STRING) WITH (TYPE="memory", DATASOURCE="t1")'})
+    sql = 'CREATE STREAM s1 (a BIGINT, b STRING) WITH (TYPE="memory", DATASOURCE="t1")'
+    r = client.post("/streams", json={"sql": sql})
     assert (r.status_code, r.text) == (201, "Stream s1 is created.")
     assert r.headers["content-type"].startswith("text/plain")
     assert client.get("/streams").json() == ["s1"]
@@ -47,7 +48,8 @@ def test_a_stream_of_an_unknown_source_type_names_the_ones_there_are(client):
 def test_unknown_stream_is_404_and_a_taken_name_409(client):
     r = client.get("/streams/nope")
     assert r.status_code == 404
-    assert r.json() == {"error": 1002, "message": "stream 'nope' not found; existing streams: none", "type": "NotFoundError"}
+    assert r.json() == {"error": 1002, "message": "stream 'nope' not found; existing streams: none",
+                        "type": "NotFoundError"}
     sql = 'CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="t")'
     assert client.post("/streams", json={"sql": sql}).status_code == 201
     r = client.post("/streams", json={"sql": sql})

@@ -55,7 +55,13 @@ def topic() -> str:
 
 
 @pytest.fixture
-def registry() -> Registry:
+def memory_broker() -> MemoryBroker:
+    return MemoryBroker()
+
+
+@pytest.fixture
+def registry(memory_broker: MemoryBroker) -> Registry:
+    """Every built-in I/O plugin (the memory ones on the test's own broker)."""
     reg = Registry(BUILTIN_NAMES)
-    register_builtins(reg, MemoryBroker())
+    assert register_builtins(reg, memory_broker) == []
     return reg

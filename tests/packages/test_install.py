@@ -249,7 +249,9 @@ def test_a_new_host_process_on_the_same_data_dir_loads_everything_back(manager, 
 def test_a_plugin_that_fails_at_start_up_is_listed_as_failed_and_the_rest_load(manager, home, zips):
     manager.install("function", "echo", str(zips / "echo.zip"))
     manager.install("function", "fastmath", str(zips / "fastmath.zip"))
-    (home / "plugins/functions/echo@v1.0.0.so").write_bytes(b"not a plugin any more")
+    corrupted = home / "plugins/functions/echo@v1.0.0.so"
+    corrupted.unlink()  # never write into a mapped .so: this process still has it loaded
+    corrupted.write_bytes(b"not a plugin any more")
     manager.store.close()
 
     restarted = PluginManager(home)

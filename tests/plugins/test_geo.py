@@ -174,8 +174,8 @@ def test_geohash_validate_returns_utf8(geo):
 
 
 def test_geohash_validate_refuses_a_float_precision(geo):
-    with pytest.raises(PluginArgumentError,
-                       match=r"argument 3 \(precision\) must be an integer from 1 to 12 \(int64 or int32\), got float64"):
+    expected = r"argument 3 \(precision\) must be an integer from 1 to 12 \(int64 or int32\), got float64"
+    with pytest.raises(PluginArgumentError, match=expected):
         geo.functions["geohash"].validate([pa.float64(), pa.float64(), pa.float64()])
 
 

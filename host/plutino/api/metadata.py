@@ -36,7 +36,8 @@ def _document(host: Any, record: Any) -> dict[str, Any]:
 
 
 def _builtin(plugin: Any) -> dict[str, Any]:
-    summary = (type(plugin).__doc__ or "").strip().splitlines()
+    inner = getattr(plugin, "plugin", plugin)  # a sink wrapped for eKuiper's common properties
+    summary = (type(inner).__doc__ or "").strip().splitlines()
     return {"name": plugin.name, "type": "builtin", "version": getattr(plugin, "version", ""),
             "about": {"description": {"en_US": summary[0] if summary else f"built-in {plugin.kind} {plugin.name}"}}}
 

@@ -36,7 +36,7 @@ def require_plugin(host: Any, kind: str, name: str) -> Any:
 def _body_name(kind: str, body: PluginBody, path_name: str | None = None) -> str:
     name = body.name if body.name is not None else path_name
     if not name:
-        raise BadRequest(f'the body needs the plugin\'s "name", e.g. {{"name": "echo", "file": "file:///tmp/echo.zip"}}')
+        raise BadRequest('the body needs the plugin\'s "name", e.g. {"name": "echo", "file": "file:///tmp/echo.zip"}')
     if path_name is not None and name != path_name:
         raise BadRequest(f"the body names {kind} plugin '{name}', but the path says '{path_name}'; make them the same")
     if not body.file:
@@ -59,7 +59,7 @@ def _routes(kind: str) -> None:
         if existing is not None:
             raise Conflict(f"{kind} plugin {name} is already installed (version {existing.version}); to replace it"
                            f" use PUT /plugins/{plural}/{name}, or DELETE it first")
-        host.plugins.install(kind, name, body.file, body.shellParas, body.functions, body.sha256)
+        host.install_plugin(kind, name, body.file, body.shellParas, body.functions, body.sha256)
         return f"{kind} plugin {name} is created"
 
     @router.get(f"/plugins/{plural}", response_model=list[str], name=f"list_{kind}_plugins",
@@ -83,7 +83,7 @@ def _routes(kind: str) -> None:
         """Install a newer version; new rule starts use it at once, running rules keep the old code."""
         _body_name(kind, body, name)
         require_plugin(host, kind, name)
-        record = host.plugins.update(kind, name, body.file, body.shellParas, body.functions, body.sha256)
+        record = host.update_plugin(kind, name, body.file, body.shellParas, body.functions, body.sha256)
         return f"{kind} plugin {name} is updated to {record.version}"
 
     @router.delete(f"/plugins/{plural}/{{name}}", response_class=PlainTextResponse, name=f"delete_{kind}_plugin",
@@ -96,7 +96,7 @@ def _routes(kind: str) -> None:
         if users and not force:
             raise Conflict(f"{kind} plugin {name} is used by running rule(s) {', '.join(users)}; stop or delete"
                            " them first, or delete with ?force=true, which stops them")
-        stopped = host.plugins.delete(kind, name, force=force)
+        stopped = host.delete_plugin(kind, name, force=force)
         return f"{kind} plugin {name} is deleted" + (f"; stopped rules {', '.join(stopped)}" if stopped else "")
 
     @router.get(f"/plugins/{plural}/{{name}}/check", name=f"check_{kind}_plugin",

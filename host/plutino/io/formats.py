@@ -28,6 +28,7 @@ The other direction, for sinks: :func:`encode_json_rows`, :func:`encode_json_bat
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as _dt
 import decimal
 import io
@@ -328,11 +329,18 @@ def encode_delimited_rows(batch: pa.RecordBatch, delimiter: str = ",", header: b
     try:
         pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header, delimiter=delimiter,
                                                          quoting_style="none"))
-    except pa.ArrowInvalid:
-        out = io.BytesIO()
-        pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header, delimiter=delimiter,
-                                                         quoting_style="needed"))
-    return out.getvalue().splitlines()
+        return out.getvalue().splitlines()
+    except pa.ArrowInvalid:  # some value needs quotes: quote just those (Arrow would quote every string)
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="", quoting=csv.QUOTE_MINIMAL)
+        rows = zip(*(c.to_pylist() for c in batch.columns))
+        lines = []
+        for row in ([batch.schema.names] if header else []) + list(rows):
+            text.seek(0)
+            text.truncate()
+            writer.writerow(["" if v is None else v for v in row])
+            lines.append(text.getvalue().encode())
+        return lines
 
 
 __all__ = [

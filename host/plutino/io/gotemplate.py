@@ -327,7 +327,7 @@ class _Parser:
         return pipe
 
     def _tokens(self, text: str, pos: int) -> list[tuple[str, str]]:
-        out = []
+        out: list[tuple[str, str]] = []
         i = 0
         while i < len(text):
             if text[i:].strip() == "":
@@ -337,7 +337,11 @@ class _Parser:
                 raise TemplateError(f"dataTemplate: cannot read {text[i:].strip()[:20]!r} in {{{{{text}}}}} "
                                     f"at {self._where(pos)}")
             kind = m.lastgroup or ""
-            out.append((kind, m.group(kind)))
+            value = m.group(kind)
+            if kind == "field" and value.startswith(".") and value != "." and out and out[-1] == ("op", ")") \
+                    and m.start(kind) == i:
+                kind = "chain"  # (pipeline).field
+            out.append((kind, value))
             i = m.end()
         return out
 
@@ -360,6 +364,9 @@ class _Parser:
                 if self._t >= len(self._tok) or self._tok[self._t] != ("op", ")"):
                     raise TemplateError(f"dataTemplate: unclosed '(' at {self._where(pos)}")
                 self._t += 1
+                if self._t < len(self._tok) and self._tok[self._t][0] == "chain":
+                    operands[-1] = ("chain", (operands[-1][1], self._tok[self._t][1]))
+                    self._t += 1
             elif kind == "str":
                 operands.append(("const", _json.loads(text)))
             elif kind == "raw":
@@ -439,6 +446,9 @@ def _operand(op: tuple[str, Any], dot: Any, scope: dict[str, Any]) -> Any:
         return _field(value, dot, scope)
     if kind == "pipe":
         return _eval(value, dot, scope)
+    if kind == "chain":
+        pipe, path = value
+        return _field(path, _eval(pipe, dot, scope), scope)
     return FUNCTIONS[value]()
 
 

@@ -80,8 +80,8 @@ class _Server:
                           "choose another httpServerPort or stop what uses it") from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"plutino-httppush-{self.port}",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       name=f"plutino-httppush-{self.port}", daemon=True)
         self.thread.start()
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:

@@ -216,7 +216,8 @@ class MqttSource:
 
     def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self._status.set("disconnected")
-        _log.warning("%s: disconnected from %s (%s); reconnecting", self.what, self.conn.server, reason)
+        if self._client is not None:  # not our own close()
+            _log.warning("%s: disconnected from %s (%s); reconnecting", self.what, self.conn.server, reason)
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         self._fail(f"cannot connect to {self.conn.server}; retrying (is the broker running?)")

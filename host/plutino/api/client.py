@@ -1,0 +1,59 @@
+"""A minimal client of the Plutino REST API (standard library only), for the CLI and scripts.
+
+    from plutino.api.client import Client
+    Client("http://127.0.0.1:9081").call("GET", "/rules")   # -> [{"id": "demo", "status": "running"}]
+
+JSON answers come back as Python values, text answers as a str; an error answer or an
+unreachable server raises :class:`ServerError` with a message for the user.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class ServerError(Exception):
+    """The server answered with an error, or could not be reached. ``str(e)`` is for the user."""
+
+
+class Client:
+    """A minimal JSON-over-HTTP client of the Plutino REST API (stdlib only)."""
+
+    def __init__(self, url: str, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
+        """The decoded answer: JSON as Python values, text as a str."""
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
+                return _decode(response.headers.get("Content-Type", ""), response.read())
+        except urllib.error.HTTPError as exc:
+            answer = _decode(exc.headers.get("Content-Type", ""), exc.read())
+            if isinstance(answer, dict) and "message" in answer:
+                raise ServerError(str(answer["message"])) from None
+            raise ServerError(f"{method} {path}: HTTP {exc.code}: {answer}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerError(f"cannot reach the Plutino server at {self.url} ({reason}); start it with"
+                              " `plutino serve`, or point --url (or PLUTINO_URL) at it") from None
+
+
+def _decode(content_type: str, raw: bytes) -> Any:
+    text = raw.decode("utf-8", "replace")
+    if "json" in content_type:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return text
+    return text
+
+
+__all__ = ["Client", "ServerError"]

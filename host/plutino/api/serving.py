@@ -1,0 +1,136 @@
+"""Serving the API: the listening socket, the logs, uvicorn, and a clean stop on signals.
+
+:func:`serve` is ``plutino serve``. It binds the socket before anything else, so a port in use
+fails at once with a message saying what to do; then starts the :class:`~plutino.server.Host`,
+runs uvicorn until SIGINT or SIGTERM, and finally stops the rules (flushing their sinks) and
+closes the store, with further signals ignored so that the flush is not cut short.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from plutino.config import DataDir
+from plutino.errors import PlutinoError
+
+log = logging.getLogger("plutino.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9081
+
+
+# -------------------------------------------------------------------- logging
+
+
+class _JsonLines(logging.Formatter):
+    """One JSON object per record: for log shippers and ``jq``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(data: DataDir, level: str = "info") -> None:
+    """Human-readable lines on stderr; JSON lines in ``log/plutino.log`` (rotated at 10 MB)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_plutino", False):
+            root.removeHandler(handler)
+            handler.close()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    data.log_dir.mkdir(parents=True, exist_ok=True)
+    file = logging.handlers.RotatingFileHandler(data.log_dir / "plutino.log", maxBytes=10 * 1024 * 1024,
+                                                backupCount=5, encoding="utf-8")
+    file.setFormatter(_JsonLines())
+    for handler in (stderr, file):
+        handler._plutino = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+# -------------------------------------------------------------------- serving
+
+
+class _Stop(Exception):
+    """Raised by our SIGTERM handler, so the shutdown path runs (not the default kill)."""
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _Stop(signum)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a PlutinoError that says what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        hint = ("another server (another plutino serve?) listens there: stop it, or choose another port with"
+                " --port or PLUTINO_PORT") if exc.errno in (98, 48) else "check --host and --port"
+        raise PlutinoError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          demo: bool = False, bundled_dir: Path | None = None, log_level: str = "info") -> int:
+    """``plutino serve``: run until SIGINT/SIGTERM; return the process exit code."""
+    import uvicorn
+
+    from plutino.api import create_app
+    from plutino.server import Host
+
+    data = DataDir.from_env(data_dir).ensure()
+    configure_logging(data, log_level)
+    try:
+        sock = bind(host, port)
+    except PlutinoError as exc:
+        log.error("%s", exc)
+        return 1
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    the_host: Any = None
+    try:
+        the_host = Host(data)
+        the_host.start(demo=demo, bundled_dir=bundled_dir)
+        bound_port = sock.getsockname()[1]
+        app = create_app(the_host)
+        config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
+                                timeout_graceful_shutdown=5)
+        server = uvicorn.Server(config)
+        log.info("serving the REST API on http://%s:%d (data dir %s); Ctrl-C stops", host, bound_port, data.root)
+        server.run(sockets=[sock])
+    except (_Stop, KeyboardInterrupt):
+        pass
+    except PlutinoError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        # a second Ctrl-C or SIGTERM must not cut the flushing of the sinks short
+        previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            if the_host is not None:
+                the_host.close()
+        finally:
+            sock.close()
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "bind", "configure_logging", "serve"]
