@@ -52,6 +52,9 @@ COMMON_KEYS = ("fields", "sendSingle", "dataTemplate", "format", "delimiter", "r
 #: The ones a batch (Arrow) sink gets applied by the wrapper; format/delimiter stay its own.
 _ARROW_KEYS = ("fields", "sendSingle", "dataTemplate", "resendInterval", "memoryCacheThreshold")
 SINK_FORMATS = ("json", "delimited", "binary")
+#: The engine's own action properties; should one reach a sink (from a sink's yaml), it is
+#: not the sink's to refuse.
+ENGINE_KEYS = frozenset({"bufferLength", "retryCount", "retryInterval", "omitIfEmpty"})
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class SinkProps:
               ) -> tuple["SinkProps", dict[str, Any]]:
         """(the common properties, the rest of ``config`` for the sink itself)."""
         common = {k: v for k, v in config.items() if k in keys}
-        rest = {k: v for k, v in config.items() if k not in keys}
+        rest = {k: v for k, v in config.items() if k not in keys and k not in ENGINE_KEYS}
         opts = Options(what, common, keys, '{"sendSingle": true, "fields": ["a", "b"]}')
         template = None
         source = opts.str("dataTemplate")
