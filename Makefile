@@ -36,7 +36,7 @@ $(STAMP): $(VPY) $(INPUTS)
 build: $(STAMP)
 
 run: $(STAMP)
-	$(VPY) -m plutino.demo $(ARGS)
+	$(VPY) -m plutino serve --demo $(ARGS)
 
 test: $(STAMP)
 	$(VPY) -m pytest -q tests

@@ -3,8 +3,12 @@
 The machine these run on is shared and noisy, so absolute times drift; ratios measured in the
 same run hold. Hence the method every script uses (:func:`measure`): each case is calibrated to
 run for at least ``target_s`` per round, the cases of one point are run round-robin (interleaved,
-so a slow spell hits them all alike) for several rounds, and the median round is reported. The
-garbage collector is off while a round runs, as in :mod:`timeit`.
+so a slow spell hits them all alike) for many short rounds, and each case's fastest round is
+reported (``--stat median`` reports the median round instead). Other processes only ever add
+time, so under sustained load the fastest round is the stable estimate: on this 2-core machine
+with two other jobs running, the host/C ratio at 64K rows varied 0.58-0.63 over eight medians
+and 0.62-0.63 over eight minimums of the same rounds. The garbage collector is off while a round
+runs, as in :mod:`timeit`.
 
 Run on its own (``python bench/_harness.py``) it prints the machine, which is how ``make bench``
 starts its report.
@@ -86,8 +90,9 @@ class DirectFunction:
 
     The arguments are exported from the same pyarrow arrays the host is given, once, and kept
     for the object's life, so the driver reads the very buffers the host path reads. Results
-    are allocated with the C library's malloc (``host_alloc=False``: a plain C program) or with
-    the allocator the running host hands its plugins (``host_alloc=True``)."""
+    are allocated 64-byte aligned by the C library's posix_memalign (``host_alloc=False``: what
+    plutino.h promises, done plainly) or by the allocator the running host hands its plugins
+    (``host_alloc=True``)."""
 
     _ffi: Any = None
     _lib: Any = None
@@ -167,11 +172,13 @@ def settle_malloc() -> None:
     """Raise glibc's mmap threshold to its ceiling (32 MiB) by freeing one large malloc block.
 
     glibc serves a request above its mmap threshold (128 KiB at start) with a fresh mmap, whose
-    pages fault in on first touch, and raises the threshold when such a block is freed -- but
-    not for blocks from valloc(). So whether a 1 MB result costs a malloc or a page fault per
-    4 KiB depends on what the process freed before. Settling the threshold first makes the
-    function tables measure the call path, not the process's history; the history itself is
-    measured apart, in a fresh process (function_call.py's allocator check)."""
+    pages fault in on first touch, and raises the threshold to the size of such a block when it
+    is freed. A valloc() block asks a page more than it returns, so a result freed and asked
+    again at the same size is mapped afresh every time, unless something larger was freed
+    before: whether a 1 MB result costs a heap allocation or 256 page faults depends on the
+    process's history. Settling the threshold first makes the function tables measure the call
+    path, not that history; the history itself is measured apart, in fresh processes
+    (function_call.py's allocator check)."""
     ffi = cffi.FFI()
     ffi.cdef("void* malloc(size_t); void free(void*);")
     libc = ffi.dlopen(None)
@@ -202,8 +209,11 @@ def _calibrate(run: Runner, target_s: float) -> int:
         iters *= 10 if ns < target_s * 1e9 / 100 else 4
 
 
-def measure(cases: dict[str, Runner], target_s: float, rounds: int) -> dict[str, float]:
-    """Median nanoseconds per iteration of each case, over ``rounds`` interleaved rounds."""
+STATS = {"min": min, "median": statistics.median}
+
+
+def measure(cases: dict[str, Runner], target_s: float, rounds: int, stat: str = "min") -> dict[str, float]:
+    """Nanoseconds per iteration of each case: the fastest (or median) of ``rounds`` interleaved rounds."""
     iters = {name: _calibrate(run, target_s) for name, run in cases.items()}
     samples: dict[str, list[float]] = {name: [] for name in cases}
     enabled = gc.isenabled()
@@ -215,7 +225,7 @@ def measure(cases: dict[str, Runner], target_s: float, rounds: int) -> dict[str,
     finally:
         if enabled:
             gc.enable()
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return {name: STATS[stat](s) for name, s in samples.items()}
 
 
 def cpu_model() -> str:
@@ -235,6 +245,21 @@ def machine() -> str:
     return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
             f"pyarrow {pa.__version__}, plutino {getattr(plutino, '__version__', '?')}")
+
+
+def add_method_options(parser: Any) -> None:
+    """The options every script takes: --quick and --stat."""
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (noisier)")
+    parser.add_argument("--stat", choices=sorted(STATS), default="min",
+                        help="report each case's fastest round (default) or its median round")
+
+
+def method(args: Any) -> tuple[float, int, str]:
+    """(seconds per round, rounds, a line describing them) for the parsed options."""
+    target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
+    which = "fastest" if args.stat == "min" else "median"
+    return target_s, rounds, (f"method: {which} of {rounds} interleaved rounds of >= {target_s * 1000:g} ms "
+                              f"per case{' (--quick)' if args.quick else ''}")
 
 
 def fmt_ns(ns: float) -> str:

@@ -18,7 +18,7 @@ group_ids is None for one group, as plutino.h says), and is compared with:
 Every result is checked against pyarrow's before timing. It prints rows/s for each and the
 ratios; the texts have single spaces and no empty strings, where the two definitions agree.
 
-    python bench/aggregate.py [--quick] [--rows 100000,1000000] [--plugins DIR]
+    python bench/aggregate.py [--quick] [--stat min|median] [--rows 100000,1000000] [--plugins DIR]
 """
 
 from __future__ import annotations
@@ -72,8 +72,8 @@ def check(name: str, got: pa.Array, keys: pa.Array, expected: pa.Table) -> None:
         sys.exit(f"{name}: the native counts differ from pyarrow's; the benchmark would be void")
 
 
-def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: float,
-                 rounds: int) -> dict[str, float]:
+def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: float, rounds: int,
+                 stat: str) -> dict[str, float]:
     """ns per window of every case, for a window of n rows in g groups."""
     text, key = make_window(n, g)
     ids, keys = group_ids(key)
@@ -94,12 +94,12 @@ def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: 
         "host": h.py_runner(host, text, native_ids),
         "host+ids": h.py_runner(host_with_ids, text, key),
         "pyarrow group_by": h.py_runner(pyarrow_word_count, text, key),
-    }, target_s, rounds)
+    }, target_s, rounds, stat)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short rounds (a few seconds; noisier)")
+    h.add_method_options(parser)
     parser.add_argument("--rows", help="comma-separated window sizes in rows (default 100000,1000000; "
                                        "with --quick 100000)")
     parser.add_argument("--plugins", help="a built plugins/ folder (default: build native_plugins/ "
@@ -112,11 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--rows takes comma-separated integers, e.g. 100000,1000000; got {rows_arg!r}")
     if min(sizes) < max(GROUPS):
         parser.error(f"--rows: every window needs at least {max(GROUPS)} rows (one per group), got {min(sizes)}")
-    target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
+    target_s, rounds, method = h.method(args)
     so = h.plugin_dir(args.plugins, ["accumulateWordCount"]) / "functions" / "accumulateWordCount.so"
     print("machine:", h.machine())
-    print(f"method: median of {rounds} interleaved rounds of >= {target_s * 1000:.0f} ms per case"
-          f"{' (--quick)' if args.quick else ''}; plugin {so}")
+    print(f"{method}; plugin {so}")
     h.settle_malloc()
     fn = load_plugin(so, kind="function").functions["accumulateWordCount"]
     fn.validate([pa.string(), pa.field("const", pa.string(), nullable=False)])
@@ -126,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in sizes:
             for g in GROUPS:
-                r = bench_window(inst, direct, n, g, target_s, rounds)
+                r = bench_window(inst, direct, n, g, target_s, rounds, args.stat)
                 pa_ns = r["pyarrow group_by"]
                 rows.append([f"{n:,}", f"{g:,}", *(f"{n / v * 1e3:,.1f}" for v in r.values()),
                              f"{r['C'] / r['host']:.2f}", f"{pa_ns / r['host']:.1f}x",

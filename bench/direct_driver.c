@@ -10,10 +10,11 @@
 ** clock_gettime(), releasing each result (and its type, when the plugin gave one) inside the
 ** timed loop.
 **
-** The driver's plutino_host_api offers the allocator it is given: the C library's malloc() and
-** free() when alloc_fn is NULL (a plain C program), or the host's own pair (the scripts pass
-** the function pointers of the running host's plutino_host_api), so that the cost of the host's
-** allocator can be told apart from the cost of calling through the host.
+** The driver's plutino_host_api offers the allocator it is given: when alloc_fn is NULL, the C
+** library's posix_memalign() with the 64-byte alignment plutino.h promises, and free(); or the
+** host's own pair (the scripts pass the function pointers of the running host's
+** plutino_host_api), so that the cost of the host's allocator can be told apart from the cost
+** of calling through the host.
 **
 **   bench_fn* bench_open(so_path, function, alloc_fn, free_fn, err, errcap)   NULL on failure
 **   int bench_run(fn, nargs, args, types, length, group_ids, ngroups, iters, &elapsed_ns, err, errcap)
@@ -38,6 +39,12 @@ typedef struct bench_fn {
   plutino_context ctx;
   char error[1024];
 } bench_fn;
+
+/* 64-byte aligned memory, as plutino.h promises; NULL when out of memory. */
+static void* aligned64(size_t n) {
+  void* p = NULL;
+  return posix_memalign(&p, 64, n ? n : 1) == 0 ? p : NULL;
+}
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -82,7 +89,7 @@ bench_fn* bench_open(const char* so_path, const char* function, void* (*alloc_fn
   b->host.abi_major = PLUTINO_ABI_MAJOR;
   b->host.abi_minor = PLUTINO_ABI_MINOR;
   b->host.host_version = "direct-driver";
-  b->host.alloc = alloc_fn ? alloc_fn : malloc;
+  b->host.alloc = alloc_fn ? alloc_fn : aligned64;
   b->host.free = alloc_fn ? free_fn : free;
   b->ctx.struct_size = sizeof b->ctx;
   b->ctx.error_capacity = sizeof b->error;

@@ -7,7 +7,8 @@ Two functions of the bundled library ``fastmath`` -- ``mul2add1(x)`` (float64 x*
 
   (a)  C             the same plugin function called from C by bench/direct_driver.c: the
                      plugin's own work, including the release of each result, without the
-                     host; results allocated with malloc, as a plain C program's would be;
+                     host; results allocated 64-byte aligned (posix_memalign), as plutino.h
+                     promises;
   (a') C+host alloc  the same, with the allocator the host hands its plugins, so the host's
                      two costs show apart: its allocator ((a') vs (a)) and the call through
                      Python ("host" vs (a'));
@@ -20,7 +21,7 @@ host runs at >= 0.8 of (a)'s speed at 64K rows and above, and adds <= 5 us per b
 time minus (a)'s time at 1 row). Then an allocator check repeats the large batches in a fresh
 process, where glibc's mmap threshold has not been raised yet (see _harness.settle_malloc).
 
-    python bench/function_call.py [--quick] [--plugins DIR] [--functions mul2add1,upperAscii]
+    python bench/function_call.py [--quick] [--stat min|median] [--plugins DIR] [--functions mul2add1,upperAscii]
 """
 
 from __future__ import annotations
@@ -129,8 +130,8 @@ class Subject:
         self.c_host_alloc.close()
 
 
-def bench_function(so: Path, name: str, sizes: list[int], target_s: float,
-                   rounds: int) -> dict[int, dict[str, float]]:
+def bench_function(so: Path, name: str, sizes: list[int], target_s: float, rounds: int,
+                   stat: str) -> dict[int, dict[str, float]]:
     """ns per call of every case at every size: {rows: {case: ns}}."""
     subject = Subject(so, name, max(sizes))
     results: dict[int, dict[str, float]] = {}
@@ -146,7 +147,7 @@ def bench_function(so: Path, name: str, sizes: list[int], target_s: float,
                 cases[label] = h.py_runner(f, arr, None)
             if n <= PY_MAX_ROWS:
                 cases["Python UDF"] = h.py_runner(subject.py, arr, None)
-            results[n] = h.measure(cases, target_s, rounds)
+            results[n] = h.measure(cases, target_s, rounds, stat)
             print(f"  {name} {n:>9,} rows: " + ", ".join(f"{k} {v / n:,.2f}" for k, v in results[n].items())
                   + " ns/row", file=sys.stderr)
     finally:
@@ -190,27 +191,27 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
     return title + "\n" + h.table(header, rows), verdicts
 
 
-def allocator_check_child(so: Path, name: str, n: int, target_s: float, rounds: int) -> None:
+def allocator_check_child(so: Path, name: str, n: int, target_s: float, rounds: int, stat: str) -> None:
     """In a fresh process, for one function and one batch size: host and C+host alloc first
-    (interleaved), then C with malloc, whose frees raise glibc's mmap threshold; prints
+    (interleaved), then (a) C, whose frees raise glibc's mmap threshold; prints
     {case: ns} as JSON. One size per process: a larger result made earlier would raise the
     threshold above the smaller ones (see _harness.settle_malloc)."""
     s = Subject(so, name, n)
     arr = s.batch(n)
     result = h.measure({"host": h.py_runner(s.inst.call, [arr], n),
-                        "C+host alloc": s.c_host_alloc.bind([arr], n)}, target_s, rounds)
-    result.update(h.measure({"C": s.c.bind([arr], n)}, target_s, rounds))
+                        "C+host alloc": s.c_host_alloc.bind([arr], n)}, target_s, rounds, stat)
+    result.update(h.measure({"C": s.c.bind([arr], n)}, target_s, rounds, stat))
     s.close()
     print(json.dumps(result))
 
 
-def allocator_check(so: Path, names: list[str], quick: bool) -> str:
+def allocator_check(so: Path, names: list[str], args: argparse.Namespace) -> str:
     """The table of the allocator check: one fresh process per function and batch size."""
     rows = []
     for name in names:
         for n in CHECK_SIZES:
             cmd = [sys.executable, __file__, "--allocator-check-child", str(n), "--plugins", str(so.parent.parent),
-                   "--functions", name] + (["--quick"] if quick else [])
+                   "--functions", name, "--stat", args.stat] + (["--quick"] if args.quick else [])
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             if proc.returncode != 0:
                 return f"allocator check failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stderr.strip()}"
@@ -219,13 +220,13 @@ def allocator_check(so: Path, names: list[str], quick: bool) -> str:
                          f"{h.fmt_ns(r['C+host alloc'] / n)} ({r['C+host alloc'] / r['C']:.2f}x)",
                          f"{h.fmt_ns(r['host'] / n)} ({r['host'] / r['C']:.2f}x)", f"{r['C'] / r['host']:.2f}"])
     return ("allocator check: each function and size alone in a fresh process, as in a host whose batches\n"
-            "keep one size (ns/row; in brackets: time relative to C with malloc)\n"
+            "keep one size (ns/row; in brackets: time relative to (a) C)\n"
             + h.table(["function, rows", "C", "C+host alloc", "host", "host speed vs C"], rows))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short rounds (about 10 s in all; noisier)")
+    h.add_method_options(parser)
     parser.add_argument("--plugins", help="a built plugins/ folder (default: build native_plugins/ "
                                           "into build/bench-native)")
     parser.add_argument("--functions", default=",".join(FUNCTIONS),
@@ -237,18 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name not in FUNCTIONS:
             parser.error(f"--functions: unknown function {name!r}; choose from {', '.join(FUNCTIONS)}")
-    target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
+    target_s, rounds, method = h.method(args)
     so = h.plugin_dir(args.plugins, ["fastmath"]) / "functions" / "fastmath.so"
     if args.allocator_check_child:
-        allocator_check_child(so, names[0], args.allocator_check_child, target_s, rounds)
+        allocator_check_child(so, names[0], args.allocator_check_child, target_s, rounds, args.stat)
         return 0
     print("machine:", h.machine())
-    print(f"method: median of {rounds} interleaved rounds of >= {target_s * 1000:.0f} ms per case"
-          f"{' (--quick)' if args.quick else ''}; plugin {so}")
+    print(f"{method}; plugin {so}")
     h.settle_malloc()
     verdicts = []
     for name in names:
-        text, v = report(name, bench_function(so, name, SIZES, target_s, rounds))
+        text, v = report(name, bench_function(so, name, SIZES, target_s, rounds, args.stat))
         print()
         print(text)
         verdicts += v
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(verdicts))
     if not args.no_allocator_check:
         print()
-        print(allocator_check(so, names, args.quick))
+        print(allocator_check(so, names, args))
     return 0
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from plutino.io.formats import (DecodeError, decode, encode_delimited_rows, encode_json_batch, encode_json_rows,
+from plutino.io.formats import (DecodeError, bytes_decoder, decode, encode_delimited_rows, encode_json_batch, encode_json_rows,
                                 payload_batch, payload_column)
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("t", pa.float64())])
@@ -98,3 +98,11 @@ def test_encoders_write_json_as_go_does_and_delimited_lines():
     plain = pa.RecordBatch.from_pylist([{"a": 1, "s": "x"}, {"a": 2, "s": "y"}])
     assert encode_delimited_rows(plain, "|") == [b"1|x", b"2|y"]
     assert encode_delimited_rows(pa.RecordBatch.from_pylist([{"s": "a,b"}])) == [b'"a,b"']
+
+
+def test_the_engine_hook_decodes_a_bytes_batch_and_refuses_an_unknown_format():
+    decoder = bytes_decoder("JSON", SCHEMA)
+    rows = decoder(payload_batch([b'[{"id": 1}, {"id": 2, "name": "b"}]']))
+    assert rows.schema == SCHEMA and rows.column("id").to_pylist() == [1, 2]
+    with pytest.raises(ValueError):
+        bytes_decoder("xml", None)

@@ -201,3 +201,29 @@ def test_sink_refuses_a_wildcard_topic():
     with pytest.raises(ValueError) as err:
         MqttSinkPlugin().create({"topic": "a/#"}, CTX)
     assert str(err.value).startswith("mqtt sink: property 'topic' must be a topic without the wildcards + and #")
+
+
+def test_a_source_started_before_its_broker_reports_why_and_connects_when_the_broker_comes(tmp_path: Path):
+    broker = Mosquitto(tmp_path / "late")  # not started yet
+    source = MqttSourcePlugin().create({"server": broker.url, "datasource": "late/#", "reconnectMinDelay": 50,
+                                        "reconnectMaxDelay": 100}, CTX)
+    source.open()
+    try:
+        errors: list[str] = []
+
+        def failed() -> bool:
+            try:
+                source.next(0.05)
+            except ConnectionError as exc:
+                errors.append(str(exc))
+            return bool(errors)
+
+        wait_for(failed, "the source to report the missing broker")
+        assert errors == [f"mqtt source 'late/#': cannot connect to {broker.url}; retrying (is the broker running?)"]
+        assert source.status() == "disconnected"
+        broker.start()
+        wait_for(lambda: source.status() == "connected", "the source to connect to the late broker")
+        assert source.next(0.01) is None  # the old failure is not raised again
+    finally:
+        source.close()
+        broker.stop()

@@ -71,6 +71,20 @@ def decode(payloads: Any, fmt: str = "json", schema: pa.Schema | None = None, *,
     raise ValueError(f"FORMAT=\"{fmt}\" is not one Plutino decodes; use one of: {', '.join(FORMATS)}")
 
 
+def bytes_decoder(fmt: str, schema: pa.Schema | None, *, delimiter: str = ",",
+                  on_error: OnError | None = None) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """The engine's hook: decode a bytes source's batch (its ``payload`` column) into the
+    stream's rows, the same for every bytes source (MQTT, HTTP push, file lines, native)."""
+    fmt = (fmt or "json").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"FORMAT=\"{fmt}\" is not one Plutino decodes; use one of: {', '.join(FORMATS)}")
+
+    def run(batch: pa.RecordBatch) -> pa.RecordBatch:
+        return decode(batch.column(0), fmt, schema, delimiter=delimiter, on_error=on_error)
+
+    return run
+
+
 def payload_column(batch: pa.RecordBatch) -> pa.Array | None:
     """The ``payload`` column of a bytes source's batch, or None when the batch is not one."""
     if batch.num_columns != 1 or batch.schema[0].name != "payload":
@@ -344,6 +358,6 @@ def encode_delimited_rows(batch: pa.RecordBatch, delimiter: str = ",", header: b
 
 
 __all__ = [
-    "DecodeError", "FORMATS", "PAYLOAD_SCHEMA", "decode", "dumps", "encode_delimited_rows", "encode_json_batch",
+    "DecodeError", "bytes_decoder", "FORMATS", "PAYLOAD_SCHEMA", "decode", "dumps", "encode_delimited_rows", "encode_json_batch",
     "encode_json_rows", "payload_batch", "payload_column", "rows_to_batch",
 ]

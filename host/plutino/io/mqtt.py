@@ -211,6 +211,8 @@ class MqttSource:
             self._fail(f"the broker {self.conn.server} refused the subscription to {self.topic!r}: {failed[0]}; "
                        "check the topic and the broker's access rules")
             return
+        with self._cond:
+            self._error = self._reported = None  # a failure before this one is over
         self._status.set("connected")
         _log.info("%s: subscribed to %r on %s", self.what, self.topic, self.conn.server)
 
@@ -254,8 +256,6 @@ class MqttSource:
                 self._pending.clear()
             else:
                 payloads = [self._pending.popleft() for _ in range(MAX_BATCH)]
-            if self._status.value == "connected":
-                self._error = self._reported = None
         return payload_batch(payloads)
 
     def status(self) -> ConnectionStatus:
