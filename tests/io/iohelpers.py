@@ -60,15 +60,17 @@ class Mosquitto:
             f"persistence_location {workdir}/\n"
             "max_queued_messages 100000\n"
             f"log_dest file {workdir}/mosquitto.log\n"
-            f"user {getpass.getuser()}\n")
+            f"user {getpass.getuser()}\n"
+        )
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.config)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + WAIT_S
         while True:
             if self.proc.poll() is not None:
@@ -79,7 +81,7 @@ class Mosquitto:
                     return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"mosquitto did not listen on port {self.port} within {WAIT_S} s")
+                    raise RuntimeError(f"mosquitto did not listen on port {self.port} within {WAIT_S} s") from None
                 time.sleep(0.01)
 
     def stop(self) -> None:

@@ -46,14 +46,24 @@ def test_source_reads_a_json_array_file_once_then_ends(tmp_path: Path):
 def test_source_reads_csv_with_or_without_a_header(tmp_path: Path):
     (tmp_path / "h.csv").write_text("# exported by a device\nid,name\n1,a\n2,b\n")
     (tmp_path / "n.csv").write_text("1;a\n2;b\n")
-    with_header = FileSourcePlugin().create({"datasource": str(tmp_path / "h.csv"), "fileType": "csv",
-                                             "ignoreStartLines": 1}, CTX)
+    with_header = FileSourcePlugin().create(
+        {"datasource": str(tmp_path / "h.csv"), "fileType": "csv", "ignoreStartLines": 1}, CTX
+    )
     assert read_all(with_header)[0].to_pylist() == [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
-    no_header = FileSourcePlugin().create({"datasource": str(tmp_path / "n.csv"), "fileType": "csv",
-                                           "hasHeader": False, "delimiter": ";"}, CTX)
+    no_header = FileSourcePlugin().create(
+        {"datasource": str(tmp_path / "n.csv"), "fileType": "csv", "hasHeader": False, "delimiter": ";"}, CTX
+    )
     assert read_all(no_header)[0].to_pylist() == [{"col0": 1, "col1": "a"}, {"col0": 2, "col1": "b"}]
-    named = FileSourcePlugin().create({"datasource": str(tmp_path / "n.csv"), "fileType": "csv",
-                                       "hasHeader": False, "delimiter": ";", "columns": ["n", "s"]}, CTX)
+    named = FileSourcePlugin().create(
+        {
+            "datasource": str(tmp_path / "n.csv"),
+            "fileType": "csv",
+            "hasHeader": False,
+            "delimiter": ";",
+            "columns": ["n", "s"],
+        },
+        CTX,
+    )
     assert read_all(named)[0].column_names == ["n", "s"]
 
 
@@ -95,8 +105,10 @@ def test_source_missing_file_is_named_when_it_opens(tmp_path: Path):
     source = FileSourcePlugin().create({"datasource": "nope.json", "path": str(tmp_path)}, CTX)
     with pytest.raises(FileNotFoundError) as err:
         source.open()
-    assert str(err.value) == (f"file source: {tmp_path / 'nope.json'} does not exist; check DATASOURCE and the "
-                              "'path' property (DATASOURCE is relative to it)")
+    assert str(err.value) == (
+        f"file source: {tmp_path / 'nope.json'} does not exist; check DATASOURCE and the "
+        "'path' property (DATASOURCE is relative to it)"
+    )
 
 
 def test_source_file_that_is_not_what_filetype_says_is_named(tmp_path: Path):
@@ -122,8 +134,12 @@ def test_sink_appends_json_lines_and_creates_the_folder(tmp_path: Path):
     s = sink({"path": str(path), "fields": ["name"]})
     s.write(BATCH)
     s.close()
-    assert path.read_text().splitlines() == ['{"id":1,"name":"a"}', '{"id":2,"name":null}', '{"name":"a"}',
-                                             '{"name":null}']
+    assert path.read_text().splitlines() == [
+        '{"id":1,"name":"a"}',
+        '{"id":2,"name":null}',
+        '{"name":"a"}',
+        '{"name":null}',
+    ]
 
 
 def test_sink_lines_can_be_rendered_by_a_template(tmp_path: Path):
@@ -181,10 +197,16 @@ def test_a_rule_reads_a_file_and_writes_a_file_then_ends_with_the_file(tmp_path:
     manager = RuleManager(registry, config_for=YamlConfigResolver({"source": [etc], "sink": []}))
     out = tmp_path / "hot.jsonl"
     try:
-        manager.create_stream('CREATE STREAM readings (id BIGINT, temperature FLOAT) '
-                              'WITH (TYPE="file", DATASOURCE="readings.csv")')
-        manager.create_rule({"id": "hot", "sql": "SELECT id FROM readings WHERE temperature > 20",
-                             "actions": [{"file": {"path": str(out)}}]})
+        manager.create_stream(
+            'CREATE STREAM readings (id BIGINT, temperature FLOAT) WITH (TYPE="file", DATASOURCE="readings.csv")'
+        )
+        manager.create_rule(
+            {
+                "id": "hot",
+                "sql": "SELECT id FROM readings WHERE temperature > 20",
+                "actions": [{"file": {"path": str(out)}}],
+            }
+        )
         wait_for(lambda: manager.rule_status("hot")["status"] == "stopped: end of stream", "the rule to end")
         assert out.read_text().splitlines() == ['{"id":2}', '{"id":3}']
     finally:

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from plutino.io.formats import (DecodeError, bytes_decoder, decode, encode_delimited_rows, encode_json_batch, encode_json_rows,
-                                payload_batch, payload_column)
+from plutino.io.formats import (
+    DecodeError,
+    bytes_decoder,
+    decode,
+    encode_delimited_rows,
+    encode_json_batch,
+    encode_json_rows,
+    payload_batch,
+    payload_column,
+)
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("t", pa.float64())])
 
@@ -33,7 +41,7 @@ def test_broken_payloads_are_reported_one_by_one_and_the_others_kept():
     batch = decode([b'{"id": 1}', b'{"id": ', b"42", None, b'{"id": 5}'], "json", on_error=errors.append)
     assert batch.column("id").to_pylist() == [1, 5]
     assert errors == [
-        "FORMAT=\"json\" cannot decode message 1 (7 bytes: '{\"id\": '): unexpected end of data: line 1 column 8 "
+        'FORMAT="json" cannot decode message 1 (7 bytes: \'{"id": \'): unexpected end of data: line 1 column 8 '
         "(char 7); the message is skipped",
         "FORMAT=\"json\" cannot decode message 2 (2 bytes: '42'): it is a JSON int, not an object or an array of "
         "objects; the message is skipped",
@@ -44,8 +52,10 @@ def test_broken_payloads_are_reported_one_by_one_and_the_others_kept():
 def test_without_an_error_handler_a_broken_payload_raises_naming_it():
     with pytest.raises(DecodeError) as err:
         decode([b"{oops", b"[1]"], "json")
-    assert str(err.value) == ("FORMAT=\"json\" cannot decode message 0 (5 bytes: '{oops'): unexpected character: "
-                              "line 1 column 2 (char 1) (and 1 more)")
+    assert str(err.value) == (
+        "FORMAT=\"json\" cannot decode message 0 (5 bytes: '{oops'): unexpected character: "
+        "line 1 column 2 (char 1) (and 1 more)"
+    )
 
 
 def test_values_that_do_not_fit_the_declared_type_name_the_field():
@@ -61,9 +71,13 @@ def test_binary_keeps_the_payload_in_a_column_named_self():
 
 def test_delimited_lines_take_the_schema_names_or_col_n():
     assert decode([b"1,a,2.5", b"2,b,3"], "delimited", SCHEMA).to_pylist() == [
-        {"id": 1, "name": "a", "t": 2.5}, {"id": 2, "name": "b", "t": 3.0}]
+        {"id": 1, "name": "a", "t": 2.5},
+        {"id": 2, "name": "b", "t": 3.0},
+    ]
     assert decode([b"1;x", b"2;y"], "delimited", delimiter=";").to_pylist() == [
-        {"col0": 1, "col1": "x"}, {"col0": 2, "col1": "y"}]
+        {"col0": 1, "col1": "x"},
+        {"col0": 2, "col1": "y"},
+    ]
 
 
 def test_delimited_lines_with_the_wrong_number_of_values_are_skipped_and_named():
@@ -92,7 +106,9 @@ def test_payload_batches_round_trip_and_other_batches_are_not_bytes_batches():
 
 
 def test_encoders_write_json_as_go_does_and_delimited_lines():
-    batch = pa.RecordBatch.from_pylist([{"a": 1, "b": b"\x00\xff", "f": float("nan")}, {"a": None, "b": None, "f": 2.5}])
+    batch = pa.RecordBatch.from_pylist(
+        [{"a": 1, "b": b"\x00\xff", "f": float("nan")}, {"a": None, "b": None, "f": 2.5}]
+    )
     assert encode_json_rows(batch) == [b'{"a":1,"b":"AP8=","f":null}', b'{"a":null,"b":null,"f":2.5}']
     assert encode_json_batch(batch) == b'[{"a":1,"b":"AP8=","f":null},{"a":null,"b":null,"f":2.5}]'
     plain = pa.RecordBatch.from_pylist([{"a": 1, "s": "x"}, {"a": 2, "s": "y"}])

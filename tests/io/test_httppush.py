@@ -49,7 +49,10 @@ def test_posted_objects_and_arrays_become_rows(port: int):
         assert post(s.url, b'[{"id": 2, "t": 21}, {"id": 3}]')[0] == 200
         batch = s.next(1.0)
         assert decode(payload_column(batch), "json").to_pylist() == [
-            {"id": 1, "t": 20.5}, {"id": 2, "t": 21.0}, {"id": 3, "t": None}]
+            {"id": 1, "t": 20.5},
+            {"id": 2, "t": 21.0},
+            {"id": 3, "t": None},
+        ]
         assert s.next(0.01) is None
     finally:
         s.close()
@@ -63,8 +66,10 @@ def test_bad_requests_get_answers_that_say_what_is_wrong(port: int):
         status, body = post(s.url, b'{"id": ')
         assert status == 400
         assert body["message"].startswith('the body is not JSON (the stream has FORMAT="json"): ')
-        assert post(f"{base}/other", b"{}") == (404, {"error": 404, "message": "no stream reads /other; "
-                                                                                "endpoints here: /in"})
+        assert post(f"{base}/other", b"{}") == (
+            404,
+            {"error": 404, "message": "no stream reads /other; endpoints here: /in"},
+        )
         assert post(s.url, b"{}", method="PUT") == (405, {"error": 405, "message": "/in takes POST, not PUT"})
         assert post(s.url, b"  ") == (400, {"error": 400, "message": "the body is empty; send the message as the body"})
         assert post(s.url, b'{"a": 1}')[0] == 200
@@ -98,10 +103,13 @@ def test_a_rule_reads_what_clients_push(port: int, registry: Any, memory_broker:
     out = memory_broker.subscribe("pushed")
     try:
         manager.create_stream('CREATE STREAM pushed (id BIGINT, t FLOAT) WITH (TYPE="httppush", DATASOURCE="/ingest")')
-        manager.create_rule({"id": "push", "sql": "SELECT id FROM pushed WHERE t > 20",
-                             "actions": [{"memory": {"topic": "pushed"}}]})
-        wait_for(lambda: manager.rule_status("push").get("source_pushed_0_connection_status") == "connected",
-                 "the endpoint to listen")
+        manager.create_rule(
+            {"id": "push", "sql": "SELECT id FROM pushed WHERE t > 20", "actions": [{"memory": {"topic": "pushed"}}]}
+        )
+        wait_for(
+            lambda: manager.rule_status("push").get("source_pushed_0_connection_status") == "connected",
+            "the endpoint to listen",
+        )
         for body in (b'{"id": 1, "t": 19}', b'{"id": 2, "t": 25}'):
             assert post(f"http://127.0.0.1:{port}/ingest", body)[0] == 200
         assert wait_for(lambda: out.get(0.05), "the rule's result").to_pylist() == [{"id": 2}]

@@ -38,8 +38,9 @@ def messages(ids: range) -> list[bytes]:
     return [json.dumps({"id": i, "temperature": i * 2.0}).encode() for i in ids]
 
 
-def test_source_hands_out_every_pending_message_as_one_batch_of_payloads(mosquitto: Mosquitto,
-                                                                          mqtt_client: MqttClient, topic: str):
+def test_source_hands_out_every_pending_message_as_one_batch_of_payloads(
+    mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str
+):
     source = MqttSourcePlugin().create({"server": mosquitto.url, "datasource": topic, "qos": 1, "format": "json"}, CTX)
     assert source.schema() == pa.schema([("payload", pa.binary())])
     source.open()
@@ -65,26 +66,36 @@ def fastmath(plugin_build: Path) -> Any:
 
 
 def test_rule_reads_json_from_mqtt_filters_calls_a_native_function_and_publishes_to_another_topic(
-        mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str, registry: Any, fastmath: Any, tmp_path: Path):
+    mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str, registry: Any, fastmath: Any, tmp_path: Path
+):
     registry.register(fastmath)
     etc = tmp_path / "etc"
     (etc / "sources").mkdir(parents=True)
     (etc / "sources" / "mqtt.yaml").write_text(f"default:\n  server: {mosquitto.url}\n  qos: 1\n")
-    manager = RuleManager(registry, config_for=YamlConfigResolver({"source": [etc / "sources"],
-                                                                   "sink": [etc / "sinks"]}))
+    manager = RuleManager(
+        registry, config_for=YamlConfigResolver({"source": [etc / "sources"], "sink": [etc / "sinks"]})
+    )
     out_topic = f"{topic}/out"
     mqtt_client.subscribe(out_topic)
     try:
-        manager.create_stream(f'CREATE STREAM readings (id BIGINT, temperature FLOAT) '
-                              f'WITH (DATASOURCE="{topic}/in", FORMAT="json")')  # TYPE: mqtt, the default
-        manager.create_rule({
-            "id": "mqtt_to_mqtt",
-            "sql": "SELECT id, mul2add1(temperature) AS t FROM readings WHERE temperature > 20",
-            "actions": [{"mqtt": {"server": mosquitto.url, "topic": out_topic, "qos": 1, "sendSingle": True}}],
-        })
-        status = lambda: manager.rule_status("mqtt_to_mqtt")  # noqa: E731
-        wait_for(lambda: status().get("source_readings_0_connection_status") == "connected",
-                 "the rule's mqtt source to subscribe")
+        manager.create_stream(
+            f'CREATE STREAM readings (id BIGINT, temperature FLOAT) WITH (DATASOURCE="{topic}/in", FORMAT="json")'
+        )  # TYPE: mqtt, the default
+        manager.create_rule(
+            {
+                "id": "mqtt_to_mqtt",
+                "sql": "SELECT id, mul2add1(temperature) AS t FROM readings WHERE temperature > 20",
+                "actions": [{"mqtt": {"server": mosquitto.url, "topic": out_topic, "qos": 1, "sendSingle": True}}],
+            }
+        )
+
+        def status() -> dict[str, Any]:
+            return manager.rule_status("mqtt_to_mqtt")
+
+        wait_for(
+            lambda: status().get("source_readings_0_connection_status") == "connected",
+            "the rule's mqtt source to subscribe",
+        )
         mqtt_client.publish(f"{topic}/in", messages(range(20)))
         expected = [{"id": i, "t": i * 2.0 * 2 + 1} for i in range(11, 20)]
         wait_for(lambda: len(mqtt_client.payloads(out_topic)) >= len(expected), "the rule's results")
@@ -102,11 +113,21 @@ def test_rule_reads_json_from_mqtt_filters_calls_a_native_function_and_publishes
 
 
 def test_source_reconnects_after_a_broker_restart_and_loses_nothing_the_broker_kept_at_qos1(
-        new_broker: Callable[[], Mosquitto], tmp_path: Path):
+    new_broker: Callable[[], Mosquitto], tmp_path: Path
+):
     broker = new_broker()
-    source = MqttSourcePlugin().create({
-        "server": broker.url, "datasource": "plant/line1", "qos": 1, "clientid": "plutino-restart-test",
-        "cleanSession": False, "reconnectMinDelay": 500, "reconnectMaxDelay": 1000}, CTX)
+    source = MqttSourcePlugin().create(
+        {
+            "server": broker.url,
+            "datasource": "plant/line1",
+            "qos": 1,
+            "clientid": "plutino-restart-test",
+            "cleanSession": False,
+            "reconnectMinDelay": 500,
+            "reconnectMaxDelay": 1000,
+        },
+        CTX,
+    )
     source.open()
     try:
         wait_for(lambda: source.status() == "connected", "the source to subscribe")
@@ -130,7 +151,7 @@ def test_source_reconnects_after_a_broker_restart_and_loses_nothing_the_broker_k
         history = source.status_history
         assert history[:2] == ["connecting", "connected"]
         assert "disconnected" in history
-        assert history[history.index("disconnected") + 1:][-1] == "connected"
+        assert history[history.index("disconnected") + 1 :][-1] == "connected"
     finally:
         source.close()
 
@@ -139,16 +160,18 @@ def test_sink_sends_one_message_per_batch_or_per_row(mosquitto: Mosquitto, mqtt_
     mqtt_client.subscribe(f"{topic}/#")
     batch = pa.RecordBatch.from_pylist([{"a": 1, "b": "x"}, {"a": 2, "b": None}])
     batched = MqttSinkPlugin().create({"server": mosquitto.url, "topic": f"{topic}/batched"}, CTX)
-    single = MqttSinkPlugin().create({"server": mosquitto.url, "topic": f"{topic}/single", "sendSingle": True,
-                                      "fields": ["b", "a"], "qos": 0}, CTX)
-    templated = MqttSinkPlugin().create({"server": mosquitto.url, "topic": topic + "/by/{{.a}}", "sendSingle": True,
-                                         "dataTemplate": "a={{.a}}"}, CTX)
+    single = MqttSinkPlugin().create(
+        {"server": mosquitto.url, "topic": f"{topic}/single", "sendSingle": True, "fields": ["b", "a"], "qos": 0}, CTX
+    )
+    templated = MqttSinkPlugin().create(
+        {"server": mosquitto.url, "topic": topic + "/by/{{.a}}", "sendSingle": True, "dataTemplate": "a={{.a}}"}, CTX
+    )
     sinks = [batched, single, templated]
     for sink in sinks:
         sink.open()
     try:
         for sink in sinks:
-            wait_for(lambda: sink.status() == "connected", "the sink to connect")
+            wait_for(lambda s=sink: s.status() == "connected", "the sink to connect")
             sink.write(batch)
         wait_for(lambda: len(mqtt_client.received) >= 5, "5 messages")
         assert mqtt_client.payloads(f"{topic}/batched") == [b'[{"a":1,"b":"x"},{"a":2,"b":null}]']
@@ -163,8 +186,9 @@ def test_sink_sends_one_message_per_batch_or_per_row(mosquitto: Mosquitto, mqtt_
 
 def test_sink_write_without_a_broker_is_an_io_error_the_engine_retries(new_broker: Callable[[], Mosquitto]):
     broker = new_broker()
-    sink = MqttSinkPlugin().create({"server": broker.url, "topic": "t", "publishTimeout": 200,
-                                    "reconnectMinDelay": 100}, CTX)
+    sink = MqttSinkPlugin().create(
+        {"server": broker.url, "topic": "t", "publishTimeout": 200, "reconnectMinDelay": 100}, CTX
+    )
     sink.open()
     try:
         wait_for(lambda: sink.status() == "connected", "the sink to connect")
@@ -177,20 +201,39 @@ def test_sink_write_without_a_broker_is_an_io_error_the_engine_retries(new_broke
         sink.close()
 
 
-@pytest.mark.parametrize("config, message", [
-    ({}, 'mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
-         'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")'),
-    ({"datasource": "t", "server": "http://x"}, "mqtt source: server 'http://x' is not a broker address; write "
-     "scheme://host:port with a scheme among tcp, mqtt, ssl, tls, mqtts, ws, wss, e.g. tcp://127.0.0.1:1883"),
-    ({"datasource": "t", "cleanSession": False}, "mqtt source: cleanSession false keeps a session at the broker "
-     "under a client id, but no 'clientid' is set; set a fixed clientid"),
-    ({"datasource": "t", "qos": 3}, "mqtt source: property 'qos' must be a whole number between 0 and 2, got 3; "
-     'e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}'),
-    ({"datasource": "t", "sever": "tcp://h:1"}, "mqtt source: unknown property 'sever'; did you mean 'server'? its "
-     "properties are bufferLength, certificationPath, cleanSession, clientid, datasource, insecureSkipVerify, "
-     "keepAlive, password, privateKeyPath, protocolVersion, qos, reconnectMaxDelay, reconnectMinDelay, rootCaPath, "
-     'server, sessionExpiry, username, e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}'),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {},
+            'mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
+            'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")',
+        ),
+        (
+            {"datasource": "t", "server": "http://x"},
+            "mqtt source: server 'http://x' is not a broker address; write "
+            "scheme://host:port with a scheme among tcp, mqtt, ssl, tls, mqtts, ws, wss, e.g. tcp://127.0.0.1:1883",
+        ),
+        (
+            {"datasource": "t", "cleanSession": False},
+            "mqtt source: cleanSession false keeps a session at the broker "
+            "under a client id, but no 'clientid' is set; set a fixed clientid",
+        ),
+        (
+            {"datasource": "t", "qos": 3},
+            "mqtt source: property 'qos' must be a whole number between 0 and 2, got 3; "
+            'e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}',
+        ),
+        (
+            {"datasource": "t", "sever": "tcp://h:1"},
+            "mqtt source: unknown property 'sever'; did you mean 'server'? its "
+            "properties are bufferLength, certificationPath, cleanSession, clientid, datasource, insecureSkipVerify, "
+            "keepAlive, password, privateKeyPath, protocolVersion, qos, reconnectMaxDelay, reconnectMinDelay, "
+            "rootCaPath, "
+            'server, sessionExpiry, username, e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}',
+        ),
+    ],
+)
 def test_source_configuration_mistakes_are_named(config: dict[str, Any], message: str):
     with pytest.raises(ValueError) as err:
         MqttSourcePlugin().create(config, CTX)
@@ -205,8 +248,9 @@ def test_sink_refuses_a_wildcard_topic():
 
 def test_a_source_started_before_its_broker_reports_why_and_connects_when_the_broker_comes(tmp_path: Path):
     broker = Mosquitto(tmp_path / "late")  # not started yet
-    source = MqttSourcePlugin().create({"server": broker.url, "datasource": "late/#", "reconnectMinDelay": 50,
-                                        "reconnectMaxDelay": 100}, CTX)
+    source = MqttSourcePlugin().create(
+        {"server": broker.url, "datasource": "late/#", "reconnectMinDelay": 50, "reconnectMaxDelay": 100}, CTX
+    )
     source.open()
     try:
         errors: list[str] = []

@@ -29,9 +29,23 @@ def bytes_source(tmp_path_factory: pytest.TempPathFactory) -> Any:
     gcc = shutil.which("gcc")
     assert gcc, "gcc is needed to build the test's native source"
     out = tmp_path_factory.mktemp("native") / "bytes_source.so"
-    proc = subprocess.run([gcc, "-shared", "-fPIC", "-fvisibility=hidden", "-O1", "-Wall", "-Werror",
-                           f"-I{get_include()}", str(HERE / "plugins" / "bytes_source.c"), "-o", str(out)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            gcc,
+            "-shared",
+            "-fPIC",
+            "-fvisibility=hidden",
+            "-O1",
+            "-Wall",
+            "-Werror",
+            f"-I{get_include()}",
+            str(HERE / "plugins" / "bytes_source.c"),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     return load_plugin(out, kind="source")
 
@@ -50,10 +64,10 @@ def native_payloads(plugin: Any) -> pa.Array:
 
 @pytest.mark.parametrize("schema", [None, SCHEMA], ids=["schemaless", "declared"])
 def test_native_payloads_decode_to_the_same_rows_as_the_same_mqtt_messages(
-        bytes_source: Any, mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str, schema: pa.Schema | None):
+    bytes_source: Any, mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str, schema: pa.Schema | None
+):
     from_native = native_payloads(bytes_source)
-    source = MqttSourcePlugin().create({"server": mosquitto.url, "datasource": topic},
-                                       Context(plugin_name="mqtt"))
+    source = MqttSourcePlugin().create({"server": mosquitto.url, "datasource": topic}, Context(plugin_name="mqtt"))
     source.open()
     try:
         wait_for(lambda: source.status() == "connected", "the mqtt source to subscribe")
@@ -71,16 +85,23 @@ def test_native_payloads_decode_to_the_same_rows_as_the_same_mqtt_messages(
         assert native_rows.schema == schema
 
 
-def test_a_rule_reads_a_native_bytes_source_through_the_stream_format(bytes_source: Any, registry: Any,
-                                                                       memory_broker: MemoryBroker):
+def test_a_rule_reads_a_native_bytes_source_through_the_stream_format(
+    bytes_source: Any, registry: Any, memory_broker: MemoryBroker
+):
     registry.register(bytes_source)
     manager = RuleManager(registry)
     out = memory_broker.subscribe("native_out")
     try:
-        manager.create_stream('CREATE STREAM native (id BIGINT, temperature FLOAT) '
-                              'WITH (TYPE="bytes_source", FORMAT="json")')
-        manager.create_rule({"id": "native_bytes", "sql": "SELECT id FROM native WHERE temperature > 20",
-                             "actions": [{"memory": {"topic": "native_out"}}]})
+        manager.create_stream(
+            'CREATE STREAM native (id BIGINT, temperature FLOAT) WITH (TYPE="bytes_source", FORMAT="json")'
+        )
+        manager.create_rule(
+            {
+                "id": "native_bytes",
+                "sql": "SELECT id FROM native WHERE temperature > 20",
+                "actions": [{"memory": {"topic": "native_out"}}],
+            }
+        )
         rows: list[dict[str, Any]] = []
 
         def collected() -> bool:
@@ -91,7 +112,9 @@ def test_a_rule_reads_a_native_bytes_source_through_the_stream_format(bytes_sour
 
         wait_for(collected, "the rule's rows")
         assert rows == [{"id": 1}, {"id": 3}, {"id": 4}]
-        wait_for(lambda: manager.rule_status("native_bytes")["status"] == "stopped: end of stream",
-                 "the bounded stream to end the rule")
+        wait_for(
+            lambda: manager.rule_status("native_bytes")["status"] == "stopped: end of stream",
+            "the bounded stream to end the rule",
+        )
     finally:
         manager.shutdown()

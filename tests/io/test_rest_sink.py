@@ -38,8 +38,9 @@ class Receiver:
                 with receiver.lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     if status < 300:
-                        receiver.requests.append({"method": self.command, "path": self.path, "body": body,
-                                                  "headers": dict(self.headers)})
+                        receiver.requests.append(
+                            {"method": self.command, "path": self.path, "body": body, "headers": dict(self.headers)}
+                        )
                 answer = b"ok" if status < 300 else f"status {status} for you".encode()
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
@@ -101,8 +102,10 @@ def test_server_errors_are_io_errors_and_rejections_are_not(receiver: Receiver):
     assert str(err.value) == f"rest sink: POST {receiver.url}/x answered 503 Service Unavailable: status 503 for you"
     with pytest.raises(ValueError) as rejected:
         s.write(BATCH)
-    assert str(rejected.value) == (f"rest sink: POST {receiver.url}/x answered 400 Bad Request: status 400 for you; "
-                                   "the batch is dropped (check the url, method and body)")
+    assert str(rejected.value) == (
+        f"rest sink: POST {receiver.url}/x answered 400 Bad Request: status 400 for you; "
+        "the batch is dropped (check the url, method and body)"
+    )
     s.close()
 
 
@@ -131,8 +134,13 @@ def test_the_engine_retries_a_batch_the_server_failed(receiver: Receiver, regist
     receiver.statuses[:] = [500]
     try:
         manager.create_stream('CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="rest_in")')
-        manager.create_rule({"id": "to_rest", "sql": "SELECT id FROM s",
-                             "actions": [{"rest": {"url": receiver.url, "retryCount": 2, "retryInterval": 10}}]})
+        manager.create_rule(
+            {
+                "id": "to_rest",
+                "sql": "SELECT id FROM s",
+                "actions": [{"rest": {"url": receiver.url, "retryCount": 2, "retryInterval": 10}}],
+            }
+        )
         memory_broker.publish("rest_in", BATCH)
         wait_for(lambda: receiver.requests, "the retried request")
         assert receiver.bodies() == [[{"id": 1}, {"id": 2}]]
@@ -143,13 +151,21 @@ def test_the_engine_retries_a_batch_the_server_failed(receiver: Receiver, regist
         manager.shutdown()
 
 
-@pytest.mark.parametrize("config, message", [
-    ({}, "rest sink: property 'url' is missing; e.g. "),
-    ({"url": "ftp://x"}, "rest sink: property 'url' must be an http:// or https:// address with a host, got 'ftp://x'"),
-    ({"url": "http://x", "method": "TRACE"}, "rest sink: property 'method' must be one of 'post', 'put', 'patch', "
-                                             "'delete', 'get', got 'TRACE'"),
-    ({"url": "http://x", "headers": {"a": [1]}}, "rest sink: header 'a' must have a text value, got [1]"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({}, "rest sink: property 'url' is missing; e.g. "),
+        (
+            {"url": "ftp://x"},
+            "rest sink: property 'url' must be an http:// or https:// address with a host, got 'ftp://x'",
+        ),
+        (
+            {"url": "http://x", "method": "TRACE"},
+            "rest sink: property 'method' must be one of 'post', 'put', 'patch', 'delete', 'get', got 'TRACE'",
+        ),
+        ({"url": "http://x", "headers": {"a": [1]}}, "rest sink: header 'a' must have a text value, got [1]"),
+    ],
+)
 def test_configuration_mistakes_are_named(config: dict[str, Any], message: str):
     with pytest.raises(ValueError) as err:
         RestSinkPlugin().create(config, CTX)

@@ -49,14 +49,22 @@ def test_simulator_loops_at_its_interval():
     assert got[:4] == [40, 41, 40, 41]
 
 
-@pytest.mark.parametrize("config, message", [
-    ({}, 'simulator source: no rows; give "data" a list of rows, e.g. data: [{"temperature": 21.5}, '
-         '{"temperature": 22.0}] in simulator.yaml'),
-    ({"data": [{"a": 1}, 5]}, "simulator source: data[1] is 5, not an object of column values"),
-    ({"data": [{"a": 1}, {"a": "x"}]}, "simulator source: the values of 'a' do not fit one type: "),
-    ({"data": [{"a": 1}], "loop": "sometimes"}, "simulator source: property 'loop' must be true or false, got "
-                                               "'sometimes'"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (
+            {},
+            'simulator source: no rows; give "data" a list of rows, e.g. data: [{"temperature": 21.5}, '
+            '{"temperature": 22.0}] in simulator.yaml',
+        ),
+        ({"data": [{"a": 1}, 5]}, "simulator source: data[1] is 5, not an object of column values"),
+        ({"data": [{"a": 1}, {"a": "x"}]}, "simulator source: the values of 'a' do not fit one type: "),
+        (
+            {"data": [{"a": 1}], "loop": "sometimes"},
+            "simulator source: property 'loop' must be true or false, got 'sometimes'",
+        ),
+    ],
+)
 def test_simulator_configuration_mistakes_are_named(config: dict[str, Any], message: str):
     with pytest.raises(ValueError) as err:
         SimulatorSourcePlugin().create(config, CTX)
@@ -65,7 +73,8 @@ def test_simulator_configuration_mistakes_are_named(config: dict[str, Any], mess
 
 def test_a_rule_over_the_simulator_configured_in_its_yaml_ends_into_nop(tmp_path: Path, registry: Any):
     (tmp_path / "simulator.yaml").write_text(
-        "default:\n  interval: 0\n  loop: false\n  data:\n    - {t: 20.5}\n    - {t: 30.0}\n")
+        "default:\n  interval: 0\n  loop: false\n  data:\n    - {t: 20.5}\n    - {t: 30.0}\n"
+    )
     manager = RuleManager(registry, config_for=YamlConfigResolver({"source": [tmp_path], "sink": []}))
     try:
         manager.create_stream('CREATE STREAM sim () WITH (TYPE="simulator")')
@@ -87,8 +96,18 @@ def test_nop_sink_counts_and_drops():
 def test_every_builtin_satisfies_the_protocols_and_registers():
     plugins = builtin_io_plugins(MemoryBroker())
     assert sorted((p.kind, p.name) for p in plugins) == [
-        ("sink", "file"), ("sink", "log"), ("sink", "memory"), ("sink", "mqtt"), ("sink", "nop"), ("sink", "rest"),
-        ("source", "file"), ("source", "httppush"), ("source", "memory"), ("source", "mqtt"), ("source", "simulator")]
+        ("sink", "file"),
+        ("sink", "log"),
+        ("sink", "memory"),
+        ("sink", "mqtt"),
+        ("sink", "nop"),
+        ("sink", "rest"),
+        ("source", "file"),
+        ("source", "httppush"),
+        ("source", "memory"),
+        ("source", "mqtt"),
+        ("source", "simulator"),
+    ]
     for p in plugins:
         assert isinstance(p, SourcePlugin if p.kind == "source" else SinkPlugin)
         assert is_builtin(p)
@@ -112,5 +131,7 @@ def test_an_installed_plugin_holding_a_builtin_name_wins(plugin_build: Path):
     register_builtins(registry)
     with pytest.raises(RegistryError) as err:
         registry.register(native_file)
-    assert "a sink plugin named 'file' is already registered, plugin 'file' (Python plutino.io.file." \
-           "FileSinkPlugin)" in str(err.value)
+    assert (
+        "a sink plugin named 'file' is already registered, plugin 'file' (Python plutino.io.file."
+        "FileSinkPlugin)" in str(err.value)
+    )

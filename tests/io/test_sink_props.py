@@ -23,18 +23,23 @@ def props(**config: Any) -> SinkProps:
     return p
 
 
-@pytest.mark.parametrize("config, expected", [
-    ({}, [b'[{"id":1,"t":20.5,"name":"a"},{"id":2,"t":21.0,"name":"b,c"}]']),
-    ({"sendSingle": True}, [b'{"id":1,"t":20.5,"name":"a"}', b'{"id":2,"t":21.0,"name":"b,c"}']),
-    ({"sendSingle": True, "fields": ["name", "id", "nope"]},
-     [b'{"name":"a","id":1,"nope":null}', b'{"name":"b,c","id":2,"nope":null}']),
-    ({"fields": "t"}, [b'[{"t":20.5},{"t":21.0}]']),
-    ({"sendSingle": True, "dataTemplate": '{"v": {{.t}}}'}, [b'{"v": 20.5}', b'{"v": 21}']),
-    ({"dataTemplate": "{{len .}} rows, first {{(index . 0).name}}"}, [b"2 rows, first a"]),
-    ({"format": "delimited", "sendSingle": True, "fields": ["id", "name"]}, [b'1,a', b'2,"b,c"']),
-    ({"format": "delimited", "delimiter": "|"}, [b"1|20.5|a\n2|21|b,c"]),
-    ({"format": "binary", "fields": ["name"]}, [b"a", b"b,c"]),
-])
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ({}, [b'[{"id":1,"t":20.5,"name":"a"},{"id":2,"t":21.0,"name":"b,c"}]']),
+        ({"sendSingle": True}, [b'{"id":1,"t":20.5,"name":"a"}', b'{"id":2,"t":21.0,"name":"b,c"}']),
+        (
+            {"sendSingle": True, "fields": ["name", "id", "nope"]},
+            [b'{"name":"a","id":1,"nope":null}', b'{"name":"b,c","id":2,"nope":null}'],
+        ),
+        ({"fields": "t"}, [b'[{"t":20.5},{"t":21.0}]']),
+        ({"sendSingle": True, "dataTemplate": '{"v": {{.t}}}'}, [b'{"v": 20.5}', b'{"v": 21}']),
+        ({"dataTemplate": "{{len .}} rows, first {{(index . 0).name}}"}, [b"2 rows, first a"]),
+        ({"format": "delimited", "sendSingle": True, "fields": ["id", "name"]}, [b"1,a", b'2,"b,c"']),
+        ({"format": "delimited", "delimiter": "|"}, [b"1|20.5|a\n2|21|b,c"]),
+        ({"format": "binary", "fields": ["name"]}, [b"a", b"b,c"]),
+    ],
+)
 def test_payloads_follow_the_properties(config: dict[str, Any], expected: list[bytes]):
     assert props(**config).payloads(BATCH) == expected
 
@@ -44,12 +49,15 @@ def test_properties_arriving_as_strings_from_sql_are_accepted():
     assert (p.send_single, p.resend_interval_ms, p.fields) == (True, 100, ("id", "name"))
 
 
-@pytest.mark.parametrize("config, message", [
-    ({"sendSingle": "yes"}, "test sink: property 'sendSingle' must be true or false, got 'yes'"),
-    ({"format": "avro"}, "test sink: property 'format' must be one of 'json', 'delimited', 'binary', got 'avro'"),
-    ({"dataTemplate": "{{if .a}}"}, "test sink: dataTemplate: a {{end}} is missing at the end of the template"),
-    ({"resendInterval": -1}, "test sink: property 'resendInterval' must be a whole number >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"sendSingle": "yes"}, "test sink: property 'sendSingle' must be true or false, got 'yes'"),
+        ({"format": "avro"}, "test sink: property 'format' must be one of 'json', 'delimited', 'binary', got 'avro'"),
+        ({"dataTemplate": "{{if .a}}"}, "test sink: dataTemplate: a {{end}} is missing at the end of the template"),
+        ({"resendInterval": -1}, "test sink: property 'resendInterval' must be a whole number >= 0, got -1"),
+    ],
+)
 def test_wrong_properties_are_refused_with_what_to_write(config: dict[str, Any], message: str):
     with pytest.raises(ValueError) as err:
         SinkProps.split("test sink", config)
@@ -59,8 +67,10 @@ def test_wrong_properties_are_refused_with_what_to_write(config: dict[str, Any],
 def test_binary_format_needs_one_bytes_column():
     with pytest.raises(ValueError) as err:
         props(format="binary").payloads(BATCH)
-    assert str(err.value) == ('format "binary" sends one bytes column, but the result has: id int64, t double, '
-                              'name string; select a single bytea column (e.g. SELECT self FROM s) or set "fields"')
+    assert str(err.value) == (
+        'format "binary" sends one bytes column, but the result has: id int64, t double, '
+        'name string; select a single bytea column (e.g. SELECT self FROM s) or set "fields"'
+    )
 
 
 def test_a_batch_sink_gets_the_properties_applied_in_front_of_it():
@@ -91,7 +101,9 @@ def test_a_native_sink_gets_fields_and_send_single_applied_before_it(plugin_buil
     sink.write(BATCH)
     sink.close()
     assert [json.loads(line) for line in out.read_text().splitlines()] == [
-        {"name": "a", "id": 1}, {"name": "b,c", "id": 2}]
+        {"name": "a", "id": 1},
+        {"name": "b,c", "id": 2},
+    ]
 
 
 class Flaky:

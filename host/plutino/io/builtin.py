@@ -34,10 +34,21 @@ def builtin_io_plugins(memory_broker: Any = None) -> list[Any]:
     from .rest import RestSinkPlugin
     from .simulator import SimulatorSourcePlugin
 
-    sources: list[Any] = [MqttSourcePlugin(), MemorySourcePlugin(memory_broker), FileSourcePlugin(),
-                          HttpPushSourcePlugin(), SimulatorSourcePlugin()]
-    sinks: list[Any] = [LogSinkPlugin(), FileSinkPlugin(), MemorySinkPlugin(memory_broker), MqttSinkPlugin(),
-                        RestSinkPlugin(), NopSinkPlugin()]
+    sources: list[Any] = [
+        MqttSourcePlugin(),
+        MemorySourcePlugin(memory_broker),
+        FileSourcePlugin(),
+        HttpPushSourcePlugin(),
+        SimulatorSourcePlugin(),
+    ]
+    sinks: list[Any] = [
+        LogSinkPlugin(),
+        FileSinkPlugin(),
+        MemorySinkPlugin(memory_broker),
+        MqttSinkPlugin(),
+        RestSinkPlugin(),
+        NopSinkPlugin(),
+    ]
     plugins = sources + [with_sink_props(s) for s in sinks]
     for plugin in plugins:
         plugin.builtin = True  # instance attribute: memory and log do not declare it themselves

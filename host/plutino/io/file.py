@@ -57,9 +57,19 @@ FILE_TYPES = ("json", "csv", "lines")
 
 # -- source --------------------------------------------------------------------------------
 
+
 class FileSource:
-    def __init__(self, target: Path, file_type: str, interval_ms: int, has_header: bool,
-                 columns: tuple[str, ...] | None, delimiter: str, skip_start: int, skip_end: int) -> None:
+    def __init__(
+        self,
+        target: Path,
+        file_type: str,
+        interval_ms: int,
+        has_header: bool,
+        columns: tuple[str, ...] | None,
+        delimiter: str,
+        skip_start: int,
+        skip_end: int,
+    ) -> None:
         self.target = target
         self.file_type = file_type
         self.interval = interval_ms / 1000
@@ -82,8 +92,10 @@ class FileSource:
             return sorted(p for p in self.target.iterdir() if p.is_file() and not p.name.startswith("."))
         if self.target.is_file():
             return [self.target]
-        raise FileNotFoundError(f"file source: {self.target} does not exist; check DATASOURCE and the 'path' "
-                                "property (DATASOURCE is relative to it)")
+        raise FileNotFoundError(
+            f"file source: {self.target} does not exist; check DATASOURCE and the 'path' "
+            "property (DATASOURCE is relative to it)"
+        )
 
     def open(self) -> None:
         self._files()
@@ -100,28 +112,33 @@ class FileSource:
                 else:
                     batches.extend(self._read_json(path))
             except (pa.ArrowInvalid, orjson.JSONDecodeError, ValueError) as exc:
-                raise ValueError(f"file source: cannot read {path} as fileType {self.file_type!r}: "
-                                 f"{str(exc).splitlines()[0]}") from None
+                raise ValueError(
+                    f"file source: cannot read {path} as fileType {self.file_type!r}: {str(exc).splitlines()[0]}"
+                ) from None
         return [b for b in batches if b.num_rows]
 
     def _lines(self, path: Path) -> list[bytes]:
         lines = path.read_bytes().splitlines()
         end = len(lines) - self.skip_end
-        return lines[self.skip_start:max(end, self.skip_start)]
+        return lines[self.skip_start : max(end, self.skip_start)]
 
     def _read_lines(self, path: Path) -> list[pa.RecordBatch]:
         lines = [ln for ln in self._lines(path) if ln.strip()]
-        return [payload_batch(lines[i:i + MAX_BATCH]) for i in range(0, len(lines), MAX_BATCH)]
+        return [payload_batch(lines[i : i + MAX_BATCH]) for i in range(0, len(lines), MAX_BATCH)]
 
     def _read_csv(self, path: Path) -> list[pa.RecordBatch]:
         data = path.read_bytes()
         if self.skip_start or self.skip_end:
             data = b"\n".join(self._lines(path)) + b"\n"
         names = list(self.columns) if self.columns else None
-        read = pa_csv.ReadOptions(column_names=names, autogenerate_column_names=not self.has_header and not names,
-                                  skip_rows=1 if self.has_header and names else 0)
-        table = pa_csv.read_csv(pa.BufferReader(data), read_options=read,
-                                parse_options=pa_csv.ParseOptions(delimiter=self.delimiter))
+        read = pa_csv.ReadOptions(
+            column_names=names,
+            autogenerate_column_names=not self.has_header and not names,
+            skip_rows=1 if self.has_header and names else 0,
+        )
+        table = pa_csv.read_csv(
+            pa.BufferReader(data), read_options=read, parse_options=pa_csv.ParseOptions(delimiter=self.delimiter)
+        )
         if not self.has_header and not names:
             table = table.rename_columns([f"col{i}" for i in range(table.num_columns)])
         return table.combine_chunks().to_batches(max_chunksize=MAX_BATCH)
@@ -130,9 +147,10 @@ class FileSource:
         doc = orjson.loads(path.read_bytes())
         rows = [doc] if isinstance(doc, dict) else doc
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ValueError("expected a JSON array of objects (or one object); for one object per line use "
-                             "fileType \"lines\"")
-        return [rows_to_batch(rows[i:i + MAX_BATCH], None) for i in range(0, len(rows), MAX_BATCH)]
+            raise ValueError(
+                'expected a JSON array of objects (or one object); for one object per line use fileType "lines"'
+            )
+        return [rows_to_batch(rows[i : i + MAX_BATCH], None) for i in range(0, len(rows), MAX_BATCH)]
 
     def next(self, timeout: float) -> pa.RecordBatch | None:
         if self._pending:
@@ -166,29 +184,57 @@ class FileSourcePlugin:
 
     def create(self, config: Mapping[str, Any], context: Context) -> FileSource:
         what = "file source"
-        opts = Options(what, config, {"path", "datasource", "fileType", "interval", "hasHeader", "columns",
-                                      "delimiter", "ignoreStartLines", "ignoreEndLines"},
-                       '{"fileType": "csv", "interval": 0}', ignore=RESERVED_SOURCE_KEYS)
-        name = opts.str("datasource")
+        opts = Options(
+            what,
+            config,
+            {
+                "path",
+                "datasource",
+                "fileType",
+                "interval",
+                "hasHeader",
+                "columns",
+                "delimiter",
+                "ignoreStartLines",
+                "ignoreEndLines",
+            },
+            '{"fileType": "csv", "interval": 0}',
+            ignore=RESERVED_SOURCE_KEYS,
+        )
+        name = opts.text("datasource")
         if not name:
             raise ValueError('file source: no file; give the stream DATASOURCE="<file or folder>"')
-        target = Path(opts.str("path", "") or "") / name
-        delimiter = opts.str("delimiter", ",") or ","
+        target = Path(opts.text("path", "") or "") / name
+        delimiter = opts.text("delimiter", ",") or ","
         if len(delimiter) != 1:
             raise opts.error("delimiter", "one character")
         return FileSource(
-            target=target, file_type=opts.str("fileType", "json", choices=FILE_TYPES) or "json",
-            interval_ms=opts.int("interval", 0, minimum=0), has_header=opts.bool("hasHeader", True),
-            columns=opts.names("columns"), delimiter=delimiter,
-            skip_start=opts.int("ignoreStartLines", 0, minimum=0), skip_end=opts.int("ignoreEndLines", 0, minimum=0),
+            target=target,
+            file_type=opts.text("fileType", "json", choices=FILE_TYPES) or "json",
+            interval_ms=opts.integer("interval", 0, minimum=0),
+            has_header=opts.flag("hasHeader", True),
+            columns=opts.names("columns"),
+            delimiter=delimiter,
+            skip_start=opts.integer("ignoreStartLines", 0, minimum=0),
+            skip_end=opts.integer("ignoreEndLines", 0, minimum=0),
         )
 
 
 # -- sink ----------------------------------------------------------------------------------
 
+
 class FileSink:
-    def __init__(self, path: Path, file_type: str, props: SinkProps, has_header: bool, delimiter: str,
-                 rolling_count: int, rolling_ms: int, pattern: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        file_type: str,
+        props: SinkProps,
+        has_header: bool,
+        delimiter: str,
+        rolling_count: int,
+        rolling_ms: int,
+        pattern: str,
+    ) -> None:
         self.path = path
         self.file_type = file_type
         self.props = props
@@ -236,8 +282,9 @@ class FileSink:
             self._f = open(path, "wb" if self.file_type == "json" else "ab")
         except OSError as exc:
             self._status = "disconnected"
-            raise OSError(f"file sink: cannot open {path}: {exc.strerror or exc}; check the path and its "
-                          "permissions") from None
+            raise OSError(
+                f"file sink: cannot open {path}: {exc.strerror or exc}; check the path and its permissions"
+            ) from None
         self.current = path
         self.files.append(path)
         self._rows = 0
@@ -269,9 +316,14 @@ class FileSink:
         with self._lock:
             if self._f is None:
                 self._open_file()
-            if self.rolling and self._rows and (
+            if (
+                self.rolling
+                and self._rows
+                and (
                     (self.rolling_count and self._rows >= self.rolling_count)
-                    or (self.rolling_s and time.monotonic() - self._started >= self.rolling_s)):
+                    or (self.rolling_s and time.monotonic() - self._started >= self.rolling_s)
+                )
+            ):
                 self._close_file()
                 self._open_file()
             if self.rolling_count and batch.num_rows > self.rolling_count - self._rows:
@@ -313,10 +365,12 @@ class FileSink:
                 names = batch.schema.names
                 batch = pa.RecordBatch.from_arrays(
                     [batch.column(n) if n in names else pa.nulls(batch.num_rows) for n in self._header],
-                    names=self._header)
+                    names=self._header,
+                )
         out = io.BytesIO()
-        pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header, delimiter=self.delimiter,
-                                                         quoting_style="needed"))
+        pa_csv.write_csv(
+            batch, out, pa_csv.WriteOptions(include_header=header, delimiter=self.delimiter, quoting_style="needed")
+        )
         return out.getvalue()
 
     def flush(self) -> None:
@@ -346,15 +400,24 @@ class FileSinkPlugin:
     def create(self, config: Mapping[str, Any], context: Context) -> Any:
         what = "file sink"
         props, rest = SinkProps.split(what, config)
-        opts = Options(what, rest, {"path", "fileType", "hasHeader", "rollingCount", "rollingInterval",
-                                    "rollingNamePattern"},
-                       '{"file": {"path": "/tmp/out.jsonl", "fileType": "lines"}}')
-        path = opts.str("path", required=True)
+        opts = Options(
+            what,
+            rest,
+            {"path", "fileType", "hasHeader", "rollingCount", "rollingInterval", "rollingNamePattern"},
+            '{"file": {"path": "/tmp/out.jsonl", "fileType": "lines"}}',
+        )
+        path = opts.text("path", required=True)
         assert path is not None
-        sink = FileSink(Path(path), opts.str("fileType", "lines", choices=("lines", "csv", "json")) or "lines",
-                        props, opts.bool("hasHeader", True), props.delimiter,
-                        opts.int("rollingCount", 0, minimum=0), opts.int("rollingInterval", 0, minimum=0),
-                        opts.str("rollingNamePattern", "suffix", choices=("suffix", "prefix")) or "suffix")
+        sink = FileSink(
+            Path(path),
+            opts.text("fileType", "lines", choices=("lines", "csv", "json")) or "lines",
+            props,
+            opts.flag("hasHeader", True),
+            props.delimiter,
+            opts.integer("rollingCount", 0, minimum=0),
+            opts.integer("rollingInterval", 0, minimum=0),
+            opts.text("rollingNamePattern", "suffix", choices=("suffix", "prefix")) or "suffix",
+        )
         return with_resend(sink, props, f"file sink {path!r}")
 
 

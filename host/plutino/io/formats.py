@@ -52,8 +52,14 @@ class DecodeError(ValueError):
     """No payload of the batch could be used; the message says why."""
 
 
-def decode(payloads: Any, fmt: str = "json", schema: pa.Schema | None = None, *,
-           delimiter: str = ",", on_error: OnError | None = None) -> pa.RecordBatch:
+def decode(
+    payloads: Any,
+    fmt: str = "json",
+    schema: pa.Schema | None = None,
+    *,
+    delimiter: str = ",",
+    on_error: OnError | None = None,
+) -> pa.RecordBatch:
     """The rows of a batch of payloads (see the module docstring).
 
     ``schema``: the stream's declared schema, or None (schemaless: columns come from the data).
@@ -68,16 +74,17 @@ def decode(payloads: Any, fmt: str = "json", schema: pa.Schema | None = None, *,
         return pa.RecordBatch.from_arrays([array], names=["self"])
     if fmt == "delimited":
         return _decode_delimited(array, schema, delimiter or ",", on_error)
-    raise ValueError(f"FORMAT=\"{fmt}\" is not one Plutino decodes; use one of: {', '.join(FORMATS)}")
+    raise ValueError(f'FORMAT="{fmt}" is not one Plutino decodes; use one of: {", ".join(FORMATS)}')
 
 
-def bytes_decoder(fmt: str, schema: pa.Schema | None, *, delimiter: str = ",",
-                  on_error: OnError | None = None) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+def bytes_decoder(
+    fmt: str, schema: pa.Schema | None, *, delimiter: str = ",", on_error: OnError | None = None
+) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
     """The engine's hook: decode a bytes source's batch (its ``payload`` column) into the
     stream's rows, the same for every bytes source (MQTT, HTTP push, file lines, native)."""
     fmt = (fmt or "json").lower()
     if fmt not in FORMATS:
-        raise ValueError(f"FORMAT=\"{fmt}\" is not one Plutino decodes; use one of: {', '.join(FORMATS)}")
+        raise ValueError(f'FORMAT="{fmt}" is not one Plutino decodes; use one of: {", ".join(FORMATS)}')
 
     def run(batch: pa.RecordBatch) -> pa.RecordBatch:
         return decode(batch.column(0), fmt, schema, delimiter=delimiter, on_error=on_error)
@@ -105,13 +112,17 @@ PAYLOAD_SCHEMA = pa.schema([pa.field("payload", pa.binary())])
 
 # -- helpers -------------------------------------------------------------------------------
 
+
 def _as_binary(payloads: Any) -> pa.Array:
     if isinstance(payloads, pa.ChunkedArray):
         payloads = payloads.combine_chunks() if payloads.num_chunks != 1 else payloads.chunk(0)
     if not isinstance(payloads, pa.Array):
         payloads = pa.array([p.encode() if isinstance(p, str) else p for p in payloads], pa.binary())
-    if pa.types.is_large_binary(payloads.type) or pa.types.is_string(payloads.type) or \
-            pa.types.is_large_string(payloads.type):
+    if (
+        pa.types.is_large_binary(payloads.type)
+        or pa.types.is_string(payloads.type)
+        or pa.types.is_large_string(payloads.type)
+    ):
         payloads = payloads.cast(pa.binary())
     if not pa.types.is_binary(payloads.type):
         raise TypeError(f"payloads must be binary or string values, got Arrow type {payloads.type}")
@@ -146,9 +157,9 @@ def _report(problems: list[tuple[int, str]], on_error: OnError | None, fmt: str)
     problems = sorted(problems)
     if on_error is None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise DecodeError(f"FORMAT=\"{fmt}\" cannot decode {problems[0][1]}{more}")
+        raise DecodeError(f'FORMAT="{fmt}" cannot decode {problems[0][1]}{more}')
     for _, text in problems:
-        on_error(f"FORMAT=\"{fmt}\" cannot decode {text}; the message is skipped")
+        on_error(f'FORMAT="{fmt}" cannot decode {text}; the message is skipped')
 
 
 def _empty(schema: pa.Schema | None) -> pa.RecordBatch:
@@ -156,6 +167,7 @@ def _empty(schema: pa.Schema | None) -> pa.RecordBatch:
 
 
 # -- json ----------------------------------------------------------------------------------
+
 
 def _decode_json(array: pa.Array, schema: pa.Schema | None, on_error: OnError | None) -> pa.RecordBatch:
     n = len(array)
@@ -171,11 +183,17 @@ def _decode_json(array: pa.Array, schema: pa.Schema | None, on_error: OnError | 
 def _json_arrow(array: pa.Array, schema: pa.Schema | None) -> pa.RecordBatch | None:
     """Arrow's JSON reader over all payloads; None when the batch is not one object per line."""
     n = len(array)
-    parse = pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore") \
-        if schema is not None else pa_json.ParseOptions()
+    parse = (
+        pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+        if schema is not None
+        else pa_json.ParseOptions()
+    )
     try:
-        table = pa_json.read_json(pa.BufferReader(_joined(array)), parse_options=parse,
-                                  read_options=pa_json.ReadOptions(block_size=_block_size(array)))
+        table = pa_json.read_json(
+            pa.BufferReader(_joined(array)),
+            parse_options=parse,
+            read_options=pa_json.ReadOptions(block_size=_block_size(array)),
+        )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     if table.num_rows != n:
@@ -253,8 +271,10 @@ def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.Re
                 except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                     pass
             want = f"the stream's {typ}" if typ is not None else "one type"
-            raise DecodeError(f"the values of '{name}' do not fit {want}: {str(exc).splitlines()[0]}; "
-                              "send one type per field, or declare the field in the stream") from None
+            raise DecodeError(
+                f"the values of '{name}' do not fit {want}: {str(exc).splitlines()[0]}; "
+                "send one type per field, or declare the field in the stream"
+            ) from None
     if not arrays:
         return _empty(schema)
     return pa.RecordBatch.from_arrays(arrays, names=[n for n, _ in fields])
@@ -262,8 +282,10 @@ def rows_to_batch(rows: list[dict[str, Any]], schema: pa.Schema | None) -> pa.Re
 
 # -- delimited -----------------------------------------------------------------------------
 
-def _decode_delimited(array: pa.Array, schema: pa.Schema | None, delimiter: str,
-                      on_error: OnError | None) -> pa.RecordBatch:
+
+def _decode_delimited(
+    array: pa.Array, schema: pa.Schema | None, delimiter: str, on_error: OnError | None
+) -> pa.RecordBatch:
     n = len(array)
     if n == 0:
         return _empty(schema)
@@ -271,8 +293,7 @@ def _decode_delimited(array: pa.Array, schema: pa.Schema | None, delimiter: str,
         raise ValueError(f"DELIMITER must be one character, got {delimiter!r}")
     errors: list[tuple[int, str]] = []
     kept = None
-    bad = pc.or_(pc.is_null(array), pc.or_(pc.equal(pc.binary_length(array), 0),
-                                           pc.match_substring(array, "\n")))
+    bad = pc.or_(pc.is_null(array), pc.or_(pc.equal(pc.binary_length(array), 0), pc.match_substring(array, "\n")))
     bad = pc.fill_null(bad, True)
     if pc.any(bad).as_py():
         values = array.to_pylist()
@@ -309,7 +330,7 @@ def _decode_delimited(array: pa.Array, schema: pa.Schema | None, delimiter: str,
                 convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=False),
             )
         except pa.ArrowInvalid as exc:
-            raise DecodeError(f"cannot decode the batch as FORMAT=\"delimited\": {str(exc).splitlines()[0]}") from None
+            raise DecodeError(f'cannot decode the batch as FORMAT="delimited": {str(exc).splitlines()[0]}') from None
     _report(errors, on_error, "delimited")
     if table is None or table.num_rows == 0:
         return _empty(schema)
@@ -341,13 +362,14 @@ def encode_delimited_rows(batch: pa.RecordBatch, delimiter: str = ",", header: b
     delimiter, a quote or a newline); with ``header`` the column names come first."""
     out = io.BytesIO()
     try:
-        pa_csv.write_csv(batch, out, pa_csv.WriteOptions(include_header=header, delimiter=delimiter,
-                                                         quoting_style="none"))
+        pa_csv.write_csv(
+            batch, out, pa_csv.WriteOptions(include_header=header, delimiter=delimiter, quoting_style="none")
+        )
         return out.getvalue().splitlines()
     except pa.ArrowInvalid:  # some value needs quotes: quote just those (Arrow would quote every string)
         text = io.StringIO()
         writer = csv.writer(text, delimiter=delimiter, lineterminator="", quoting=csv.QUOTE_MINIMAL)
-        rows = zip(*(c.to_pylist() for c in batch.columns))
+        rows = zip(*(c.to_pylist() for c in batch.columns), strict=True)
         lines = []
         for row in ([batch.schema.names] if header else []) + list(rows):
             text.seek(0)
@@ -358,6 +380,16 @@ def encode_delimited_rows(batch: pa.RecordBatch, delimiter: str = ",", header: b
 
 
 __all__ = [
-    "DecodeError", "bytes_decoder", "FORMATS", "PAYLOAD_SCHEMA", "decode", "dumps", "encode_delimited_rows", "encode_json_batch",
-    "encode_json_rows", "payload_batch", "payload_column", "rows_to_batch",
+    "FORMATS",
+    "PAYLOAD_SCHEMA",
+    "DecodeError",
+    "bytes_decoder",
+    "decode",
+    "dumps",
+    "encode_delimited_rows",
+    "encode_json_batch",
+    "encode_json_rows",
+    "payload_batch",
+    "payload_column",
+    "rows_to_batch",
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64 as _b64
 import json as _json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -41,6 +42,7 @@ class TemplateError(ValueError):
 
 # -- printing ------------------------------------------------------------------------------
 
+
 def go_str(value: Any) -> str:
     """A value as Go's fmt prints it with %v (objects and lists: as JSON)."""
     if value is _MISSING:
@@ -50,7 +52,7 @@ def go_str(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        if value != value:
+        if math.isnan(value):
             return "NaN"
         if value in (float("inf"), float("-inf")):
             return "+Inf" if value > 0 else "-Inf"
@@ -86,7 +88,7 @@ def _printf(fmt: str, *args: Any) -> str:
     pos = 0
     it = iter(args)
     for m in _VERB.finditer(fmt):
-        out.append(fmt[pos:m.start()])
+        out.append(fmt[pos : m.start()])
         pos = m.end()
         flags, width, prec, verb = m.groups()
         if verb == "%":
@@ -128,6 +130,7 @@ def _compare(op: str) -> Callable[..., bool]:
             return {"lt": a < b, "le": a <= b, "gt": a > b, "ge": a >= b}[op]
         except TypeError:
             raise TemplateError(f"{op}: cannot compare {go_str(a)} and {go_str(b)}") from None
+
     return cmp
 
 
@@ -152,6 +155,7 @@ def _arith(op: Callable[[Any, Any], Any]) -> Callable[..., Any]:
             return op(a, b)
         except (TypeError, ZeroDivisionError) as exc:
             raise TemplateError(f"cannot compute with {go_str(a)} and {go_str(b)}: {exc}") from None
+
     return fn
 
 
@@ -167,34 +171,49 @@ def _b64encode(value: Any) -> str:
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "json": _to_json, "toJson": _to_json, "base64": _b64encode,
-    "printf": _printf, "print": lambda *a: "".join(go_str(x) for x in a),
-    "len": lambda v: len(v) if v not in (None, _MISSING) else 0, "index": _index,
-    "eq": _eq, "ne": _compare("ne"), "lt": _compare("lt"), "le": _compare("le"), "gt": _compare("gt"),
+    "json": _to_json,
+    "toJson": _to_json,
+    "base64": _b64encode,
+    "printf": _printf,
+    "print": lambda *a: "".join(go_str(x) for x in a),
+    "len": lambda v: len(v) if v not in (None, _MISSING) else 0,
+    "index": _index,
+    "eq": _eq,
+    "ne": _compare("ne"),
+    "lt": _compare("lt"),
+    "le": _compare("le"),
+    "gt": _compare("gt"),
     "ge": _compare("ge"),
     "and": lambda *a: next((x for x in a if not _truth(x)), a[-1]),
     "or": lambda *a: next((x for x in a if _truth(x)), a[-1]),
     "not": lambda a: not _truth(a),
-    "add": _arith(lambda a, b: a + b), "sub": _arith(lambda a, b: a - b), "mul": _arith(lambda a, b: a * b),
-    "div": _arith(_div), "upper": lambda s: go_str(s).upper(), "lower": lambda s: go_str(s).lower(),
+    "add": _arith(lambda a, b: a + b),
+    "sub": _arith(lambda a, b: a - b),
+    "mul": _arith(lambda a, b: a * b),
+    "div": _arith(_div),
+    "upper": lambda s: go_str(s).upper(),
+    "lower": lambda s: go_str(s).lower(),
 }
 
 
 # -- parsing -------------------------------------------------------------------------------
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.S)
-_TOKEN = re.compile(r"""\s*(?:
+_TOKEN = re.compile(
+    r"""\s*(?:
     (?P<str>"(?:[^"\\]|\\.)*") | (?P<raw>`[^`]*`) |
     (?P<num>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?) |
     (?P<field>(?:\$[A-Za-z0-9_]*|\.)?(?:\.[A-Za-z_][A-Za-z0-9_]*)+|\$[A-Za-z0-9_]*|\.) |
     (?P<ident>[A-Za-z_][A-Za-z0-9_]*) |
     (?P<op>:=|=|\||\(|\)|,)
-)""", re.X)
+)""",
+    re.X,
+)
 
 
 @dataclass
 class _Node:
-    kind: str                      # text, out, if, range, with, set
+    kind: str  # text, out, if, range, with, set
     text: str = ""
     pipe: Any = None
     body: list["_Node"] = field(default_factory=list)
@@ -232,7 +251,7 @@ class _Parser:
         items: list[tuple[str, str, int]] = []
         pos = 0
         for m in _ACTION.finditer(self.source):
-            text = self.source[pos:m.start()]
+            text = self.source[pos : m.start()]
             if m.group(1):
                 text = text.rstrip()
             if items and items[-1][0] == "trim":
@@ -251,7 +270,7 @@ class _Parser:
         if tail:
             items.append(("text", tail, pos))
         if "{{" in "".join(t for k, t, _ in items if k == "text"):
-            raise TemplateError(f"dataTemplate: an action opened with '{{{{' is not closed with '}}}}'")
+            raise TemplateError("dataTemplate: an action opened with '{{' is not closed with '}}'")
         self._items = items
         self._i = 0
         nodes, end = self._block(())
@@ -277,10 +296,12 @@ class _Parser:
                     raise TemplateError(f"dataTemplate: {{{{{text}}}}} at {self._where(pos)} closes nothing")
                 return nodes, (text, pos)
             if word in ("if", "with", "range"):
-                nodes.append(self._control(word, text[len(word):].strip(), pos))
+                nodes.append(self._control(word, text[len(word) :].strip(), pos))
             elif word in ("block", "define", "template", "break", "continue"):
-                raise TemplateError(f"dataTemplate: {{{{{word}}}}} at {self._where(pos)} is not supported by Plutino; "
-                                    "see docs/io.md for the supported subset")
+                raise TemplateError(
+                    f"dataTemplate: {{{{{word}}}}} at {self._where(pos)} is not supported by Plutino; "
+                    "see docs/io.md for the supported subset"
+                )
             else:
                 nodes.append(self._simple(text, pos))
         if closers:
@@ -300,7 +321,7 @@ class _Parser:
         node.body, end = self._block(("else", "end"))
         assert end is not None
         while end[0] != "end":
-            tail = end[0][len("else"):].strip()
+            tail = end[0][len("else") :].strip()
             if tail.startswith("if ") and word == "if":
                 nested = self._control("if", tail[3:].strip(), end[1])
                 node.orelse = [nested]
@@ -323,7 +344,9 @@ class _Parser:
         self._tok, self._t = tokens, 0
         pipe = self._parse_pipe(pos)
         if self._t != len(tokens):
-            raise TemplateError(f"dataTemplate: unexpected '{tokens[self._t][1]}' in {{{{{text}}}}} at {self._where(pos)}")
+            raise TemplateError(
+                f"dataTemplate: unexpected '{tokens[self._t][1]}' in {{{{{text}}}}} at {self._where(pos)}"
+            )
         return pipe
 
     def _tokens(self, text: str, pos: int) -> list[tuple[str, str]]:
@@ -334,12 +357,19 @@ class _Parser:
                 break
             m = _TOKEN.match(text, i)
             if not m or m.end() == i:
-                raise TemplateError(f"dataTemplate: cannot read {text[i:].strip()[:20]!r} in {{{{{text}}}}} "
-                                    f"at {self._where(pos)}")
+                raise TemplateError(
+                    f"dataTemplate: cannot read {text[i:].strip()[:20]!r} in {{{{{text}}}}} at {self._where(pos)}"
+                )
             kind = m.lastgroup or ""
             value = m.group(kind)
-            if kind == "field" and value.startswith(".") and value != "." and out and out[-1] == ("op", ")") \
-                    and m.start(kind) == i:
+            if (
+                kind == "field"
+                and value.startswith(".")
+                and value != "."
+                and out
+                and out[-1] == ("op", ")")
+                and m.start(kind) == i
+            ):
                 kind = "chain"  # (pipeline).field
             out.append((kind, value))
             i = m.end()
@@ -381,8 +411,10 @@ class _Parser:
                 elif text in FUNCTIONS:
                     operands.append(("fn", text))
                 else:
-                    raise TemplateError(f"dataTemplate: function '{text}' at {self._where(pos)} is not supported; "
-                                        f"functions: {', '.join(sorted(FUNCTIONS))}")
+                    raise TemplateError(
+                        f"dataTemplate: function '{text}' at {self._where(pos)} is not supported; "
+                        f"functions: {', '.join(sorted(FUNCTIONS))}"
+                    )
             elif kind == "field":
                 operands.append(("field", text))
             else:
@@ -393,6 +425,7 @@ class _Parser:
 
 
 # -- rendering -----------------------------------------------------------------------------
+
 
 def _field(path: str, dot: Any, scope: dict[str, Any]) -> Any:
     if path == ".":

@@ -76,12 +76,15 @@ class _Server:
         try:
             self.httpd = ThreadingHTTPServer((host, port), Handler)
         except OSError as exc:
-            raise OSError(f"httppush source: cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                          "choose another httpServerPort or stop what uses it") from None
+            raise OSError(
+                f"httppush source: cannot listen on {host}:{port}: {exc.strerror or exc}; "
+                "choose another httpServerPort or stop what uses it"
+            ) from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
-                                       name=f"plutino-httppush-{self.port}", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.05,), name=f"plutino-httppush-{self.port}", daemon=True
+        )
         self.thread.start()
 
     def handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
@@ -104,7 +107,7 @@ class _Server:
             try:
                 orjson.loads(body)
             except orjson.JSONDecodeError as exc:
-                return _answer(req, 400, f"the body is not JSON (the stream has FORMAT=\"json\"): {exc}")
+                return _answer(req, 400, f'the body is not JSON (the stream has FORMAT="json"): {exc}')
         if not all(r.offer(body) for r in readers):
             return _answer(req, 503, "the stream's queue is full; retry later")
         _answer(req, 200, None)
@@ -113,8 +116,10 @@ class _Server:
         with self.lock:
             endpoint = self.endpoints.setdefault(path, _Endpoint(method))
             if endpoint.method != method:
-                raise ValueError(f"httppush source: {path} on port {self.port} already takes {endpoint.method}; "
-                                 f"a stream cannot add {method} to it")
+                raise ValueError(
+                    f"httppush source: {path} on port {self.port} already takes {endpoint.method}; "
+                    f"a stream cannot add {method} to it"
+                )
             endpoint.readers.append(reader)
 
     def remove(self, path: str, reader: "HttpPushSource") -> bool:
@@ -218,18 +223,24 @@ class HttpPushSourcePlugin:
 
     def create(self, config: Mapping[str, Any], context: Context) -> HttpPushSource:
         what = "httppush source"
-        opts = Options(what, config, {"datasource", "httpServerIp", "httpServerPort", "method", "format",
-                                      "bufferLength"},
-                       '{"httpServerPort": 10081, "method": "POST"}', ignore=RESERVED_SOURCE_KEYS)
-        path = opts.str("datasource", "/") or "/"
+        opts = Options(
+            what,
+            config,
+            {"datasource", "httpServerIp", "httpServerPort", "method", "format", "bufferLength"},
+            '{"httpServerPort": 10081, "method": "POST"}',
+            ignore=RESERVED_SOURCE_KEYS,
+        )
+        path = opts.text("datasource", "/") or "/"
         if not path.startswith("/"):
             path = "/" + path
-        method = (opts.str("method", "POST", choices=("post", "put")) or "post").upper()
+        method = (opts.text("method", "POST", choices=("post", "put")) or "post").upper()
         return HttpPushSource(
-            host=opts.str("httpServerIp", "127.0.0.1") or "127.0.0.1",
-            port=opts.int("httpServerPort", 10081, minimum=0, maximum=65535), path=path, method=method,
-            fmt=(opts.str("format", "json") or "json").lower(),
-            buffer=opts.int("bufferLength", 102_400, minimum=1),
+            host=opts.text("httpServerIp", "127.0.0.1") or "127.0.0.1",
+            port=opts.integer("httpServerPort", 10081, minimum=0, maximum=65535),
+            path=path,
+            method=method,
+            fmt=(opts.text("format", "json") or "json").lower(),
+            buffer=opts.integer("bufferLength", 102_400, minimum=1),
         )
 
 

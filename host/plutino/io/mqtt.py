@@ -47,15 +47,38 @@ VERSION = "1.0.0"
 _log = logging.getLogger("plutino.io.mqtt")
 
 MAX_BATCH = 10_000  # messages handed out by one next()
-_PROTOCOLS = {"3.1": MQTTProtocolVersion.MQTTv31, "3.1.1": MQTTProtocolVersion.MQTTv311,
-              "4": MQTTProtocolVersion.MQTTv311, "5": MQTTProtocolVersion.MQTTv5, "5.0": MQTTProtocolVersion.MQTTv5}
-_SCHEMES = {"tcp": ("tcp", False, 1883), "mqtt": ("tcp", False, 1883), "ssl": ("tcp", True, 8883),
-            "tls": ("tcp", True, 8883), "mqtts": ("tcp", True, 8883), "ws": ("websockets", False, 80),
-            "wss": ("websockets", True, 443)}
+_PROTOCOLS = {
+    "3.1": MQTTProtocolVersion.MQTTv31,
+    "3.1.1": MQTTProtocolVersion.MQTTv311,
+    "4": MQTTProtocolVersion.MQTTv311,
+    "5": MQTTProtocolVersion.MQTTv5,
+    "5.0": MQTTProtocolVersion.MQTTv5,
+}
+_SCHEMES = {
+    "tcp": ("tcp", False, 1883),
+    "mqtt": ("tcp", False, 1883),
+    "ssl": ("tcp", True, 8883),
+    "tls": ("tcp", True, 8883),
+    "mqtts": ("tcp", True, 8883),
+    "ws": ("websockets", False, 80),
+    "wss": ("websockets", True, 443),
+}
 _CONNECTION_KEYS = {
-    "server", "clientid", "username", "password", "protocolVersion", "cleanSession", "sessionExpiry", "keepAlive",
-    "reconnectMinDelay", "reconnectMaxDelay", "certificationPath", "privateKeyPath", "rootCaPath",
-    "insecureSkipVerify", "qos",
+    "server",
+    "clientid",
+    "username",
+    "password",
+    "protocolVersion",
+    "cleanSession",
+    "sessionExpiry",
+    "keepAlive",
+    "reconnectMinDelay",
+    "reconnectMaxDelay",
+    "certificationPath",
+    "privateKeyPath",
+    "rootCaPath",
+    "insecureSkipVerify",
+    "qos",
 }
 
 
@@ -85,11 +108,13 @@ class Connection:
 
     @classmethod
     def from_options(cls, opts: Options, what: str, context: Context) -> "Connection":
-        server = opts.str("server", "tcp://127.0.0.1:1883") or "tcp://127.0.0.1:1883"
+        server = opts.text("server", "tcp://127.0.0.1:1883") or "tcp://127.0.0.1:1883"
         url = urlsplit(server if "://" in server else f"tcp://{server}")
         if url.scheme not in _SCHEMES or not url.hostname:
-            raise ValueError(f"{what}: server {server!r} is not a broker address; write "
-                             f"scheme://host:port with a scheme among {', '.join(_SCHEMES)}, e.g. tcp://127.0.0.1:1883")
+            raise ValueError(
+                f"{what}: server {server!r} is not a broker address; write "
+                f"scheme://host:port with a scheme among {', '.join(_SCHEMES)}, e.g. tcp://127.0.0.1:1883"
+            )
         transport, tls, default_port = _SCHEMES[url.scheme]
         try:
             port = url.port or default_port
@@ -98,24 +123,38 @@ class Connection:
         version = str(opts.config.get("protocolVersion") or "3.1.1")
         if version not in _PROTOCOLS:
             raise opts.error("protocolVersion", f"one of {', '.join(repr(v) for v in _PROTOCOLS)}")
-        clean = opts.bool("cleanSession", True)
-        client_id = opts.str("clientid")
+        clean = opts.flag("cleanSession", True)
+        client_id = opts.text("clientid")
         if not clean and not client_id:
-            raise ValueError(f"{what}: cleanSession false keeps a session at the broker under a client id, "
-                             "but no 'clientid' is set; set a fixed clientid")
+            raise ValueError(
+                f"{what}: cleanSession false keeps a session at the broker under a client id, "
+                "but no 'clientid' is set; set a fixed clientid"
+            )
         if not client_id:
             rule = context.rule_id or "host"
             client_id = f"plutino-{rule}-{context.op_id or 'op'}-{uuid.uuid4().hex[:8]}"[:64]
-        min_ms = opts.int("reconnectMinDelay", 1000, minimum=1)
-        max_ms = opts.int("reconnectMaxDelay", 30000, minimum=min_ms)
+        min_ms = opts.integer("reconnectMinDelay", 1000, minimum=1)
+        max_ms = opts.integer("reconnectMaxDelay", 30000, minimum=min_ms)
         return cls(
-            server=server, host=url.hostname, port=port, transport=transport, tls=tls, client_id=client_id,
-            username=opts.str("username"), password=opts.str("password"), protocol=_PROTOCOLS[version],
-            clean=clean, session_expiry=opts.int("sessionExpiry", 0 if clean else 3600, minimum=0),
-            keepalive=opts.int("keepAlive", 60, minimum=1), reconnect_min=min_ms / 1000,
-            reconnect_max=max_ms / 1000, qos=opts.int("qos", 1, minimum=0, maximum=2),
-            cert=opts.str("certificationPath"), key=opts.str("privateKeyPath"), ca=opts.str("rootCaPath"),
-            insecure=opts.bool("insecureSkipVerify", False),
+            server=server,
+            host=url.hostname,
+            port=port,
+            transport=transport,
+            tls=tls,
+            client_id=client_id,
+            username=opts.text("username"),
+            password=opts.text("password"),
+            protocol=_PROTOCOLS[version],
+            clean=clean,
+            session_expiry=opts.integer("sessionExpiry", 0 if clean else 3600, minimum=0),
+            keepalive=opts.integer("keepAlive", 60, minimum=1),
+            reconnect_min=min_ms / 1000,
+            reconnect_max=max_ms / 1000,
+            qos=opts.integer("qos", 1, minimum=0, maximum=2),
+            cert=opts.text("certificationPath"),
+            key=opts.text("privateKeyPath"),
+            ca=opts.text("rootCaPath"),
+            insecure=opts.flag("insecureSkipVerify", False),
         )
 
     @property
@@ -124,14 +163,22 @@ class Connection:
 
     def client(self) -> paho.Client:
         """A configured, not yet connected paho client."""
-        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                             clean_session=None if self.v5 else self.clean, protocol=self.protocol,
-                             transport=self.transport)  # type: ignore[arg-type]
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            clean_session=None if self.v5 else self.clean,
+            protocol=self.protocol,
+            transport=self.transport,
+        )  # type: ignore[arg-type]
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:
-            client.tls_set(ca_certs=self.ca, certfile=self.cert, keyfile=self.key,
-                           cert_reqs=ssl.CERT_NONE if self.insecure else ssl.CERT_REQUIRED)
+            client.tls_set(
+                ca_certs=self.ca,
+                certfile=self.cert,
+                keyfile=self.key,
+                cert_reqs=ssl.CERT_NONE if self.insecure else ssl.CERT_REQUIRED,
+            )
             client.tls_insecure_set(self.insecure)
         client.reconnect_delay_set(self.reconnect_min, self.reconnect_max)  # type: ignore[arg-type]
         client.max_inflight_messages_set(256)
@@ -162,6 +209,7 @@ class _Status:
 
 
 # -- source --------------------------------------------------------------------------------
+
 
 class MqttSource:
     def __init__(self, conn: Connection, topic: str, buffer: int, what: str) -> None:
@@ -200,16 +248,19 @@ class MqttSource:
     # paho's network thread
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         if reason.is_failure:
-            self._fail(f"the broker {self.conn.server} refused the connection: {reason}; check "
-                       "username/password and clientid")
+            self._fail(
+                f"the broker {self.conn.server} refused the connection: {reason}; check username/password and clientid"
+            )
             return
         client.subscribe(self.topic, self.conn.qos)
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         failed = [r for r in reasons if r.is_failure]
         if failed:
-            self._fail(f"the broker {self.conn.server} refused the subscription to {self.topic!r}: {failed[0]}; "
-                       "check the topic and the broker's access rules")
+            self._fail(
+                f"the broker {self.conn.server} refused the subscription to {self.topic!r}: {failed[0]}; "
+                "check the topic and the broker's access rules"
+            )
             return
         with self._cond:
             self._error = self._reported = None  # a failure before this one is over
@@ -235,9 +286,13 @@ class MqttSource:
                 self._pending.popleft()
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 10_000 == 0:
-                    _log.error("%s: %d messages dropped: the rule reads slower than they arrive "
-                               "(bufferLength %d)", self.what, self.dropped, self.capacity)
-            self._pending.append(message.payload)
+                    _log.error(
+                        "%s: %d messages dropped: the rule reads slower than they arrive (bufferLength %d)",
+                        self.what,
+                        self.dropped,
+                        self.capacity,
+                    )
+            self._pending.append(bytes(message.payload))
             self.received += 1
             self._cond.notify()
 
@@ -281,22 +336,31 @@ class MqttSourcePlugin:
 
     def create(self, config: Mapping[str, Any], context: Context) -> MqttSource:
         what = "mqtt source"
-        opts = Options(what, config, _CONNECTION_KEYS | {"datasource", "bufferLength"},
-                       '{"server": "tcp://127.0.0.1:1883", "qos": 1}', ignore=RESERVED_SOURCE_KEYS)
-        topic = opts.str("datasource")
+        opts = Options(
+            what,
+            config,
+            _CONNECTION_KEYS | {"datasource", "bufferLength"},
+            '{"server": "tcp://127.0.0.1:1883", "qos": 1}',
+            ignore=RESERVED_SOURCE_KEYS,
+        )
+        topic = opts.text("datasource")
         if not topic:
-            raise ValueError('mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
-                             'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")')
+            raise ValueError(
+                'mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
+                'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")'
+            )
         conn = Connection.from_options(opts, what, context)
-        buffer = opts.int("bufferLength", 102_400, minimum=1)
+        buffer = opts.integer("bufferLength", 102_400, minimum=1)
         return MqttSource(conn, topic, buffer, f"mqtt source {topic!r}")
 
 
 # -- sink ----------------------------------------------------------------------------------
 
+
 class MqttSink:
-    def __init__(self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float,
-                 what: str) -> None:
+    def __init__(
+        self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float, what: str
+    ) -> None:
         self.conn = conn
         self.topic = topic
         self.topic_template = Template(topic) if "{{" in topic else None
@@ -350,12 +414,13 @@ class MqttSink:
         if not client.is_connected():
             if not self._wait_connected():
                 raise ConnectionError(f"{self.what}: not connected to {self.conn.server}; the batch will be retried")
-        infos = [client.publish(t, p, self.conn.qos, self.retained) for t, p in zip(topics, payloads)]
+        infos = [client.publish(t, p, self.conn.qos, self.retained) for t, p in zip(topics, payloads, strict=True)]
         if self.conn.qos == 0:
             failed = [i for i in infos if i.rc != paho.MQTT_ERR_SUCCESS]
             if failed:
-                raise ConnectionError(f"{self.what}: {len(failed)} of {len(infos)} messages not sent: "
-                                      f"{paho.error_string(failed[0].rc)}")
+                raise ConnectionError(
+                    f"{self.what}: {len(failed)} of {len(infos)} messages not sent: {paho.error_string(failed[0].rc)}"
+                )
             return
         deadline = time.monotonic() + self.timeout
         for info in infos:
@@ -364,8 +429,10 @@ class MqttSink:
             except (RuntimeError, ValueError) as exc:
                 raise ConnectionError(f"{self.what}: publishing to {self.conn.server} failed: {exc}") from None
             if not info.is_published():
-                raise TimeoutError(f"{self.what}: the broker {self.conn.server} did not acknowledge the messages "
-                                   f"within {self.timeout:g} s; the batch will be retried")
+                raise TimeoutError(
+                    f"{self.what}: the broker {self.conn.server} did not acknowledge the messages "
+                    f"within {self.timeout:g} s; the batch will be retried"
+                )
 
     def _wait_connected(self) -> bool:
         """Give a connection being (re)made a moment (at most the publish timeout)."""
@@ -404,9 +471,13 @@ class MqttSinkPlugin:
     def create(self, config: Mapping[str, Any], context: Context) -> Any:
         what = "mqtt sink"
         props, rest = SinkProps.split(what, config)
-        opts = Options(what, rest, _CONNECTION_KEYS | {"topic", "retained", "publishTimeout"},
-                       '{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "result", "qos": 1}}')
-        topic = opts.str("topic", required=True)
+        opts = Options(
+            what,
+            rest,
+            _CONNECTION_KEYS | {"topic", "retained", "publishTimeout"},
+            '{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "result", "qos": 1}}',
+        )
+        topic = opts.text("topic", required=True)
         assert topic is not None
         if "{{" in topic:
             try:
@@ -416,8 +487,8 @@ class MqttSinkPlugin:
         elif "+" in topic or "#" in topic:
             raise opts.error("topic", "a topic without the wildcards + and #")
         conn = Connection.from_options(opts, what, context)
-        timeout = opts.int("publishTimeout", 5000, minimum=1) / 1000
-        sink = MqttSink(conn, topic, props, opts.bool("retained", False), timeout, f"mqtt sink {topic!r}")
+        timeout = opts.integer("publishTimeout", 5000, minimum=1) / 1000
+        sink = MqttSink(conn, topic, props, opts.flag("retained", False), timeout, f"mqtt sink {topic!r}")
         return with_resend(sink, props, f"mqtt sink {topic!r}")
 
 

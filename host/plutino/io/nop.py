@@ -53,7 +53,7 @@ class NopSinkPlugin:
 
     def create(self, config: Mapping[str, Any], context: Context) -> NopSink:
         opts = Options("nop sink", config, {"log"}, '{"nop": {"log": true}}')
-        return NopSink(opts.bool("log", False))
+        return NopSink(opts.flag("log", False))
 
 
 __all__ = ["NopSink", "NopSinkPlugin"]

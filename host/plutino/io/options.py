@@ -59,7 +59,7 @@ class Options:
             f"{self.what}: property '{key}' must be {expected}, got {self.config.get(key)!r}; e.g. {self.example}"
         )
 
-    def str(
+    def text(
         self, key: str, default: str | None = None, choices: Iterable[str] | None = None, required: bool = False
     ) -> str | None:
         value = self.config.get(key)
@@ -76,7 +76,7 @@ class Options:
             return value.lower()
         return value
 
-    def int(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    def integer(self, key: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
         value = self.config.get(key)
         if value is None or value == "":
             return default
@@ -97,7 +97,7 @@ class Options:
             raise self.error(key, f"a whole number {bounds}")
         return value
 
-    def float(self, key: str, default: float, minimum: float | None = None) -> float:
+    def number(self, key: str, default: float, minimum: float | None = None) -> float:
         value = self.config.get(key)
         if value is None or value == "":
             return default
@@ -112,7 +112,7 @@ class Options:
             raise self.error(key, f"a number >= {minimum}")
         return float(value)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.config.get(key)
         if value is None or value == "":
             return default
@@ -130,7 +130,7 @@ class Options:
             raise self.error(key, "an object")
         return dict(value)
 
-    def list(self, key: str) -> list[Any] | None:
+    def items(self, key: str) -> list[Any] | None:
         value = self.config.get(key)
         if value is None:
             return None

@@ -38,8 +38,16 @@ _log = logging.getLogger("plutino.io.rest")
 
 
 class RestSink:
-    def __init__(self, url: str, method: str, headers: dict[str, str], content_type: str, timeout: float,
-                 debug: bool, props: SinkProps) -> None:
+    def __init__(
+        self,
+        url: str,
+        method: str,
+        headers: dict[str, str],
+        content_type: str,
+        timeout: float,
+        debug: bool,
+        props: SinkProps,
+    ) -> None:
         parts = urlsplit(url)
         self.url = url
         self.scheme = parts.scheme
@@ -85,8 +93,9 @@ class RestSink:
                 self._drop()
                 self._status = "disconnected"
                 reason = "timed out" if isinstance(exc, socket.timeout) else str(exc) or type(exc).__name__
-                raise ConnectionError(f"rest sink: {self.method} {self.url} failed: {reason}; "
-                                      "is the server up?") from None
+                raise ConnectionError(
+                    f"rest sink: {self.method} {self.url} failed: {reason}; is the server up?"
+                ) from None
             break
         self._status = "connected"
         if resp.will_close:
@@ -130,26 +139,35 @@ class RestSinkPlugin:
     def create(self, config: Mapping[str, Any], context: Context) -> Any:
         what = "rest sink"
         props, rest = SinkProps.split(what, config)
-        opts = Options(what, rest, {"url", "method", "headers", "bodyType", "timeout", "debugResp"},
-                       '{"rest": {"url": "http://127.0.0.1:8080/ingest", "method": "POST"}}')
-        url = opts.str("url", required=True)
+        opts = Options(
+            what,
+            rest,
+            {"url", "method", "headers", "bodyType", "timeout", "debugResp"},
+            '{"rest": {"url": "http://127.0.0.1:8080/ingest", "method": "POST"}}',
+        )
+        url = opts.text("url", required=True)
         assert url is not None
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise opts.error("url", "an http:// or https:// address with a host")
         try:
-            parts.port
+            _ = parts.port
         except ValueError:
             raise opts.error("url", "an address whose port is a number from 1 to 65535") from None
         headers = opts.mapping("headers")
         bad = next((k for k, v in headers.items() if not isinstance(v, (str, int, float))), None)
         if bad is not None:
             raise ValueError(f"rest sink: header {bad!r} must have a text value, got {headers[bad]!r}")
-        body_type = opts.str("bodyType", "json", choices=("json", "text")) or "json"
-        sink = RestSink(url, (opts.str("method", "post", choices=METHODS) or "post").upper(),
-                        {str(k): str(v) for k, v in headers.items()},
-                        "application/json" if body_type == "json" else "text/plain; charset=utf-8",
-                        opts.int("timeout", 5000, minimum=1) / 1000, opts.bool("debugResp", False), props)
+        body_type = opts.text("bodyType", "json", choices=("json", "text")) or "json"
+        sink = RestSink(
+            url,
+            (opts.text("method", "post", choices=METHODS) or "post").upper(),
+            {str(k): str(v) for k, v in headers.items()},
+            "application/json" if body_type == "json" else "text/plain; charset=utf-8",
+            opts.integer("timeout", 5000, minimum=1) / 1000,
+            opts.flag("debugResp", False),
+            props,
+        )
         return with_resend(sink, props, f"rest sink {url}")
 
 

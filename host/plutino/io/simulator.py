@@ -80,12 +80,19 @@ class SimulatorSourcePlugin:
 
     def create(self, config: Mapping[str, Any], context: Context) -> SimulatorSource:
         what = "simulator source"
-        opts = Options(what, config, {"data", "interval", "loop", "batchSize"},
-                       '{"interval": 1000, "loop": true, "data": [{"t": 21.5}]}', ignore=RESERVED_SOURCE_KEYS)
-        data = opts.list("data")
+        opts = Options(
+            what,
+            config,
+            {"data", "interval", "loop", "batchSize"},
+            '{"interval": 1000, "loop": true, "data": [{"t": 21.5}]}',
+            ignore=RESERVED_SOURCE_KEYS,
+        )
+        data = opts.items("data")
         if not data:
-            raise ValueError('simulator source: no rows; give "data" a list of rows, e.g. '
-                             'data: [{"temperature": 21.5}, {"temperature": 22.0}] in simulator.yaml')
+            raise ValueError(
+                'simulator source: no rows; give "data" a list of rows, e.g. '
+                'data: [{"temperature": 21.5}, {"temperature": 22.0}] in simulator.yaml'
+            )
         bad = next((i for i, row in enumerate(data) if not isinstance(row, Mapping)), None)
         if bad is not None:
             raise ValueError(f"simulator source: data[{bad}] is {data[bad]!r}, not an object of column values")
@@ -93,8 +100,12 @@ class SimulatorSourcePlugin:
             rows = rows_to_batch([dict(r) for r in data], None)
         except ValueError as exc:
             raise ValueError(f"simulator source: {exc}") from None
-        return SimulatorSource(rows, opts.int("interval", 1000, minimum=0), opts.bool("loop", True),
-                               opts.int("batchSize", 1, minimum=1))
+        return SimulatorSource(
+            rows,
+            opts.integer("interval", 1000, minimum=0),
+            opts.flag("loop", True),
+            opts.integer("batchSize", 1, minimum=1),
+        )
 
 
 __all__ = ["SimulatorSource", "SimulatorSourcePlugin"]

@@ -47,8 +47,7 @@ from .options import Options
 _log = logging.getLogger("plutino.io")
 
 #: The properties handled here (not by the sink's own code).
-COMMON_KEYS = ("fields", "sendSingle", "dataTemplate", "format", "delimiter", "resendInterval",
-               "memoryCacheThreshold")
+COMMON_KEYS = ("fields", "sendSingle", "dataTemplate", "format", "delimiter", "resendInterval", "memoryCacheThreshold")
 #: The ones a batch (Arrow) sink gets applied by the wrapper; format/delimiter stay its own.
 _ARROW_KEYS = ("fields", "sendSingle", "dataTemplate", "resendInterval", "memoryCacheThreshold")
 SINK_FORMATS = ("json", "delimited", "binary")
@@ -70,30 +69,31 @@ class SinkProps:
     cache_length: int = 1024
 
     @classmethod
-    def split(cls, what: str, config: Mapping[str, Any], keys: tuple[str, ...] = COMMON_KEYS
-              ) -> tuple["SinkProps", dict[str, Any]]:
+    def split(
+        cls, what: str, config: Mapping[str, Any], keys: tuple[str, ...] = COMMON_KEYS
+    ) -> tuple["SinkProps", dict[str, Any]]:
         """(the common properties, the rest of ``config`` for the sink itself)."""
         common = {k: v for k, v in config.items() if k in keys}
         rest = {k: v for k, v in config.items() if k not in keys and k not in ENGINE_KEYS}
         opts = Options(what, common, keys, '{"sendSingle": true, "fields": ["a", "b"]}')
         template = None
-        source = opts.str("dataTemplate")
+        source = opts.text("dataTemplate")
         if source:
             try:
                 template = Template(source)
             except TemplateError as exc:
                 raise ValueError(f"{what}: {exc}") from None
-        delimiter = opts.str("delimiter", ",") or ","
+        delimiter = opts.text("delimiter", ",") or ","
         if len(delimiter) != 1:
             raise opts.error("delimiter", "one character")
         return cls(
             fields=opts.names("fields"),
-            send_single=opts.bool("sendSingle", False),
+            send_single=opts.flag("sendSingle", False),
             template=template,
-            format=opts.str("format", "json", choices=SINK_FORMATS) or "json",
+            format=opts.text("format", "json", choices=SINK_FORMATS) or "json",
             delimiter=delimiter,
-            resend_interval_ms=opts.int("resendInterval", 0, minimum=0),
-            cache_length=opts.int("memoryCacheThreshold", 1024, minimum=1),
+            resend_interval_ms=opts.integer("resendInterval", 0, minimum=0),
+            cache_length=opts.integer("memoryCacheThreshold", 1024, minimum=1),
         ), rest
 
     # -- the transformations -----------------------------------------------------------------
@@ -130,12 +130,16 @@ class SinkProps:
 
 def binary_payloads(batch: pa.RecordBatch) -> list[bytes]:
     """FORMAT binary for a sink: the values of the result's one bytes (or string) column."""
-    if batch.num_columns != 1 or not (pa.types.is_binary(batch.schema[0].type) or
-                                      pa.types.is_large_binary(batch.schema[0].type) or
-                                      pa.types.is_string(batch.schema[0].type)):
+    if batch.num_columns != 1 or not (
+        pa.types.is_binary(batch.schema[0].type)
+        or pa.types.is_large_binary(batch.schema[0].type)
+        or pa.types.is_string(batch.schema[0].type)
+    ):
         cols = ", ".join(f"{f.name} {f.type}" for f in batch.schema)
-        raise ValueError(f'format "binary" sends one bytes column, but the result has: {cols}; select a '
-                         'single bytea column (e.g. SELECT self FROM s) or set "fields"')
+        raise ValueError(
+            f'format "binary" sends one bytes column, but the result has: {cols}; select a '
+            'single bytea column (e.g. SELECT self FROM s) or set "fields"'
+        )
     out = []
     for v in batch.column(0).to_pylist():
         if v is not None:
@@ -144,6 +148,7 @@ def binary_payloads(batch: pa.RecordBatch) -> list[bytes]:
 
 
 # -- resend cache ----------------------------------------------------------------------------
+
 
 class ResendingSink:
     """A sink whose failed writes (OSError) are cached and resent every ``interval_ms``.
@@ -176,16 +181,24 @@ class ResendingSink:
             try:
                 self.inner.write(batch)
             except OSError as exc:
-                _log.warning("%s: write failed (%s); caching it and resending every %s ms",
-                             self.what, exc, int(self.interval * 1000))
+                _log.warning(
+                    "%s: write failed (%s); caching it and resending every %s ms",
+                    self.what,
+                    exc,
+                    int(self.interval * 1000),
+                )
                 self._keep(batch)
 
     def _keep(self, batch: pa.RecordBatch) -> None:
         if len(self.cache) >= self.capacity:
             self.cache.popleft()
             self.dropped += 1
-            _log.error("%s: the resend cache is full (%d batches); dropped the oldest batch "
-                       "(raise memoryCacheThreshold to keep more)", self.what, self.capacity)
+            _log.error(
+                "%s: the resend cache is full (%d batches); dropped the oldest batch "
+                "(raise memoryCacheThreshold to keep more)",
+                self.what,
+                self.capacity,
+            )
         self.cache.append(batch)
         if self._thread is None:
             self._thread = threading.Thread(target=self._resend_loop, name=f"plutino-resend-{self.what}", daemon=True)
@@ -234,6 +247,7 @@ def with_resend(sink: Any, props: SinkProps, what: str) -> Any:
 
 
 # -- batch sinks -----------------------------------------------------------------------------
+
 
 class BatchPropsSink:
     """Applies fields / sendSingle / dataTemplate before an Arrow-batch sink sees a batch."""
@@ -304,6 +318,13 @@ def with_sink_props(plugin: Any) -> Any:
 
 
 __all__ = [
-    "BatchPropsSink", "COMMON_KEYS", "PropsSinkPlugin", "ResendingSink", "SINK_FORMATS", "SinkProps",
-    "binary_payloads", "with_resend", "with_sink_props",
+    "BatchPropsSink",
+    "COMMON_KEYS",
+    "PropsSinkPlugin",
+    "ResendingSink",
+    "SINK_FORMATS",
+    "SinkProps",
+    "binary_payloads",
+    "with_resend",
+    "with_sink_props",
 ]
