@@ -6,7 +6,7 @@ import logging
 
 import pyarrow as pa
 import pytest
-from conftest import Harness, wait_for
+from engine_helpers import Harness, wait_for
 from plutino.io import builtin_plugins
 from plutino.io.log import LogSinkPlugin
 from plutino.io.memory import MemoryBroker, MemorySinkPlugin, MemorySourcePlugin
@@ -76,18 +76,18 @@ def test_rules_chain_through_memory_topics(h: Harness):
 
 
 def test_json_payloads_of_a_bytes_source_are_decoded_by_the_stream_format(h: Harness, registry):
-    from plutino.engine.decode import decode_json
+    from plutino.io.formats import DecodeError, decode
 
     payloads = pa.array([b'{"a": 1, "b": "x"}', b'{"a": 2}', b'{\n  "a": 3\n}'])
-    assert decode_json(payloads, None).to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": 3, "b": None}]
+    assert decode(payloads, "json", None).to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}, {"a": 3, "b": None}]
     schema = pa.schema([("a", pa.float64()), ("c", pa.string())])
-    assert decode_json(payloads, schema).to_pylist() == [{"a": 1.0, "c": None}] + [
+    assert decode(payloads, "json", schema).to_pylist() == [{"a": 1.0, "c": None}] + [
         {"a": 2.0, "c": None},
         {"a": 3.0, "c": None},
     ]
-    with pytest.raises(ValueError) as err:
-        decode_json(pa.array([b'{"a": 1', b"x"]), None)
-    assert str(err.value).startswith('cannot decode the payloads as JSON (FORMAT="json"): JSON parse error')
+    with pytest.raises(DecodeError) as err:
+        decode(pa.array([b'{"a": 1', b"x"]), "json", None)
+    assert str(err.value).startswith('FORMAT="json" cannot decode message 0 (7 bytes: \'{"a": 1\')')
 
     class BytesSource:
         """A bytes source in Python: one binary column named payload."""

@@ -119,7 +119,7 @@ def test_drop_describe_show_statements_parse():
         ),
         (
             'CREATE STREAM d (a bigint) WITH (FORMAT="xml")',
-            "stream 'd' has FORMAT=\"xml\", which Plutino cannot decode; use one of: json, binary",
+            "stream 'd' has FORMAT=\"xml\", which Plutino cannot decode; use one of: json, binary, delimited",
         ),
         (
             "CREATE STREAM d (a bigint) WITH (TYPE=random)",

@@ -7,7 +7,7 @@ starts at T0.
 
 from __future__ import annotations
 
-from conftest import T0, Harness
+from engine_helpers import T0, Harness
 
 
 def window_rule(

@@ -100,7 +100,7 @@ class RuleRuntime:
         rule_id = self.rule.id
         try:
             self._source = self._make_source()
-            self._decoder = make_decoder(self.plan.stream, self._source.schema())
+            self._decoder = make_decoder(self.plan.stream, self._source.schema(), self._decode_error)
             self._sinks = self._make_sinks()
             for use in self.plan.uses:
                 try:
@@ -360,6 +360,11 @@ class RuleRuntime:
     def _failed(self, m: NodeMetrics, exc: BaseException, call: str) -> None:
         m.error(exc)
         _log.warning("rule %s: %s %s failed: %s", self.rule.id, m.name, call, exc)
+
+    def _decode_error(self, message: str) -> None:
+        """A payload the stream's FORMAT cannot decode: counted and shown on the source; the
+        other payloads of its batch go on."""
+        self._failed(self.source_metrics, ValueError(message), "decode")
 
     def _stage_failed(self, m: NodeMetrics, exc: BaseException) -> None:
         _log.warning("rule %s: %s failed, batch dropped: %s", self.rule.id, m.name, exc)

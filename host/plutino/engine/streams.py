@@ -40,7 +40,7 @@ STREAM_OPTIONS: dict[str, str | None] = {
     "DELIMITER": None,
 }
 
-FORMATS = ("json", "binary")
+FORMATS = ("json", "binary", "delimited")
 
 _TYPES_HINT = "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), struct(<field> <type>, ...)"
 _STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS"
