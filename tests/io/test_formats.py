@@ -52,10 +52,9 @@ def test_broken_payloads_are_reported_one_by_one_and_the_others_kept():
 def test_without_an_error_handler_a_broken_payload_raises_naming_it():
     with pytest.raises(DecodeError) as err:
         decode([b"{oops", b"[1]"], "json")
-    assert str(err.value) == (
-        "FORMAT=\"json\" cannot decode message 0 (5 bytes: '{oops'): unexpected character: "
-        "line 1 column 2 (char 1) (and 1 more)"
-    )
+    # the parser's own words in the middle vary between orjson releases
+    assert str(err.value).startswith("FORMAT=\"json\" cannot decode message 0 (5 bytes: '{oops'): unexpected character")
+    assert str(err.value).endswith("line 1 column 2 (char 1) (and 1 more)")
 
 
 def test_values_that_do_not_fit_the_declared_type_name_the_field():
