@@ -212,9 +212,19 @@ def _calibrate(run: Runner, target_s: float) -> int:
 STATS = {"min": min, "median": statistics.median}
 
 
+POINT_BUDGET_S = 4.0
+"""Rounds are cut (to no fewer than MIN_ROUNDS) so that one point takes about this long."""
+MIN_ROUNDS = 5
+
+
 def measure(cases: dict[str, Runner], target_s: float, rounds: int, stat: str = "min") -> dict[str, float]:
     """Nanoseconds per iteration of each case: the fastest (or median) of ``rounds`` interleaved rounds."""
-    iters = {name: _calibrate(run, target_s) for name, run in cases.items()}
+    iters: dict[str, int] = {}
+    round_ns = 0.0
+    for name, run in cases.items():
+        iters[name] = _calibrate(run, target_s)
+        round_ns += run(iters[name])
+    rounds = max(min(rounds, MIN_ROUNDS), min(rounds, int(POINT_BUDGET_S * 1e9 / max(round_ns, 1))))
     samples: dict[str, list[float]] = {name: [] for name in cases}
     enabled = gc.isenabled()
     gc.disable()
@@ -258,8 +268,9 @@ def method(args: Any) -> tuple[float, int, str]:
     """(seconds per round, rounds, a line describing them) for the parsed options."""
     target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
     which = "fastest" if args.stat == "min" else "median"
-    return target_s, rounds, (f"method: {which} of {rounds} interleaved rounds of >= {target_s * 1000:g} ms "
-                              f"per case{' (--quick)' if args.quick else ''}")
+    return target_s, rounds, (f"method: {which} of up to {rounds} interleaved rounds (at least {MIN_ROUNDS}, "
+                              f"about {POINT_BUDGET_S:g} s per point) of >= {target_s * 1000:g} ms per case"
+                              f"{' (--quick)' if args.quick else ''}")
 
 
 def fmt_ns(ns: float) -> str:
