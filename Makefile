@@ -1,10 +1,10 @@
 # Plutino's developer entry points. Each target creates .venv (python3 -m venv) when it is
 # missing and installs the contract and the host into it, so on a fresh machine
-#     make run     builds everything and runs the demo job (python -m plutino.demo)
+#     make run     builds everything and serves the host with the demo rule (plutino serve --demo)
 #     make test    builds everything and runs the test suite
 # Other targets: build (install only), bench (bench/*.py except _helpers), clean, distclean
 # (also drops .venv).
-# Pass options to the demo with ARGS, e.g.  make run ARGS="--seconds 0 --data-dir /tmp/pd".
+# Pass options to the server with ARGS, e.g.  make run ARGS="--port 9090 --data-dir /tmp/pd".
 
 PYTHON ?= python3
 VENV   ?= .venv

@@ -1,5 +1,5 @@
-"""The installed host package (`pip install ./contract .`) ships the example plugins, and the
-demo job (`make run`) moves batches through them.
+"""The installed host package (`pip install ./contract .`) ships the example plugins (the
+demo job, `plutino serve --demo`, is tested in tests/api/test_server_process.py).
 
 The bundle tests look at the package as pip installed it, so they skip when `plutino` is
 imported from the source tree (PYTHONPATH=host) instead: run them through `make test`.
@@ -8,15 +8,12 @@ imported from the source tree (PYTHONPATH=host) instead: run them through `make 
 from __future__ import annotations
 
 import importlib.metadata
-import io
-import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 import plutino
-from plutino.demo import DemoError, run
 from plutino.loader import load_plugin
 from plutino_contract.protocols import Context
 
@@ -82,17 +79,3 @@ def test_the_bundled_cython_plugin_is_callable():
         assert inst.call([pa.array([57.64911]), pa.array([10.40744]), pa.array([11])], 1).to_pylist() == ["u4pruydqqvj"]
     finally:
         inst.close()
-
-
-def test_the_demo_pipes_random_rows_through_both_functions_into_the_file_sink(plugin_build, tmp_path):
-    counters = run(0.3, tmp_path, plugin_build, out=io.StringIO())
-    rows = [json.loads(line) for line in (tmp_path / "out" / "demo.jsonl").read_text().splitlines()]
-    assert counters.rows_out == len(rows) > 0
-    for row in rows:
-        assert row["temperature_x2_plus_1"] == pytest.approx(row["temperature"] * 2 + 1)
-        assert 0 <= row["km_to_paris"] <= 20016  # at most half the Earth's circumference
-
-
-def test_the_demo_names_missing_plugins_and_the_fix(tmp_path):
-    with pytest.raises(DemoError, match=r"source 'random' .*; build and install them with `make build`"):
-        run(1, tmp_path, plugins_root=tmp_path)
