@@ -10,8 +10,7 @@ with two other jobs running, the host/C ratio at 64K rows varied 0.58-0.63 over 
 and 0.62-0.63 over eight minimums of the same rounds. The garbage collector is off while a round
 runs, as in :mod:`timeit`.
 
-Run on its own (``python bench/_harness.py``) it prints the machine, which is how ``make bench``
-starts its report.
+Run on its own (``python bench/_harness.py``) it prints the machine. ``make bench`` skips it.
 """
 
 from __future__ import annotations
@@ -211,7 +210,6 @@ def _calibrate(run: Runner, target_s: float) -> int:
 
 STATS = {"min": min, "median": statistics.median}
 
-
 POINT_BUDGET_S = 4.0
 """Rounds are cut (to no fewer than MIN_ROUNDS) so that one point takes about this long."""
 MIN_ROUNDS = 5
@@ -252,7 +250,8 @@ def machine() -> str:
     """One line naming the machine and the software measured."""
     import plutino
 
-    return (f"{os.cpu_count()} CPUs ({len(os.sched_getaffinity(0))} usable), {cpu_model()}; "
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{os.cpu_count()} CPUs ({usable} usable), {cpu_model()}; "
             f"{platform.system()} {platform.release()}; Python {platform.python_version()}, "
             f"pyarrow {pa.__version__}, plutino {getattr(plutino, '__version__', '?')}")
 

@@ -191,11 +191,10 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
 
 
 def allocator_check_child(so: Path, name: str, n: int, target_s: float, rounds: int, stat: str) -> None:
-    """In a fresh process, for one function and one batch size: host and C with the host's
+    """In a fresh process, for one function and one batch size: the host and C with the host's
     allocator first (interleaved), then C with posix_memalign, whose frees raise glibc's mmap
-    threshold; prints
-    {case: ns} as JSON. One size per process: a larger result made earlier would raise the
-    threshold above the smaller ones (see _harness.settle_malloc)."""
+    threshold. Prints {case: ns} as JSON. One size per process, since a larger result freed
+    earlier would raise the threshold above the smaller ones (see _harness.settle_malloc)."""
     s = Subject(so, name, n)
     arr = s.batch(n)
     result = h.measure({"host": h.py_runner(s.inst.call, [arr], n), "C": s.c.bind([arr], n)},

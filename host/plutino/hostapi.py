@@ -3,14 +3,13 @@
 One ``plutino_host_api`` serves the whole process; each plugin instance gets a
 :class:`NativeContext` (its ``plutino_context`` with a host-owned error buffer).
 
-Memory (``alloc``/``free``): plutino.h promises plugins 64-byte aligned memory from a
-one-argument ``alloc(size)``. In cffi's ABI mode the host cannot compile a wrapper around
-``aligned_alloc(64, n)`` (two arguments) and a Python callback would take the GIL on every
-allocation, so the host hands out the C library's ``valloc`` (page-aligned, hence 64-byte
-aligned) and ``free`` directly: plugins allocate without Python and without the GIL. In glibc
-``valloc`` costs the same as ``aligned_alloc(64, n)`` (~55 ns against malloc's ~13 ns,
-measured) and returns the unused head and tail of its block to the heap. Should ``valloc``
-be missing (it is obsolete in POSIX), ``malloc`` is used and a warning logged.
+Memory (``alloc``/``free``): the C library's ``malloc`` and ``free``, handed to plugins as
+plain function pointers, so plugins allocate without Python and without the GIL. plutino.h
+promises malloc's alignment (16 bytes on 64-bit), which Arrow accepts. We first handed out
+``valloc`` for 64-byte alignment, but in glibc a page-aligned request above the mmap threshold
+is mapped afresh on every batch (a page more than the threshold that the last free raised),
+which made 512 KiB results cost ~128 µs against malloc's ~8 µs (bench/function_call.py's
+fresh-process check; docs/performance.md).
 
 Logging: ``log`` is a cffi callback into Python logging, logger ``plutino.plugin.<name>``,
 with the plugin name and rule id of the calling context; it also reaches the instance's
@@ -39,7 +38,6 @@ ffi.cdef(contract.CDEF)
 ffi.cdef(
     """
     const plutino_plugin* plutino_plugin_v1(void);   /* the entry symbol of every plugin */
-    void* valloc(size_t size);
     void* malloc(size_t size);
     void free(void* ptr);
     """
@@ -53,15 +51,6 @@ _log = logging.getLogger("plutino.plugin")
 _libc = ffi.dlopen(None)
 _instance_ids = itertools.count(1)
 _lock = threading.Lock()
-
-
-def _choose_alloc() -> Any:
-    try:
-        return _libc.valloc
-    except AttributeError:
-        _log.warning("the C library has no valloc; plugins get malloc'ed memory, 16-byte aligned, "
-                     "not the 64 bytes plutino.h promises")
-        return _libc.malloc
 
 
 def _log_error(etype: Any, value: Any, tb: Any) -> None:
@@ -85,7 +74,7 @@ _host_api.abi_minor = contract.ABI_MINOR
 _host_version = ffi.new("char[]", __version__.encode())
 _host_api.host_version = _host_version
 _host_api.log = _log_callback
-_host_api.alloc = _choose_alloc()
+_host_api.alloc = _libc.malloc
 _host_api.free = _libc.free
 
 

@@ -392,13 +392,22 @@ class NativeFunction:
 
 
 class NativeFunctionInstance:
-    """One use of a native function: its state, its context and its reusable Arrow structs."""
+    """One use of a native function: its state, its context and its reusable Arrow structs.
+
+    call() is the hot path: per batch it does only what the contract needs (export each
+    argument, one C call, release the exports, import the result). What depends only on the
+    argument types -- their exported schemas and the result type validate() promised -- is
+    looked up once and kept until the types change, since hashing a pyarrow DataType formats
+    it as a string (~0.1 us) and batches of a stream keep their types."""
 
     def __init__(self, function: NativeFunction, ctx: NativeContext, state: Any) -> None:
         self.function = function
         self._fn = function._fn
+        self._call_fn = function._fn.call          # cffi function pointers, read once
+        self._aggregate_fn = function._fn.aggregate
         self._plugin = function.plugin.name
         self._ctx = ctx
+        self._ctx_ptr = ctx.ptr
         self._state = state
         self._closed = False
         self._capacity = 0
@@ -406,7 +415,10 @@ class NativeFunctionInstance:
         self._array_ptrs: Any = None
         self._type_ptrs: Any = None
         self._array_addrs: list[int] = []
+        self._array_items: list[Any] = []           # arrays + i, for the releases
         self._types: dict[pa.DataType, Any] = {}    # exported argument schemas, one per type
+        self._key: list[pa.DataType | None] | None = None  # the argument types type_ptrs describes
+        self._promised: pa.DataType | None = None   # validate()'s result type for self._key
         self._out = ffi.new("struct ArrowArray*")
         self._out_type = ffi.new("struct ArrowSchema*")
         self._out_addr = address(self._out)
@@ -421,7 +433,8 @@ class NativeFunctionInstance:
         self._type_ptrs = ffi.new("struct ArrowSchema*[]", n)
         for i in range(n):
             self._array_ptrs[i] = self._arrays + i
-        self._array_addrs = [address(self._arrays + i) for i in range(n)]
+        self._array_items = [self._arrays + i for i in range(n)]
+        self._array_addrs = [address(p) for p in self._array_items]
         self._capacity = n
 
     def _type_schema(self, t: pa.DataType) -> Any:
@@ -465,43 +478,67 @@ class NativeFunctionInstance:
 
     def _invoke(self, args: Sequence[pa.Array], length: int, group_ids: pa.Array | None,
                 ngroups: int, call: str) -> pa.Array:
+        # The hot path of every native function: keep it lean (bench/function_call.py measures it).
         if self._closed:
             raise PlutinoError(f"plugin '{self._plugin}': function '{self.function.name}' used after close()")
         n = len(args)
-        self.function._check_count(n, call)
-        self._ensure(n)
-        arrays, type_ptrs, addrs = self._arrays, self._type_ptrs, self._array_addrs
-        key = []
+        key = self._key
+        if key is None or n != len(key):  # the first call, or a new arity: check it, size the structs
+            self.function._check_count(n, call)
+            self._ensure(n)
+            key = self._key = [None] * n
+        addrs, items = self._array_addrs, self._array_items
         exported = 0
-        out, out_type = self._out, self._out_type
-        out.release = ffi.NULL
-        out_type.release = ffi.NULL
-        ctx = self._ctx
         try:
-            for i, a in enumerate(args):
-                if isinstance(a, pa.ChunkedArray):
+            for i in range(n):
+                a = args[i]
+                if type(a) is pa.ChunkedArray:
                     a = a.combine_chunks()
-                if len(a) != length and len(a) != 1:
-                    raise ValueError(f"{self.function.name}(): argument {i + 1} has {len(a)} rows, expected "
+                rows = len(a)
+                if rows != length and rows != 1:
+                    raise ValueError(f"{self.function.name}(): argument {i + 1} has {rows} rows, expected "
                                      f"{length} (or 1 for a constant)")
                 t = a.type
-                type_ptrs[i] = self._type_schema(t)
+                if t is not key[i] and t != key[i]:  # a new type here: its schema, and a new result type
+                    self._type_ptrs[i] = self._type_schema(t)
+                    key[i] = t
+                    self._promised = None
                 a._export_to_c(addrs[i])
                 exported = i + 1
-                key.append(t)
-            ctx.clear()
-            if group_ids is None and call == "call":
-                status = self._fn.call(ctx.ptr, self._state, n, self._array_ptrs, type_ptrs, length, out, out_type)
+            self._ctx.clear()
+            if call == "call":
+                status = self._call_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs, length,
+                                       self._out, self._out_type)
             else:
                 gids = ffi.NULL
                 if group_ids is not None and length:
                     gids = ffi.cast("const int32_t*", group_ids.buffers()[1].address) + group_ids.offset
-                status = self._fn.aggregate(ctx.ptr, self._state, n, self._array_ptrs, type_ptrs, length,
-                                            gids, ngroups, out, out_type)
+                status = self._aggregate_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs,
+                                            length, gids, ngroups, self._out, self._out_type)
         finally:
             for i in range(exported):
-                _release_array(arrays + i)
-        return self._result(status, tuple(key), length if call == "call" else ngroups, call)
+                p = items[i]
+                if p.release:  # NULL only if the plugin broke the contract and released it
+                    p.release(p)
+        expected = length if call == "call" else ngroups
+        promised = self._promised
+        # the fast path: success, a result but no out_type, and validate()'s type known
+        if status == _OK and promised is not None and self._out.release and not self._out_type.release:
+            try:
+                result = pa.Array._import_from_c(self._out_addr, promised)
+            except Exception as exc:
+                _release_array(self._out)
+                raise _violation(self._plugin, f"function '{self.function.name}' {call}",
+                                 f"{call}() gave a result pyarrow cannot read ({exc})") from None
+            if len(result) != expected:
+                per = "one per input row" if call == "call" else "one per group"
+                raise _violation(self._plugin, f"function '{self.function.name}' {call}",
+                                 f"{call}() returned {len(result)} rows, expected {expected} ({per})")
+            return result
+        types = tuple(key)
+        result = self._result(status, types, expected, call)
+        self._promised = self.function._validated.get(types)  # _result() may have called validate()
+        return result
 
     def _result(self, status: int, key: tuple[pa.DataType, ...], expected: int, call: str) -> pa.Array:
         out, out_type = self._out, self._out_type

@@ -232,9 +232,11 @@ typedef struct plutino_host_api {
   /* Write `message` into the host's log at `level` (PLUTINO_LOG_*), tagged with the
   ** plugin name and rule id of `ctx`. Thread-safe. The host copies the message. */
   void (*log)(plutino_context* ctx, int32_t level, const char* message);
-  /* Memory for data handed to the host (result buffers): 64-byte aligned, released with
-  ** `free` below. Plugins may use their own allocator instead, as long as their release
-  ** callbacks free with the matching function. alloc returns NULL when out of memory. */
+  /* Memory for data handed to the host (result buffers), released with `free` below:
+  ** aligned for any C type, as malloc's (16 bytes on 64-bit platforms; Arrow needs 8 and
+  ** recommends 64 only for SIMD-friendly buffers, which a plugin may align itself). Plugins
+  ** may use their own allocator instead, as long as their release callbacks free with the
+  ** matching function. alloc returns NULL when out of memory. */
   void* (*alloc)(size_t size);
   void (*free)(void* ptr);
 } plutino_host_api;
