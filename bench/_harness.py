@@ -73,6 +73,24 @@ def plugin_dir(explicit: str | None, targets: list[str]) -> Path:
     return BUILD / "plugins"
 
 
+def compile_c(src: Path, out: Path, extra: list[str] | None = None) -> Path:
+    """Compile the C file ``src`` into the shared library ``out`` (with the contract's headers,
+    -O2) when ``out`` is missing or older than ``src``; return ``out``."""
+    if not out.exists() or out.stat().st_mtime < src.stat().st_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cc = os.environ.get("CC", "cc")
+        _run([cc, "-O2", "-shared", "-fPIC", "-I", contract.get_include(), str(src),
+              "-o", str(out), *(extra or [])], f"compiling {src.relative_to(ROOT)}")
+    return out
+
+
+def count_sink() -> Path:
+    """The sink "count" of bench/count_sink.c (it counts rows, nothing else), compiled into
+    build/bench-native/bench/count.so."""
+    return compile_c(Path(__file__).resolve().parent / "count_sink.c", BUILD / "bench" / "count.so",
+                     ["-fvisibility=hidden"])
+
+
 _DRIVER_CDEF = """
 typedef struct bench_fn bench_fn;
 bench_fn* bench_open(const char* so_path, const char* function, void* (*alloc_fn)(size_t),
@@ -100,12 +118,7 @@ class DirectFunction:
     def _load(cls) -> None:
         if cls._lib is not None:
             return
-        out = BUILD / "direct_driver.so"
-        if not out.exists() or out.stat().st_mtime < DRIVER_SRC.stat().st_mtime:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            cc = os.environ.get("CC", "cc")
-            _run([cc, "-O2", "-shared", "-fPIC", "-I", contract.get_include(), str(DRIVER_SRC), "-o", str(out),
-                  "-ldl"], "compiling bench/direct_driver.c")
+        out = compile_c(DRIVER_SRC, BUILD / "direct_driver.so", ["-ldl"])
         ffi = cffi.FFI()
         ffi.cdef(contract.CDEF)
         ffi.cdef(_DRIVER_CDEF)

@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from plutino.config import Settings
 from plutino.packages import PackageError
@@ -72,10 +73,28 @@ def _copy(path: Path, location: str, dest: Path, settings: Settings) -> Path:
     return dest
 
 
+class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to another http(s) URL: urllib would also follow one to ftp://,
+    which would make a package come from a scheme the installer does not accept."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlparse(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            raise PackageError(
+                f"cannot download {req.full_url}: the server redirects (HTTP {code}) to {newurl!r}, and"
+                " packages come only from http(s):// or file:// URLs; give the final http(s) URL"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
+
+
 def _download(url: str, dest: Path, settings: Settings) -> Path:
     request = urllib.request.Request(url, headers={"User-Agent": "plutino-plugin-installer"})
     try:
-        with urllib.request.urlopen(request, timeout=settings.download_timeout_s) as response:
+        with _OPENER.open(request, timeout=settings.download_timeout_s) as response:
             length = response.headers.get("Content-Length")
             if length is not None and length.isdigit():
                 _check_size(int(length), url, settings)

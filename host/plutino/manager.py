@@ -16,6 +16,11 @@ The versioned file name gives every update a path of its own, so ``dlopen`` retu
 handle and the new code is used by new rule instances while running ones keep the old.
 A file that may still be in use is recorded in the store's ``pending_files`` and removed at the
 next start (as are the leftovers of a crash between steps 5's renames and its commit).
+
+Crash safety is tested by killing the process at each step boundary: :data:`INSTALL_STEPS` and
+:data:`DELETE_STEPS` name them, and :func:`crash_point` kills the process (SIGKILL) at the one
+named by ``$PLUTINO_TEST_CRASH_AT``. After any of them, the next start finds the plugin either
+fully installed or fully absent (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from plutino.config import DataDir, Settings, load_settings
+from plutino.config import KINDS, DataDir, Settings, load_settings
 from plutino.errors import PluginRefused, PlutinoError, RegistryError
 from plutino.fetch import fetch, label_of
 from plutino.packages import (
@@ -53,6 +58,31 @@ InUse = Callable[[str, str], Sequence[str]]
 StopRules = Callable[[Sequence[str], str], None]
 
 _MAX_OUTPUT = 64 * 1024
+
+#: The environment variable that names the step at which :func:`crash_point` kills the process.
+CRASH_ENV = "PLUTINO_TEST_CRASH_AT"
+
+#: Step boundaries of an install (and update), in order: after the zip was fetched, unpacked,
+#: verified (manifest, sha256, ABI tag, install.sh) and loaded; after the new files were noted
+#: as pending; after the first and after the last rename into place (inside the uncommitted
+#: transaction); after the commit.
+INSTALL_STEPS = ("install:fetched", "install:unpacked", "install:verified", "install:loaded",
+                 "install:pending", "install:moving", "install:moved", "install:committed")
+
+#: Step boundaries of a delete: before the transaction; after it committed (record gone, files
+#: noted as pending); after the first and after the last file was removed.
+DELETE_STEPS = ("delete:checked", "delete:recorded", "delete:unlinking", "delete:unlinked")
+
+
+def crash_point(step: str) -> None:
+    """A step boundary of an install or a delete, where a test may crash the process.
+
+    When ``$PLUTINO_TEST_CRASH_AT`` names ``step``, the process kills itself with SIGKILL
+    here, as a power cut or the OOM killer would: no cleanup runs. Unset (always, outside
+    the crash tests), this costs one dictionary lookup.
+    """
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -129,11 +159,25 @@ class PluginManager:
         with self._lock:
             shutil.rmtree(self.data.staging_dir, ignore_errors=True)
             self.data.staging_dir.mkdir(parents=True, exist_ok=True)
-            recorded = {r.file for r in self.store.list_plugins()}
+            recorded = {f for r in self.store.list_plugins() for f in (r.file, *r.config_files)}
             for rel in self.store.pending_files():
                 if rel not in recorded:
                     _unlink(self.data.root / rel)
+                    self._prune(self.data.root / rel)
                 self.store.forget_pending(rel)
+
+    def _prune(self, removed: Path) -> None:
+        """Remove the folders a removed file leaves empty, up to (not including) the kind's
+        own folder: ``etc/sources/random/conf/x.yaml`` takes ``conf/`` and ``random/`` along."""
+        keep = {self.data.plugins_dir(k) for k in KINDS} | {self.data.etc_dir(k) for k in KINDS}
+        folder = removed.parent
+        while folder not in keep and self.data.root in folder.parents:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                if folder.exists():
+                    return
+            folder = folder.parent
 
     def _load_recorded(self, record: PluginRecord) -> Any:
         from plutino.loader import load_plugin
@@ -297,6 +341,7 @@ class PluginManager:
             stage = Path(tempfile.mkdtemp(prefix="install-", dir=self.data.staging_dir))
             try:
                 package = fetch(location, stage / "package.zip", self.settings)
+                crash_point("install:fetched")
                 if sha256 is not None and sha256_file(package) != sha256.lower():
                     raise PackageError(
                         f"package {label} has sha256 {sha256_file(package)}, the request says"
@@ -304,6 +349,7 @@ class PluginManager:
                     )
                 (stage / "files").mkdir()
                 pkg = unpack(package, stage / "files", self.settings, label)
+                crash_point("install:unpacked")
                 kind = kind if kind is not None else pkg.manifest.kind
                 name = name if name is not None else pkg.manifest.name
                 self._verify(pkg, kind, name)
@@ -315,6 +361,7 @@ class PluginManager:
                         " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
                     )
                 output = self._run_script(pkg, shell_params) if pkg.script else ""
+                crash_point("install:verified")
                 final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
                 (stage / "load").mkdir()
                 staged_so = stage / "load" / final.name
@@ -330,11 +377,13 @@ class PluginManager:
                 )
                 old = self._plugins.get((kind, name))
                 self._registry_add(plugin, replacing=old, label=label, so_name=pkg.manifest.so)
+                crash_point("install:loaded")
                 try:
                     record = self._commit(record, staged_so, final, pkg, stage)
                 except BaseException:
                     self._registry_remove(plugin, restore=old)
                     raise
+                crash_point("install:committed")
                 self._plugins[(kind, name)] = plugin
                 # it was loaded from the staging dir; name the file where it now lives
                 plugin.path = str(final)
@@ -376,9 +425,13 @@ class PluginManager:
             tag = read_tag(pkg.so_path, kind=kind)
         except PluginRefused as exc:
             raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
+        platform = m.platform or {}
         for field, said, found in (
             ("name", m.name, tag.name), ("version", m.version, tag.version),
             ("abi", m.abi, f"{tag.abi[0]}.{tag.abi[1]}"),
+            *((f"platform.{key}", platform[key], getattr(tag, key))
+              for key in ("os", "arch", "libc", "pointer_size") if key in platform),
+            *((("contract_version", m.contract_version, tag.contract_version),) if m.contract_version else ()),
         ):
             if said != found:
                 raise PackageError(
@@ -464,10 +517,14 @@ class PluginManager:
         config_files = tuple(m.dst.relative_to(self.data.root).as_posix() for m in moves[1:])
         record = PluginRecord(**{**record.__dict__, "config_files": config_files})
         rel_final = final.relative_to(self.data.root).as_posix()
-        # Announce the new file first: if the process dies after the rename but before the
-        # commit, the next start finds it pending with no record and removes it.
+        # Announce the new files first: if the process dies after a rename but before the
+        # commit, the next start finds them pending with no record and removes them. A file
+        # that is already there (an update's yaml) is not announced: it is never removed.
+        announced = [rel_final, *(rel for m, rel in zip(moves[1:], config_files) if not m.dst.exists())]
         with self.store.transaction():
-            self.store.add_pending(rel_final, f"install of {kind} {name} {record.version}")
+            for rel in announced:
+                self.store.add_pending(rel, f"install of {kind} {name} {record.version}")
+        crash_point("install:pending")
         backups = stage / "backup"
         own_etc = etc / name
         own_etc_existed = own_etc.exists()
@@ -475,7 +532,8 @@ class PluginManager:
         try:
             with self.store.transaction():
                 self.store.put_plugin(record)
-                self.store.forget_pending(rel_final)
+                for rel in announced:
+                    self.store.forget_pending(rel)
                 for move in moves:
                     move.dst.parent.mkdir(parents=True, exist_ok=True)
                     backup = None
@@ -485,6 +543,9 @@ class PluginManager:
                         os.replace(move.dst, backup)
                     done.append((move, backup))
                     os.replace(move.src, move.dst)
+                    if len(done) == 1:
+                        crash_point("install:moving")
+                crash_point("install:moved")
         except BaseException:
             for move, backup in reversed(done):
                 _unlink(move.dst)
@@ -493,7 +554,8 @@ class PluginManager:
             if not own_etc_existed:
                 shutil.rmtree(own_etc, ignore_errors=True)
             with self.store.transaction():
-                self.store.forget_pending(rel_final)
+                for rel in announced:
+                    self.store.forget_pending(rel)
             raise
         return record
 
@@ -531,18 +593,23 @@ class PluginManager:
             if users:
                 self.stop_rules(users, f"stopped: {kind} plugin {name} was deleted")
             files = [record.file, *record.config_files]
+            crash_point("delete:checked")
             with self.store.transaction():
                 self.store.delete_plugin(kind, name)
                 for rel in files:
                     self.store.add_pending(rel, f"delete of {kind} {name}")
+            crash_point("delete:recorded")
             plugin = self._plugins.pop((kind, name), None)
             if plugin is not None:
                 self._registry_remove(plugin, restore=None)
-            for rel in files:
+            for i, rel in enumerate(files):
                 _unlink(self.data.root / rel)
+                if i == 0:
+                    crash_point("delete:unlinking")
             folder = self.data.etc_dir(kind) / name
             if folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
+            crash_point("delete:unlinked")
             with self.store.transaction():
                 for rel in files:
                     self.store.forget_pending(rel)

@@ -341,7 +341,19 @@ def test_bounded_source_end_flushes_windows_and_stops_the_rule(h: Harness, broke
     assert r.output.get(timeout=5).to_pylist() == [{"vs": [1, 2]}]
 
 
-def test_backpressure_bounded_queues_hold_back_the_source(h: Harness, registry, manager: RuleManager):
+@pytest.mark.parametrize(
+    ("sql", "taken_in", "ops_queue_full"),
+    [
+        # stuck, and stable: 1 batch in the sink's write, 2 in its queue, 1 held by the operator
+        # thread, 2 in the operators' queue, 1 held by the source thread
+        ("SELECT v FROM demo GROUP BY COUNTWINDOW(1)", 7, True),
+        # no window: the operators run on the source thread, which holds 1 batch
+        ("SELECT v FROM demo", 4, False),
+    ],
+)
+def test_backpressure_bounded_queues_hold_back_the_source(
+    h: Harness, registry, manager: RuleManager, sql: str, taken_in: int, ops_queue_full: bool
+):
     gate = threading.Event()
 
     class SlowSink:
@@ -363,22 +375,22 @@ def test_backpressure_bounded_queues_hold_back_the_source(h: Harness, registry, 
 
     registry.register(Plugin())
     h.stream("demo", "v BIGINT")
-    h.rule("r1", "SELECT v FROM demo", options={"bufferLength": 2}, actions=[{"slow": {}}])
+    h.rule("r1", sql, options={"bufferLength": 2}, actions=[{"slow": {}}])
     runtime = manager.runtime("r1")
     try:
         for i in range(20):
             h.broker.publish("in_demo", pa.RecordBatch.from_pylist([{"v": i}]))
-        # stuck, and stable: 1 batch in the sink's write, 2 in its queue, 1 held by the operator
-        # thread, 2 in the operators' queue, 1 held by the source thread; the other 13 wait at
-        # the source, which does not take them in
+        # the others wait at the source, which does not take them in
         wait_for(
             lambda: (
-                runtime.source_metrics.records_in == 7 and runtime._ops_queue.full() and runtime._sink_queues[0].full()
+                runtime.source_metrics.records_in == taken_in
+                and runtime._ops_queue.full() == ops_queue_full
+                and runtime._sink_queues[0].full()
             ),
             "the queues to fill",
         )
         source = runtime._source
-        assert source._sub.queue.qsize() == 13
+        assert source._sub.queue.qsize() == 20 - taken_in
         assert runtime.sink_metrics[0].records_out == 0
     finally:
         gate.set()

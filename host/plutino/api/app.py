@@ -1,7 +1,8 @@
 """The FastAPI application: eKuiper's REST API over a :class:`plutino.server.Host`.
 
 ``create_app(host)`` assembles the routers; the host is reached by each route through
-``request.app.state.host``. The app does not start or stop the host: whoever made the host
+``request.app.state.host``. In front of them all stands :class:`~plutino.api.access.AccessGuard`:
+the optional bearer token on mutating requests and the body-size limit. The app does not start or stop the host: whoever made the host
 owns it (``plutino serve``, a test). ``create_app(None)`` gives an app whose only use is its
 OpenAPI spec (``python -m plutino.api.openapi``).
 """
@@ -19,6 +20,7 @@ from fastapi.responses import Response
 from plutino import __version__
 
 from . import metadata, metrics, plugins, query, rules, streams
+from .access import AccessGuard, AccessSettings, load_access_settings
 from .deps import get_host
 from .errors import ERROR_RESPONSES, install_handlers
 from .models import ServerInfo
@@ -27,6 +29,10 @@ DESCRIPTION = """\
 Plutino's REST API. Paths, bodies, status codes and the error shape `{"error": code, "message": "..."}`
 follow eKuiper's (default port 9081), so eKuiper scripts and tools work unchanged. Additions are on
 new paths: `/plugins/{kind}s/{name}/check`, `/query` and `/metrics`. See docs/rest.md.
+
+When the server has a token (`PLUTINO_TOKEN`), every POST, PUT and DELETE needs the header
+`Authorization: Bearer <token>` (401 otherwise); GET requests stay open. Request bodies over
+`max_body_bytes` (1 MiB by default) are refused with 413.
 """
 
 
@@ -50,12 +56,18 @@ class JsonBodies:
         await self.app(scope, receive, send)
 
 
-def create_app(host: Any = None) -> FastAPI:
-    """The API of ``host`` (a :class:`plutino.server.Host`)."""
+def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAPI:
+    """The API of ``host`` (a :class:`plutino.server.Host`).
+
+    ``access``: the token and body limit; by default read from the host's data directory
+    (``etc/plutino.yaml``, ``api:``) and the environment (``PLUTINO_TOKEN``)."""
     app = FastAPI(title="Plutino", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
     app.state.host = host
     install_handlers(app)
     app.add_middleware(JsonBodies)
+    if access is None:
+        access = load_access_settings(getattr(host, "data", None)) if host is not None else AccessSettings()
+    app.add_middleware(AccessGuard, settings=access)  # added last: the outermost layer
 
     @app.get("/ping", tags=["server"], response_class=Response, responses={200: {"description": "The server is up"}})
     def ping() -> Response:

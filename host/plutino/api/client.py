@@ -4,12 +4,15 @@
     Client("http://127.0.0.1:9081").call("GET", "/rules")   # -> [{"id": "demo", "status": "running"}]
 
 JSON answers come back as Python values, text answers as a str; an error answer or an
-unreachable server raises :class:`ServerError` with a message for the user.
+unreachable server raises :class:`ServerError` with a message for the user. A server started
+with a token (``PLUTINO_TOKEN``) is sent it as ``Authorization: Bearer ...``: pass ``token``,
+or set ``PLUTINO_TOKEN`` for the client too.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.request
 from typing import Any
@@ -22,9 +25,10 @@ class ServerError(Exception):
 class Client:
     """A minimal JSON-over-HTTP client of the Plutino REST API (stdlib only)."""
 
-    def __init__(self, url: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, timeout: float = 60.0, token: str | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.token = token if token is not None else os.environ.get("PLUTINO_TOKEN") or None
 
     def call(self, method: str, path: str, body: Any = None, timeout: float | None = None) -> Any:
         """The decoded answer: JSON as Python values, text as a str."""
@@ -32,6 +36,8 @@ class Client:
         request = urllib.request.Request(self.url + path, data=data, method=method)
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as response:
                 return _decode(response.headers.get("Content-Type", ""), response.read())

@@ -72,8 +72,10 @@ _TABLE: tuple[tuple[type[BaseException], int, int], ...] = (
 #: The answers every route may give, for the OpenAPI spec.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The request cannot be carried out; the message says why"},
+    401: {"model": ErrorBody, "description": "The server has a token and the request (POST, PUT, DELETE) lacks it"},
     404: {"model": ErrorBody, "description": "A stream, rule, plugin or function that does not exist"},
     409: {"model": ErrorBody, "description": "A name that is taken, or a thing in use"},
+    413: {"model": ErrorBody, "description": "The request body is over max_body_bytes"},
 }
 
 
@@ -140,6 +142,8 @@ def _describe_validation(error: dict[str, Any]) -> str:
         return f"the request body is not valid JSON ({error.get('ctx', {}).get('error', error.get('msg'))})"
     if error.get("type") == "missing" and not where:
         return "the request needs a JSON body"
+    if error.get("type") == "extra_forbidden":
+        return f"unknown field '{'.'.join(where)}' in the request body"
     field = ".".join(where) if where else "the request body"
     got = error.get("input")
     shown = "" if error.get("type") == "missing" else f" (got {got!r})"

@@ -1,8 +1,9 @@
 """Request and response bodies, for validation and for the OpenAPI spec.
 
-The shapes are eKuiper's. Request models are lenient on purpose (unknown fields are kept and
-passed on): the engine and the plugin manager check the contents and say what is wrong in
-their own words, which name the fix; the models only document the shape.
+The shapes are eKuiper's. A rule body keeps unknown fields and passes them on: the engine
+refuses them in its own words, with a "did you mean". The other request bodies refuse unknown
+fields here (400 "unknown field 'x' in the request body"), so a misspelt field is never
+silently ignored. The engine and the plugin manager check the contents.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class StreamBody(BaseModel):
     """``POST /streams`` and ``PUT /streams/{id}``."""
+
+    model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(description="A stream statement, e.g. CREATE STREAM demo () WITH (TYPE=\"random\")",
                      examples=['CREATE STREAM demo () WITH (TYPE="random", FORMAT="json")'])
@@ -38,7 +41,7 @@ class RuleBody(BaseModel):
 class PluginBody(BaseModel):
     """``POST /plugins/{kind}s`` and ``PUT /plugins/{kind}s/{name}``."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(default=None, description="Letters, digits, '-' and '_'; PUT takes it from the path",
                              examples=["echo"])
@@ -54,11 +57,15 @@ class PluginBody(BaseModel):
 class FunctionList(BaseModel):
     """``POST /plugins/functions/{name}/register``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     functions: list[str]
 
 
 class QueryBody(BaseModel):
     """``POST /query`` (Plutino extension): run a SELECT for a while and return its rows."""
+
+    model_config = ConfigDict(extra="forbid")
 
     sql: str = Field(description="A SELECT over an existing stream", examples=["SELECT count FROM demo"])
     limit: int = Field(default=10, ge=1, le=100_000, description="Stop after this many rows")

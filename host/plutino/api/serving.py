@@ -108,7 +108,15 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
         the_host = Host(data)
         the_host.start(demo=demo, bundled_dir=bundled_dir)
         bound_port = sock.getsockname()[1]
-        app = create_app(the_host)
+        from plutino.api.access import load_access_settings
+
+        access = load_access_settings(data)
+        app = create_app(the_host, access)
+        if access.token:
+            log.info("POST, PUT and DELETE requests need the bearer token (PLUTINO_TOKEN)")
+        elif host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("listening on %s without a token: anyone who can reach it can install plugins and"
+                        " change rules; set PLUTINO_TOKEN (or api.token in %s)", host, data.settings_file)
         config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)

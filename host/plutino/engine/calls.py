@@ -108,9 +108,10 @@ class Calls:
         name = function.name
         self._check_count(node, name, len(args), function.min_args, function.max_args, f"{name}(...)")
         compiled = [self.row(a, f"the argument of {name}()") for a in args]
-        use = FunctionUse(function, plugin, name, len(self.uses))
+        result_type = self._validate(node, name, function, compiled)
+        use = FunctionUse(function, plugin, name, len(self.uses), result_type=result_type)
         self.uses.append(use)
-        return AggSpec(slot, name, compiled, use=use, type=self._validate(node, name, function, compiled))
+        return AggSpec(slot, name, compiled, use=use, type=result_type)
 
     def _agg_type(self, node: exp.Expression, b: fns.Builtin, args: list[Expr]) -> pa.DataType | None:
         t = args[0].type
@@ -245,7 +246,7 @@ class Calls:
                 raise self.error(a, f"{name}() does not take '*'", "pass columns or constants")
         compiled = [self.compile(a) for a in args]
         result_type = self._validate(node, name, function, compiled)
-        use = FunctionUse(function, plugin, name, len(self.uses))
+        use = FunctionUse(function, plugin, name, len(self.uses), result_type=result_type)
         self.uses.append(use)
         # constants cross the ABI as length-1 arrays, built once here
         prepared = [pa.repeat(a.const, 1) if a.is_const else None for a in compiled]

@@ -244,9 +244,10 @@ class Compiler(Calls):
     # operators
     def _binary(self, node: exp.Binary) -> Expr:
         op, fn = _BINARY[type(node)]
-        return self.apply(
-            node, f"'{op}'", lambda v, n: fn(v[0], v[1]), [self.compile(node.this), self.compile(node.expression)]
-        )
+        left, right = self.compile(node.this), self.compile(node.expression)
+        if op in _ARITHMETIC_OR_COMPARISON:
+            left, right = _as_float_like(left, right), _as_float_like(right, left)
+        return self.apply(node, f"'{op}'", lambda v, n: fn(v[0], v[1]), [left, right])
 
     def _not(self, node: exp.Not) -> Expr:
         return self.apply(node, "NOT", lambda v, n: pc.invert(v[0]), [self.compile(node.this)])
@@ -369,6 +370,21 @@ class Compiler(Calls):
 
         return Expr(choose, target, sql=node.sql())
 
+
+def _as_float_like(value: Expr, other: Expr) -> Expr:
+    """An integer constant facing a float64 operand (``temperature > 50``), as a float64
+    constant: pyarrow would cast it to float64 on every batch (a cast kernel call, about 2 us);
+    here it is cast once. Only when the value is exact as a float64, so results are the same."""
+    const = value.const
+    if const is None or other.is_const or other.type != pa.float64() or not pa.types.is_integer(const.type):
+        return value
+    v = const.as_py()
+    if v is None or abs(v) > 2**53:
+        return value
+    return constant(pa.scalar(float(v), pa.float64()), value.sql)
+
+
+_ARITHMETIC_OR_COMPARISON = {"+", "-", "*", "/", "=", "!=", ">", ">=", "<", "<="}
 
 _BINARY: dict[type, tuple[str, Callable[[Value, Value], Value]]] = {
     exp.Add: ("+", pc.add),

@@ -14,6 +14,8 @@ from typing import Any, Iterable, Protocol
 import pyarrow as pa
 from plutino_contract.protocols import Context, Function, FunctionInstance
 
+from plutino.errors import PluginCallError
+
 
 class FunctionLookup(Protocol):
     """Where plugin functions come from (the registry, through an adapter)."""
@@ -54,7 +56,9 @@ class FunctionUse:
     """One use of a plugin function in a rule: its instance lives from rule start to stop.
 
     ``calls`` counts calls into the plugin (one per batch for a scalar function, one per
-    window for an aggregate), shown in the rule status."""
+    window for an aggregate), shown in the rule status. A result that is not an array of the
+    right length (one row per input row, or per group) and of the type validate() gave is a
+    failed call, whatever kind of plugin returned it (the native adapter checks this too)."""
 
     function: Function
     plugin: str
@@ -63,6 +67,7 @@ class FunctionUse:
     calls: int = 0
     errors: int = 0
     instance: FunctionInstance | None = None
+    result_type: pa.DataType | None = None  # what validate() promised, when it could tell
 
     def open(self, rule_id: str, op_id: str) -> None:
         self.calls = 0
@@ -85,7 +90,7 @@ class FunctionUse:
     def call(self, args: list[pa.Array], length: int) -> pa.Array:
         self.calls += 1
         try:
-            return self._ready().call(args, length)
+            return self._checked(self._ready().call(args, length), length, "call")
         except Exception:
             self.errors += 1
             raise
@@ -93,10 +98,27 @@ class FunctionUse:
     def aggregate(self, args: list[pa.Array], length: int, group_ids: pa.Array | None, ngroups: int) -> pa.Array:
         self.calls += 1
         try:
-            return self._ready().aggregate(args, length, group_ids, ngroups)
+            return self._checked(self._ready().aggregate(args, length, group_ids, ngroups), ngroups, "aggregate")
         except Exception:
             self.errors += 1
             raise
+
+    def _checked(self, result: Any, rows: int, call: str) -> pa.Array:
+        what = f"function '{self.name}' {call}"
+        if isinstance(result, pa.ChunkedArray):
+            result = result.combine_chunks()
+        if not isinstance(result, pa.Array):
+            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
+                                  f"{call}() returned {type(result).__name__}, not a pyarrow Array (a bug in the plugin)")
+        if len(result) != rows:
+            per = "one per input row" if call == "call" else "one per group"
+            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
+                                  f"{call}() returned {len(result)} rows, expected {rows} ({per}) (a bug in the plugin)")
+        if self.result_type is not None and result.type != self.result_type:
+            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
+                                  f"{call}() returned type {result.type}, but validate() promised {self.result_type}"
+                                  " (a bug in the plugin)")
+        return result
 
 
 __all__ = ["FunctionLookup", "FunctionUse", "NoPlugins", "RegistryFunctions"]

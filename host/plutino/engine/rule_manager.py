@@ -253,6 +253,8 @@ class RuleManager:
     def shutdown(self) -> None:
         """Stop every running rule (host shutdown)."""
         with self._lock:
+            for runtime in self._runtimes.values():  # every source first, so the drains overlap
+                runtime.stop_source()
             for rule_id in list(self._runtimes):
                 self._stop(rule_id, "host shutting down")
 

@@ -22,6 +22,7 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "lateTolerance": 1000,  # ms an event may arrive behind the newest one (event time)
     "bufferLength": 16,  # batches each queue between threads holds (backpressure)
     "triggered": True,  # start the rule when it is created
+    "drainTimeout": 5000,  # ms a stop waits for the rows already taken in to reach the sinks (Plutino)
 }
 
 #: Properties of an action that the engine handles itself and does not pass to the sink.
@@ -63,6 +64,10 @@ class RuleDef:
     @property
     def buffer_length(self) -> int:
         return int(self.options["bufferLength"])
+
+    @property
+    def drain_timeout_ms(self) -> int:
+        return int(self.options.get("drainTimeout", DEFAULT_OPTIONS["drainTimeout"]))
 
     @property
     def triggered(self) -> bool:

@@ -85,8 +85,11 @@ static int64_t now_us(void) {
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Sleeps only when `t_us` is still ahead: clock_nanosleep() costs a system call and the
+** timer slack (20-80 us) even for a time already past, which would cap interval 0. */
 static void sleep_until(int64_t t_us) {
   struct timespec ts;
+  if (t_us <= now_us()) return;
   ts.tv_sec = (time_t)(t_us / 1000000);
   ts.tv_nsec = (long)(t_us % 1000000) * 1000;
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
