@@ -89,7 +89,8 @@ def serve(bind_host: str, port: int, data_dir: Path, demo: bool, bundled_dir: Pa
     """Run the server: the REST API on HOST:PORT over the data directory.
 
     Loads the installed plugins, the streams and the rules, and starts the rules that were
-    running. Ctrl-C or SIGTERM stops the rules (flushing their sinks) and exits."""
+    running. Ctrl-C or SIGTERM stops the rules (flushing their sinks) and exits. With
+    PLUTINO_TOKEN set, POST, PUT and DELETE requests need 'Authorization: Bearer <token>'."""
     from plutino.server import serve as run
 
     sys.exit(run(data_dir, bind_host, port, demo=demo, bundled_dir=bundled_dir, log_level=log_level))

@@ -86,7 +86,7 @@ def test_with_a_token_every_mutating_request_needs_it_and_reads_stay_open(tmp_pa
         r = server.post("/plugins/functions", json={"name": "echo", "file": (zips / "echo.zip").as_uri()}, headers=good)
         assert (r.status_code, r.text) == (201, "function plugin echo is created")
         r = server.post("/streams", json={"sql": 'CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="t")'},
-                        headers=good)
+                        headers={"Authorization": f"bearer {TOKEN}"})  # the scheme's case does not matter
         assert r.status_code == 201, r.text
         # the CLI's client sends PLUTINO_TOKEN (set in this environment) by itself
         client = Client(server.url)

@@ -17,7 +17,7 @@ from package_helpers import snapshot
 from plutino.config import Settings
 from plutino.errors import PluginRefused
 from plutino.manager import PluginManager
-from plutino.packages import MANIFEST, PackageError, sha256_file
+from plutino.packages import MANIFEST, sha256_file
 from plutino.tag import read_tag
 from test_bad_packages import _hand_manifest, _manifest, _zip, refused
 

@@ -152,8 +152,8 @@ def test_a_function_that_returns_errors_is_counted_and_its_rule_keeps_running(ap
     (op,) = [k.removesuffix("_exceptions_total") for k in _exceptions(status) if k.startswith("op_")]
     assert status[f"{op}_exceptions_total"] == 2
     assert status[f"{op}_last_exception"] == (
-        "field 'h': plugin 'function_error_mid_batch': function 'checked_half' call failed (PLUTINO_INVALID): checked_half: "
-        "row 0 holds -2; only values >= 0 are allowed")
+        "field 'h': plugin 'function_error_mid_batch': function 'checked_half' call failed (PLUTINO_INVALID): "
+        "checked_half: row 0 holds -2; only values >= 0 are allowed")
     assert ('plutino_plugin_errors_total{kind="function",plugin="function_error_mid_batch",function="checked_half"} 2'
             in api.metrics())
     calm.check_untouched()

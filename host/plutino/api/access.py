@@ -85,7 +85,7 @@ class AccessGuard:
     def __init__(self, app: Any, settings: AccessSettings) -> None:
         self.app = app
         self.settings = settings
-        self._expected = f"Bearer {settings.token}".encode() if settings.token else None
+        self._expected = settings.token.encode() if settings.token else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -95,11 +95,12 @@ class AccessGuard:
         if self._expected is not None and method not in READ_METHODS:
             given = dict(scope["headers"]).get(b"authorization")
             if given is None:
-                await _refuse(send, 401, "Unauthorized", f"{method} requests to this server need a bearer token: send the"
-                              " header 'Authorization: Bearer <token>' with the server's token (PLUTINO_TOKEN);"
-                              " GET requests need none")
+                await _refuse(send, 401, "Unauthorized", f"{method} requests to this server need a bearer token:"
+                              " send the header 'Authorization: Bearer <token>' with the server's token"
+                              " (PLUTINO_TOKEN); GET requests need none")
                 return
-            if not hmac.compare_digest(given, self._expected):
+            scheme, _, credentials = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self._expected):
                 await _refuse(send, 401, "Unauthorized", "the bearer token is not this server's; send"
                               " 'Authorization: Bearer <token>' with the token the server was started with"
                               " (PLUTINO_TOKEN or api.token in etc/plutino.yaml)")

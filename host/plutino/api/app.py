@@ -2,9 +2,10 @@
 
 ``create_app(host)`` assembles the routers; the host is reached by each route through
 ``request.app.state.host``. In front of them all stands :class:`~plutino.api.access.AccessGuard`:
-the optional bearer token on mutating requests and the body-size limit. The app does not start or stop the host: whoever made the host
-owns it (``plutino serve``, a test). ``create_app(None)`` gives an app whose only use is its
-OpenAPI spec (``python -m plutino.api.openapi``).
+the optional bearer token on mutating requests and the body-size limit. The app does not
+start or stop the host: whoever made the host owns it (``plutino serve``, a test).
+``create_app(None)`` gives an app whose only use is its OpenAPI spec
+(``python -m plutino.api.openapi``).
 """
 
 from __future__ import annotations

@@ -74,7 +74,10 @@ def _raise_stop(signum: int, frame: Any) -> None:
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, or a PlutinoError that says what to do."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only when the
+    # listening socket says TCP, and without it every answer on a kept-alive connection waits
+    # ~40 ms for a delayed ACK (Nagle's algorithm holds the body back behind the headers).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -108,12 +108,12 @@ class FunctionUse:
         if isinstance(result, pa.ChunkedArray):
             result = result.combine_chunks()
         if not isinstance(result, pa.Array):
-            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
-                                  f"{call}() returned {type(result).__name__}, not a pyarrow Array (a bug in the plugin)")
+            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION", f"{call}() returned"
+                                  f" {type(result).__name__}, not a pyarrow Array (a bug in the plugin)")
         if len(result) != rows:
             per = "one per input row" if call == "call" else "one per group"
-            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
-                                  f"{call}() returned {len(result)} rows, expected {rows} ({per}) (a bug in the plugin)")
+            raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION", f"{call}() returned"
+                                  f" {len(result)} rows, expected {rows} ({per}) (a bug in the plugin)")
         if self.result_type is not None and result.type != self.result_type:
             raise PluginCallError(self.plugin, what, "CONTRACT_VIOLATION",
                                   f"{call}() returned type {result.type}, but validate() promised {self.result_type}"
