@@ -1,0 +1,87 @@
+"""The engine without the server: :class:`Engine`, for scripts, notebooks and other engines.
+
+The same SQL, built-in functions and plugins as a rule on the server, over batches in hand::
+
+    import pyarrow as pa
+    import plutino
+
+    engine = plutino.Engine(plugins=["build/fastmath.so"])
+    table = engine.query("SELECT mul2add1(t) AS t2 FROM s WHERE t > 3",
+                         pa.table({"t": [1.0, 5.0, 7.0]}))
+
+``query`` treats its input as a bounded stream: every open window is emitted when it ends.
+For running rules with sources and sinks in-process (threads, windows on the clock), use
+:attr:`Engine.rules`, the :class:`~plutino.engine.RuleManager` the server uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pyarrow as pa
+
+from .engine import BUILTIN_NAMES, Catalog, RuleManager
+from .engine.query import query as _query
+from .io.builtin import register_builtins
+from .loader import load_plugin
+from .registry import Registry
+
+Batches = pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]
+
+
+class Engine:
+    """Plutino's engine in this process: a registry of plugins and the SQL that uses them."""
+
+    def __init__(self, plugins: Iterable[str | Path] = (), *, registry: Registry | None = None) -> None:
+        self.registry = registry if registry is not None else Registry(BUILTIN_NAMES)
+        register_builtins(self.registry)
+        self._rules: RuleManager | None = None
+        for path in plugins:
+            self.load(path)
+
+    def load(self, path: str | Path, kind: str | None = None) -> Any:
+        """Load a native plugin (checked as ``plutino plugin check`` does) and register it."""
+        plugin = load_plugin(path, kind=kind)
+        self.registry.register(plugin)
+        return plugin
+
+    def register(self, plugin: Any) -> None:
+        """Register a Python plugin that implements the contract's Protocols."""
+        self.registry.register(plugin)
+
+    def query(self, sql: str, batches: Batches, *, schema: pa.Schema | None = None,
+              timestamp: str | None = None, event_time: bool = False, late_tolerance_ms: int = 0,
+              arrival_ms: Sequence[int] | None = None) -> pa.Table:
+        """Run a SELECT over ``batches`` (a Table, a RecordBatch or an iterable of batches)
+        and return every result row. Arguments after ``batches`` are those of
+        :func:`plutino.engine.query.query`; errors are SqlError (the SQL) or the plugin's
+        own PluginCallError."""
+        if isinstance(batches, pa.Table):
+            batches = batches.to_batches()
+        elif isinstance(batches, pa.RecordBatch):
+            batches = [batches]
+        return _query(sql, batches, registry=self.registry, schema=schema, timestamp=timestamp,
+                      event_time=event_time, late_tolerance_ms=late_tolerance_ms, arrival_ms=arrival_ms)
+
+    @property
+    def rules(self) -> RuleManager:
+        """Streams and rules running in this process (created on first use)."""
+        if self._rules is None:
+            self._rules = RuleManager(self.registry, Catalog())
+        return self._rules
+
+    def close(self) -> None:
+        """Stop every rule started through :attr:`rules`."""
+        if self._rules is not None:
+            self._rules.shutdown()
+            self._rules = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Engine"]
