@@ -256,15 +256,16 @@ def main(argv: list[str] | None = None) -> int:
     seconds, rounds = (0.1, 3) if args.quick else (0.25, 7)
     plugins = h.plugin_dir(args.plugins, ["random", "fastmath"])
     count_so = h.count_sink()
+    print("machine:", h.machine())
     cpus = sorted(os.sched_getaffinity(0))
     if not args.all_cpus:
         os.sched_setaffinity(0, {cpus[-1]})
-    print("machine:", h.machine())
     which = "fastest" if args.stat == "min" else "median"
     print(f"method: {which} of {rounds} interleaved rounds of about {seconds:g} s per case"
           f"{' (--quick)' if args.quick else ''}; "
           + ("all CPUs" if args.all_cpus else f"pinned to CPU {cpus[-1]} (one core)"))
     print(f"pipeline: random {PATTERN} -> {SQL.format(fn='mul2add1')} -> count")
+    h.settle_malloc()
     bench = Bench(plugins, count_so)
     idle_rss, _ = rss_kib()
     results: dict[int, dict[str, float]] = {}

@@ -1,9 +1,10 @@
 """The ``plutino`` command line.
 
-``main`` is the root group; each concept adds a subgroup or command (``plutino plugin ...``
-here, with ``check`` defined in this module and the package commands of
-:mod:`plutino.cli_packages` added to it; ``plutino serve``, ``plutino stream ...`` and
-``plutino rule ...`` join the same way, by ``main.add_command`` at the bottom of this file).
+``main`` is the root group; each concept adds a subgroup or command: ``plutino plugin check``
+is defined here, the package commands (new, build, pack, install, ...) in
+:mod:`plutino.cli_packages`, and ``plutino serve``, ``stream``, ``rule`` and ``query`` in
+:mod:`plutino.cli_server`, which also makes install, update, list, describe and delete work
+over REST. All are added to their group once, at the bottom of this file.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import sys
 import click
 
 from . import __version__
+from .cli_packages import COMMANDS as PACKAGE_COMMANDS
+from .cli_server import register as register_server_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,22 +74,8 @@ def format_check(d: dict) -> str:
     return "\n".join(lines)
 
 
-from .cli_packages import COMMANDS as _PACKAGE_COMMANDS  # noqa: E402  (new, build, pack, install, ...)
-
-for _command in _PACKAGE_COMMANDS:
+for _command in PACKAGE_COMMANDS:
     plugin.add_command(_command)
-
-def _add_commands() -> None:
-    from .cli_packages import COMMANDS as package_commands
-
-    for command in package_commands:
-        plugin.add_command(command)
-
-
-_add_commands()
-
-from .cli_server import register as _register_server_commands  # noqa: E402  (serve, stream, rule, query)
-
-_register_server_commands(main, plugin)
+register_server_commands(main, plugin)
 
 __all__ = ["main", "plugin", "check", "format_check"]

@@ -17,10 +17,9 @@ handle and the new code is used by new rule instances while running ones keep th
 A file that may still be in use is recorded in the store's ``pending_files`` and removed at the
 next start (as are the leftovers of a crash between steps 5's renames and its commit).
 
-Crash safety is tested by killing the process at each step boundary: :data:`INSTALL_STEPS` and
-:data:`DELETE_STEPS` name them, and :func:`crash_point` kills the process (SIGKILL) at the one
-named by ``$PLUTINO_TEST_CRASH_AT``. After any of them, the next start finds the plugin either
-fully installed or fully absent (docs/reliability.md).
+The checks of steps 3 and 4 are in :mod:`plutino.verify`, the install.sh runner in
+:mod:`plutino.scripts`, and the crash points and the start-up clean-up in :mod:`plutino.recovery`
+(whose :data:`INSTALL_STEPS` and :data:`DELETE_STEPS` are re-exported here).
 """
 
 from __future__ import annotations
@@ -29,8 +28,6 @@ import builtins
 import logging
 import os
 import shutil
-import signal
-import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -39,50 +36,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from plutino.config import KINDS, DataDir, Settings, load_settings
-from plutino.errors import PluginRefused, PlutinoError, RegistryError
+from plutino.config import DataDir, Settings, load_settings
+from plutino.errors import PlutinoError, RegistryError
 from plutino.fetch import fetch, label_of
-from plutino.packages import (
-    PackageError,
-    StagedPackage,
-    check_kind,
-    check_name,
-    sha256_file,
-    unpack,
-)
+from plutino.packages import PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack
+from plutino.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, crash_point, remove_leftovers
+from plutino.scripts import run_install_script
 from plutino.store import PluginRecord, Store
+from plutino.verify import load_recorded, load_staged, verify_package
 
 log = logging.getLogger("plutino.plugins")
 
 InUse = Callable[[str, str], Sequence[str]]
 StopRules = Callable[[Sequence[str], str], None]
-
-_MAX_OUTPUT = 64 * 1024
-
-#: The environment variable that names the step at which :func:`crash_point` kills the process.
-CRASH_ENV = "PLUTINO_TEST_CRASH_AT"
-
-#: Step boundaries of an install (and update), in order: after the zip was fetched, unpacked,
-#: verified (manifest, sha256, ABI tag, install.sh) and loaded; after the new files were noted
-#: as pending; after the first and after the last rename into place (inside the uncommitted
-#: transaction); after the commit.
-INSTALL_STEPS = ("install:fetched", "install:unpacked", "install:verified", "install:loaded",
-                 "install:pending", "install:moving", "install:moved", "install:committed")
-
-#: Step boundaries of a delete: before the transaction; after it committed (record gone, files
-#: noted as pending); after the first and after the last file was removed.
-DELETE_STEPS = ("delete:checked", "delete:recorded", "delete:unlinking", "delete:unlinked")
-
-
-def crash_point(step: str) -> None:
-    """A step boundary of an install or a delete, where a test may crash the process.
-
-    When ``$PLUTINO_TEST_CRASH_AT`` names ``step``, the process kills itself with SIGKILL
-    here, as a power cut or the OOM killer would: no cleanup runs. Unset (always, outside
-    the crash tests), this costs one dictionary lookup.
-    """
-    if os.environ.get(CRASH_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -143,7 +109,7 @@ class PluginManager:
         if key in self._plugins:
             return True
         try:
-            plugin = self._load_recorded(record)
+            plugin = load_recorded(self.data, record)
             self._registry_add(plugin, replacing=None)
         except Exception as exc:  # never fatal: record the reason and go on
             reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
@@ -157,49 +123,7 @@ class PluginManager:
     def recover(self) -> None:
         """Remove what an interrupted install, update or delete left behind."""
         with self._lock:
-            shutil.rmtree(self.data.staging_dir, ignore_errors=True)
-            self.data.staging_dir.mkdir(parents=True, exist_ok=True)
-            recorded = {f for r in self.store.list_plugins() for f in (r.file, *r.config_files)}
-            for rel in self.store.pending_files():
-                if rel not in recorded:
-                    _unlink(self.data.root / rel)
-                    self._prune(self.data.root / rel)
-                self.store.forget_pending(rel)
-
-    def _prune(self, removed: Path) -> None:
-        """Remove the folders a removed file leaves empty, up to (not including) the kind's
-        own folder: ``etc/sources/random/conf/x.yaml`` takes ``conf/`` and ``random/`` along."""
-        keep = {self.data.plugins_dir(k) for k in KINDS} | {self.data.etc_dir(k) for k in KINDS}
-        folder = removed.parent
-        while folder not in keep and self.data.root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:  # not empty, or already gone
-                if folder.exists():
-                    return
-            folder = folder.parent
-
-    def _load_recorded(self, record: PluginRecord) -> Any:
-        from plutino.loader import load_plugin
-
-        path = self.data.root / record.file
-        fix = (f"reinstall it: plutino plugin delete {record.kind} {record.name}, then install its"
-               " package again")
-        if not path.is_file():
-            raise PackageError(f"{record.kind} plugin {record.name}: its file {record.file} is missing; {fix}")
-        digest = sha256_file(path)
-        if digest != record.sha256:
-            raise PackageError(
-                f"{record.kind} plugin {record.name}: {record.file} changed since it was installed"
-                f" (sha256 {digest[:12]}..., installed {record.sha256[:12]}...); {fix}"
-            )
-        plugin = load_plugin(path, kind=record.kind)
-        if (plugin.name, plugin.version) != (record.name, record.version):
-            raise PackageError(
-                f"{record.kind} plugin {record.name}: {record.file} holds {plugin.name}"
-                f" {plugin.version}, the store says {record.name} {record.version}; {fix}"
-            )
-        return plugin
+            remove_leftovers(self.data, self.store)
 
     # ---------------------------------------------------------------- queries
 
@@ -352,7 +276,7 @@ class PluginManager:
                 crash_point("install:unpacked")
                 kind = kind if kind is not None else pkg.manifest.kind
                 name = name if name is not None else pkg.manifest.name
-                self._verify(pkg, kind, name)
+                verify_package(pkg, kind, name)
                 existing = self._existing(kind, name, update)
                 if existing is not None and existing.version == pkg.manifest.version:
                     raise PackageError(
@@ -360,13 +284,13 @@ class PluginManager:
                         " which is the version installed; an update needs a new version: raise"
                         " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
                     )
-                output = self._run_script(pkg, shell_params) if pkg.script else ""
+                output = run_install_script(pkg, shell_params, self.settings, self.data) if pkg.script else ""
                 crash_point("install:verified")
                 final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
                 (stage / "load").mkdir()
                 staged_so = stage / "load" / final.name
                 os.replace(pkg.so_path, staged_so)
-                plugin = self._load_staged(staged_so, pkg, functions)
+                plugin = load_staged(staged_so, pkg, functions)
                 record = PluginRecord(
                     kind=kind, name=name, version=pkg.manifest.version,
                     file=final.relative_to(self.data.root).as_posix(), sha256=pkg.manifest.sha256,
@@ -398,110 +322,6 @@ class PluginManager:
                 self._retire(existing, keep=record)
             log.info("%s plugin %s %s installed from %s", kind, name, record.version, location)
             return record
-
-    def _verify(self, pkg: StagedPackage, kind: str, name: str) -> None:
-        """The package is the plugin asked for, and its .so is the one its manifest describes."""
-        from plutino.tag import read_tag
-
-        m, label = pkg.manifest, pkg.label
-        if m.name != name:
-            raise PackageError(
-                f"package {label} holds plugin {m.name!r}, but the request installs {name!r};"
-                f" use name {m.name!r} in the request, or the package of {name}"
-            )
-        if m.kind != kind:
-            raise PackageError(
-                f"package {label} holds a {m.kind} plugin, but it is being installed as a {kind};"
-                f" install it under /plugins/{m.kind}s (plutino plugin install {m.kind} ...)"
-            )
-        digest = sha256_file(pkg.so_path)
-        if digest != m.sha256:
-            raise PackageError(
-                f"package {label}: {m.so} has sha256 {digest}, the manifest says {m.sha256};"
-                " the file was changed or damaged after packing: pack it again with"
-                " `plutino plugin pack`"
-            )
-        try:
-            tag = read_tag(pkg.so_path, kind=kind)
-        except PluginRefused as exc:
-            raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
-        platform = m.platform or {}
-        for field, said, found in (
-            ("name", m.name, tag.name), ("version", m.version, tag.version),
-            ("abi", m.abi, f"{tag.abi[0]}.{tag.abi[1]}"),
-            *((f"platform.{key}", platform[key], getattr(tag, key))
-              for key in ("os", "arch", "libc", "pointer_size") if key in platform),
-            *((("contract_version", m.contract_version, tag.contract_version),) if m.contract_version else ()),
-        ):
-            if said != found:
-                raise PackageError(
-                    f"package {label}: the manifest says {field} {said!r}, the ABI tag of {m.so}"
-                    f" says {found!r}; pack it again with `plutino plugin pack`"
-                )
-
-    def _load_staged(self, staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | None) -> Any:
-        from plutino.loader import load_plugin
-
-        label, m = pkg.label, pkg.manifest
-        try:
-            plugin = load_plugin(staged_so, kind=m.kind)
-        except PluginRefused as exc:
-            raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
-        except PlutinoError as exc:
-            raise PackageError(f"package {label}: {exc}") from exc
-        if m.kind == "function":
-            offered = list(plugin.functions)
-            if sorted(offered) != sorted(m.functions):
-                raise PackageError(
-                    f"package {label}: the manifest lists functions {', '.join(m.functions) or 'none'},"
-                    f" the plugin offers {', '.join(offered) or 'none'}; pack it again with"
-                    " `plutino plugin pack`"
-                )
-            unknown = [f for f in (functions or ()) if f not in offered]
-            if unknown:
-                raise PackageError(
-                    f"package {label}: the request lists functions {', '.join(unknown)} that the"
-                    f" plugin does not offer (it offers {', '.join(offered)}); leave 'functions'"
-                    " out: Plutino reads them from the plugin"
-                )
-        return plugin
-
-    def _run_script(self, pkg: StagedPackage, shell_params: Sequence[str]) -> str:
-        assert pkg.script is not None
-        if not self.settings.allow_scripts:
-            raise PackageError(
-                f"package {pkg.label} contains install.sh, and running install scripts is off;"
-                " an administrator can allow it with allow_scripts: true under packages: in"
-                f" {self.data.settings_file} (or PLUTINO_ALLOW_SCRIPTS=1), or remove install.sh"
-                " from the package"
-            )
-        if not all(isinstance(p, str) for p in shell_params):
-            raise PackageError(f"shellParas must be a list of strings, got {list(shell_params)!r}")
-        env = dict(os.environ, PLUTINO_HOME=str(self.data.root), PLUTINO_PLUGIN=pkg.manifest.name,
-                   PLUTINO_PLUGIN_KIND=pkg.manifest.kind)
-        # A session of its own, so a timeout kills everything the script started.
-        proc = subprocess.Popen(
-            ["sh", str(pkg.script), *shell_params], cwd=pkg.root, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            stdout, _ = proc.communicate(timeout=self.settings.script_timeout_s)
-        except subprocess.TimeoutExpired as exc:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise PackageError(
-                f"package {pkg.label}: install.sh did not finish within script_timeout_s ="
-                f" {self.settings.script_timeout_s:g} s; make it faster or raise the limit"
-            ) from exc
-        output = stdout.decode("utf-8", "replace")[-_MAX_OUTPUT:]
-        if proc.returncode != 0:
-            tail = "\n".join(output.splitlines()[-20:])
-            raise PackageError(
-                f"package {pkg.label}: install.sh failed (exit {proc.returncode}); its output"
-                f" ends with:\n{tail}"
-            )
-        return output
 
     def _commit(self, record: PluginRecord, staged_so: Path, final: Path, pkg: StagedPackage,
                 stage: Path) -> PluginRecord:
@@ -548,7 +368,7 @@ class PluginManager:
                 crash_point("install:moved")
         except BaseException:
             for move, backup in reversed(done):
-                _unlink(move.dst)
+                move.dst.unlink(missing_ok=True)
                 if backup is not None:
                     os.replace(backup, move.dst)
             if not own_etc_existed:
@@ -563,7 +383,7 @@ class PluginManager:
         """After an update: remove the old version's file, now or (if rules use it) at next start."""
         stale = [f for f in old.config_files if f not in keep.config_files]
         for rel in stale:
-            _unlink(self.data.root / rel)
+            (self.data.root / rel).unlink(missing_ok=True)
         users = list(self.in_use(old.kind, old.name))
         if users:
             with self.store.transaction():
@@ -571,7 +391,7 @@ class PluginManager:
             log.info("%s plugin %s %s stays on disk until next start: rules %s still run it",
                      old.kind, old.name, old.version, ", ".join(users))
         else:
-            _unlink(self.data.root / old.file)
+            (self.data.root / old.file).unlink(missing_ok=True)
 
     # ---------------------------------------------------------------- delete
 
@@ -603,7 +423,7 @@ class PluginManager:
             if plugin is not None:
                 self._registry_remove(plugin, restore=None)
             for i, rel in enumerate(files):
-                _unlink(self.data.root / rel)
+                (self.data.root / rel).unlink(missing_ok=True)
                 if i == 0:
                     crash_point("delete:unlinking")
             folder = self.data.etc_dir(kind) / name
@@ -651,8 +471,4 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+__all__ = ["CRASH_ENV", "DELETE_STEPS", "INSTALL_STEPS", "PluginManager"]

@@ -67,7 +67,8 @@ def bundled_plugins_dir() -> Path | None:
 
 @dataclass
 class StartReport:
-    """What :meth:`Host.start` did, for the log and for tests."""
+    """What :meth:`Host.start` did, for the log and for tests: what is loaded, restored and
+    running after start-up, the demo's part included (``bundled`` and ``demo`` say which)."""
 
     plugins: dict[str, list[str]] = field(default_factory=dict)
     streams: list[str] = field(default_factory=list)
@@ -325,15 +326,19 @@ class Host:
                       f" in {folder}" if folder else "", _BUNDLED_FIX)
             return
         report.bundled = self.install_bundled(folder)
+        report.plugins["loaded"].extend(report.bundled)
         log.info("--demo: installed bundled plugins %s from %s", ", ".join(report.bundled) or "none", folder)
         out = self.data.root / "out"
         out.mkdir(parents=True, exist_ok=True)
         try:
             if not self.catalog.has_stream("demo"):
                 self.engine.create_stream(DEMO_STREAM)
+                report.streams.append("demo")
             if not self.catalog.has_rule("demo"):
-                self.create_rule({"id": "demo", "sql": DEMO_SQL,
-                                  "actions": [{"file": {"path": str(out / "demo.jsonl")}}]})
+                rule = self.create_rule({"id": "demo", "sql": DEMO_SQL,
+                                         "actions": [{"file": {"path": str(out / "demo.jsonl")}}]})
+                if rule.triggered:
+                    report.rules_started.append(rule.id)
             report.demo = True
             log.info("--demo: stream demo (random source) and rule demo (fastmath functions, file sink) are"
                      " running; the rule writes %s", out / "demo.jsonl")

@@ -252,9 +252,17 @@ class Calls:
         prepared = [pa.repeat(a.const, 1) if a.is_const else None for a in compiled]
         evals = [a.eval for a in compiled]
 
-        def call(batch: pa.RecordBatch) -> Value:
-            arrays = [p if p is not None else as_array(f(batch)) for p, f in zip(prepared, evals)]
-            return use.call(arrays, batch.num_rows)
+        if len(compiled) == 1 and prepared[0] is None:  # f(column), the common case, without the loop
+            (only,) = evals
+
+            def call(batch: pa.RecordBatch) -> Value:
+                return use.call([as_array(only(batch))], batch.num_rows)
+
+        else:
+
+            def call(batch: pa.RecordBatch) -> Value:
+                arrays = [p if p is not None else as_array(f(batch)) for p, f in zip(prepared, evals)]
+                return use.call(arrays, batch.num_rows)
 
         return Expr(call, result_type, sql=node.sql())
 

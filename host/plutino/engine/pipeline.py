@@ -27,6 +27,9 @@ from .planner import QueryPlan
 from .windows import Window, WindowAssigner, make_assigner
 
 
+_FILTER = pc.get_function("filter")
+
+
 @dataclass
 class Chunk:
     """A batch on its way through the stages, with the bounds of the window it came from."""
@@ -65,7 +68,7 @@ class FilterStage(Stage):
             raise StageError(f"{'HAVING' if self.kind == 'having' else 'WHERE'}: {exc}") from exc
         if isinstance(mask, pa.Scalar):
             return [chunk] if mask.as_py() else []
-        kept = chunk.batch.filter(mask)  # null counts as false
+        kept = _FILTER.call([chunk.batch, mask])  # batch.filter(mask) without its wrapper; null is false
         return [Chunk(kept, chunk.start, chunk.end)] if kept.num_rows else []
 
 
@@ -348,7 +351,7 @@ class Pipeline:
                 except Exception as exc:
                     self._failed(m, exc)
                     continue
-                m.end(started, sum(c.batch.num_rows for c in result))
+                m.end(started, result[0].batch.num_rows if len(result) == 1 else sum(c.batch.num_rows for c in result))
                 produced += result
             chunks = produced
             if not chunks:

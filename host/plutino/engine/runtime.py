@@ -337,9 +337,11 @@ class RuleRuntime:
                 continue
             arrival = self.clock.now_ms()
             m.buffer_length = self._ops_queue.qsize()
+            n = rows.num_rows
             if not self._to_ops(("data", rows, arrival)):
                 return
-            m.records_out += rows.num_rows
+            m.records_out += n
+            del batch, rows  # freed now, not when the next batch arrives: its memory is reused hot
 
     def _stopping_source(self) -> bool:
         return self._stop_source.is_set() or self._stop.is_set()
@@ -349,9 +351,7 @@ class RuleRuntime:
         False when the rule stopped meanwhile."""
         if not self._inline_ops:
             return self._put(self._ops_queue, item, 0)
-        with self._idle:
-            self._queued[0] += 1
-        self._operate(item)
+        self._operate(item, inline=True)
         return not self._stop.is_set()
 
     def _ops_loop(self) -> None:
@@ -360,8 +360,9 @@ class RuleRuntime:
             if item is None or self._operate(item):
                 return
 
-    def _operate(self, item: Any) -> bool:
-        """Run the operators on one queued item and queue their output for the sinks; True
+    def _operate(self, item: Any, inline: bool = False) -> bool:
+        """Run the operators on one item (queued, or ``inline`` on the source thread, which
+        waits for them: no accounting for wait_idle) and hand their output to the sinks; True
         when the operators are done (the end of the stream, or the rule stopped)."""
         pipeline = self.pipeline
         kind = item[0]
@@ -391,7 +392,8 @@ class RuleRuntime:
         if kind == "end":
             for i, q in enumerate(self._sink_queues):
                 self._put(q, _END, 1 + i)
-        self._finished_item(0)
+        if not inline:
+            self._finished_item(0)
         return kind == "end"
 
     def _sink_loop(self, i: int) -> None:

@@ -11,35 +11,24 @@ import logging
 from typing import Any, Mapping
 
 import pyarrow as pa
-from plutino_contract.protocols import ConnectionStatus, Context
+from plutino_contract.protocols import Context
 
+from ._base import InProcessSink
 from .memory import VERSION, _check_keys
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 
-class LogSink:
+class LogSink(InProcessSink):
     def __init__(self, logger: logging.Logger, level: int) -> None:
         self.logger = logger
         self.level = level
-
-    def open(self) -> None:
-        pass
 
     def write(self, batch: pa.RecordBatch) -> None:
         if not self.logger.isEnabledFor(self.level):
             return
         for row in batch.to_pylist():
             self.logger.log(self.level, "%s", json.dumps(row, default=str, ensure_ascii=False))
-
-    def flush(self) -> None:
-        pass
-
-    def status(self) -> ConnectionStatus:
-        return "connected"
-
-    def close(self) -> None:
-        pass
 
 
 class LogSinkPlugin:

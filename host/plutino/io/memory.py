@@ -23,6 +23,8 @@ from typing import Any, Mapping
 import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
+from ._base import InProcessSink
+
 VERSION = "1.0.0"
 
 _END = object()
@@ -158,25 +160,13 @@ class MemorySourcePlugin:
         return MemorySource(topic, buffer, self.broker)
 
 
-class MemorySink:
+class MemorySink(InProcessSink):
     def __init__(self, topic: str, broker: MemoryBroker) -> None:
         self.topic = topic
         self.broker = broker
 
-    def open(self) -> None:
-        pass
-
     def write(self, batch: pa.RecordBatch) -> None:
         self.broker.publish(self.topic, batch)
-
-    def flush(self) -> None:
-        pass
-
-    def status(self) -> ConnectionStatus:
-        return "connected"
-
-    def close(self) -> None:
-        pass
 
 
 class MemorySinkPlugin:

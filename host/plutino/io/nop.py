@@ -10,37 +10,26 @@ import logging
 from typing import Any, Mapping
 
 import pyarrow as pa
-from plutino_contract.protocols import ConnectionStatus, Context
+from plutino_contract.protocols import Context
 
+from ._base import InProcessSink
 from .options import Options
 
 VERSION = "1.0.0"
 _log = logging.getLogger("plutino.io.nop")
 
 
-class NopSink:
+class NopSink(InProcessSink):
     def __init__(self, log: bool) -> None:
         self.log = log
         self.rows = 0
         self.batches = 0
-
-    def open(self) -> None:
-        pass
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.rows += batch.num_rows
         self.batches += 1
         if self.log:
             _log.info("nop sink: dropped a batch of %d rows (%d rows so far)", batch.num_rows, self.rows)
-
-    def flush(self) -> None:
-        pass
-
-    def status(self) -> ConnectionStatus:
-        return "connected"
-
-    def close(self) -> None:
-        pass
 
 
 class NopSinkPlugin:

@@ -1,0 +1,440 @@
+"""Benchmark 4: MQTT end to end -- JSON messages through mosquitto, a rule, and a sink.
+
+eKuiper's own published benchmark: JSON messages published to a broker, the rule
+
+    SELECT * FROM demo WHERE temperature > 50
+
+and a sink; eKuiper reports ~10-12k messages/s per instance for it. Here:
+
+  publisher     a separate process (so it does not share the GIL), pinned to another CPU,
+                publishes ``{"temperature": t, "humidity": h, "ts": <send time, ns>}`` at QoS 0
+                to a mosquitto started on a free loopback port (also on the other CPU). It is a
+                minimal MQTT 3.1.1 client written for the purpose (CONNECT, PUBLISH, DISCONNECT
+                over a socket, messages sent in chunks of 200): paho's Python publisher tops out
+                near 70k messages/s on this machine, below the rates to be measured;
+  limit         mosquitto's own loopback rate, measured the same way without the engine: the
+                same publisher -> mosquitto -> a paho subscriber in this process, whose callback
+                only keeps each payload and its arrival time;
+  engine        the stream ``demo (temperature FLOAT, humidity FLOAT, ts BIGINT)`` on the built-in
+                mqtt source, the rule above, and a sink: ``latency`` (a Python sink of this
+                script: it notes each row's arrival time, nothing else) or the built-in ``file``
+                sink (JSON lines).
+
+Throughput: ``--messages`` messages published as fast as the publisher can; msg/s is the
+messages the rule took in (its source's ``records_in``) over the time from the first
+publish to the last row written. Latency: messages published at a fixed rate (``--rate``,
+below every case's throughput) for a few seconds; a row's latency is the time from its
+publish (the ``ts`` it carries) to its write by the sink (to its arrival, for the limit);
+p50 and p99 are reported. This process (the engine, or the paho subscriber) is pinned to
+one CPU: the figures are per core.
+
+    python bench/mqtt.py [--quick] [--messages 200000] [--rate 20000] [--all-cpus]
+    python bench/mqtt.py --publish PORT TOPIC COUNT RATE   (the publisher process, used by the above)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+TOPIC = "bench/demo"
+CHUNK = 200  # messages per socket write of the publisher
+GOAL_MSG_S = 100_000
+EKUIPER_MSG_S = "10-12k"
+STREAM = ('CREATE STREAM demo (temperature FLOAT, humidity FLOAT, ts BIGINT) '
+          f'WITH (TYPE="mqtt", DATASOURCE="{TOPIC}", FORMAT="json")')
+SQL = "SELECT * FROM demo WHERE temperature > 50"
+
+
+# -- the publisher (its own process) --------------------------------------------------------
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish(port: int, topic: str, count: int, rate: float) -> None:
+    """Publish ``count`` messages at QoS 0, as fast as possible (rate 0) or at ``rate`` per
+    second, in chunks of CHUNK; each message carries its chunk's send time. Prints one line of
+    JSON: {"sent": count, "seconds": ...}."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    client_id = f"bench-pub-{os.getpid()}".encode()
+    body = struct.pack("!H", 4) + b"MQTT" + bytes([4, 0x02]) + struct.pack("!HH", 60, len(client_id)) + client_id
+    sock.sendall(b"\x10" + _varint(len(body)) + body)  # CONNECT, clean session, MQTT 3.1.1
+    ack = sock.recv(4)
+    if len(ack) != 4 or ack[0] != 0x20 or ack[3] != 0:
+        sys.exit(f"publisher: the broker refused the connection (CONNACK {ack!r})")
+    head = struct.pack("!H", len(topic)) + topic.encode()
+    started = time.perf_counter()
+    i = 0
+    while i < count:
+        if rate:
+            due = started + i / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+        now = time.time_ns()
+        packets = []
+        for j in range(i, min(count, i + CHUNK)):
+            payload = b'{"temperature":%d.5,"humidity":%d,"ts":%d}' % (j % 100, j % 80, now)
+            packets.append(b"\x30" + _varint(len(head) + len(payload)) + head + payload)
+        sock.sendall(b"".join(packets))
+        i += CHUNK
+    seconds = time.perf_counter() - started
+    sock.sendall(b"\xe0\x00")  # DISCONNECT
+    sock.close()
+    print(json.dumps({"sent": count, "seconds": seconds}))
+
+
+# -- the broker ---------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Mosquitto:
+    """A mosquitto on a free loopback port, without persistence, stopped on exit."""
+
+    def __init__(self, workdir: Path, cpus: set[int] | None) -> None:
+        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
+        if exe is None:
+            sys.exit("mosquitto is not installed; install it (apt-get install -y mosquitto) to run this benchmark")
+        self.port = _free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
+                        f"log_dest file {workdir}/mosquitto.log\n")
+        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_pin(cpus))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"mosquitto did not start on port {self.port}; see {workdir}/mosquitto.log")
+                time.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        return f"tcp://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _pin(cpus: set[int] | None) -> Any:
+    return None if not cpus else (lambda: os.sched_setaffinity(0, cpus))
+
+
+class Publisher:
+    """Runs the publisher process."""
+
+    def __init__(self, broker: Mosquitto, cpus: set[int] | None) -> None:
+        self.broker = broker
+        self.cpus = cpus
+
+    def start(self, count: int, rate: float = 0) -> subprocess.Popen[str]:
+        cmd = [sys.executable, __file__, "--publish", str(self.broker.port), TOPIC, str(count), str(rate)]
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=_pin(self.cpus))
+
+    @staticmethod
+    def finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            sys.exit(f"the publisher failed (exit {proc.returncode})")
+        return json.loads(out)
+
+
+# -- the cases ----------------------------------------------------------------------------
+
+class Arrivals:
+    """What a case saw: rows taken in, and per row its publish time (ns) and arrival time (ns)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.sent: list[Any] = []
+        self.arrived: list[Any] = []
+        self.rows = 0
+        self.last = 0.0  # perf_counter of the last arrival
+
+    def add(self, sent_ns: Any, arrived_ns: int, rows: int) -> None:
+        with self.lock:
+            self.sent.append(sent_ns)
+            self.arrived.append((arrived_ns, rows))
+            self.rows += rows
+            self.last = time.perf_counter()
+
+    def latencies_ms(self) -> Any:
+        import numpy as np
+
+        sent = np.concatenate([np.asarray(s, dtype=np.int64) for s in self.sent]) if self.sent else np.zeros(0)
+        arrived = np.concatenate([np.full(n, t, dtype=np.int64) for t, n in self.arrived]) if self.arrived else np.zeros(0)
+        return (arrived - sent) / 1e6
+
+
+class PahoLimit:
+    """The limit: a paho subscriber whose callback keeps the payload and its arrival time."""
+
+    def __init__(self, broker: Mosquitto) -> None:
+        import paho.mqtt.client as paho
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.arrivals = Arrivals()
+        self.payloads: list[tuple[int, bytes]] = []
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-sub-{os.getpid()}")
+        subscribed = threading.Event()
+        client.on_subscribe = lambda *a: subscribed.set()
+        client.on_message = self._on_message
+        client.connect("127.0.0.1", broker.port)
+        client.subscribe(TOPIC, 0)
+        client.loop_start()
+        if not subscribed.wait(10):
+            sys.exit("the paho subscriber did not get its subscription acknowledged")
+        self.client = client
+        self.last = 0.0
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        self.payloads.append((time.time_ns(), message.payload))
+        self.last = time.perf_counter()
+
+    def reset(self) -> None:
+        self.payloads = []
+
+    def taken(self) -> int:
+        return len(self.payloads)
+
+    def latencies_ms(self) -> Any:
+        import numpy as np
+
+        arrived = np.array([t for t, _ in self.payloads], dtype=np.int64)
+        sent = np.array([json.loads(p)["ts"] for _, p in self.payloads], dtype=np.int64)
+        return (arrived - sent) / 1e6
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class LatencySink:
+    """Sink ``latency``: notes each batch's rows' publish times and its arrival time."""
+
+    def __init__(self, arrivals: Arrivals) -> None:
+        self.arrivals = arrivals
+
+    def open(self) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+    def status(self) -> str:
+        return "connected"
+
+    def write(self, batch: Any) -> None:
+        self.arrivals.add(batch.column("ts"), time.time_ns(), batch.num_rows)
+
+
+class LatencySinkPlugin:
+    name, version, kind = "latency", "1.0.0", "sink"
+
+    def __init__(self) -> None:
+        self.arrivals = Arrivals()
+
+    def create(self, config: Mapping[str, Any], context: Any) -> LatencySink:
+        return LatencySink(self.arrivals)
+
+
+class Engine:
+    """A registry with the built-in IO plugins and ``latency``, a rule manager, the stream."""
+
+    def __init__(self, broker: Mosquitto, workdir: Path, buffer: int) -> None:
+        from plutino.engine import BUILTIN_NAMES, RuleManager
+        from plutino.io.builtin import register_builtins
+        from plutino.registry import Registry
+
+        self.registry = Registry(BUILTIN_NAMES)
+        register_builtins(self.registry)
+        self.latency = LatencySinkPlugin()
+        self.registry.register(self.latency)
+        self.source_config = {"server": broker.url, "qos": 0, "bufferLength": buffer}
+        self.manager = RuleManager(self.registry, config_for=self._config_for)
+        self.manager.create_stream(STREAM)
+        self.workdir = workdir
+        self.runs = 0
+
+    def _config_for(self, kind: str, name: str, conf_key: str, props: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.source_config, **props} if kind == "source" else dict(props)
+
+    def start(self, sink: str) -> tuple[str, Any, Path | None]:
+        """Start the rule with ``sink`` ("latency" or "file"); return (id, runtime, file) once its
+        source is subscribed."""
+        self.runs += 1
+        rule_id = f"bench{self.runs}"
+        out = self.workdir / f"{rule_id}.jsonl" if sink == "file" else None
+        action = {"file": {"path": str(out)}} if out else {"latency": {}}
+        self.latency.arrivals = Arrivals()
+        self.manager.create_rule({"id": rule_id, "sql": SQL, "actions": [action]})
+        runtime = self.manager.runtime(rule_id)
+        deadline = time.monotonic() + 10
+        while runtime.source_metrics.connection_status != "connected":
+            if time.monotonic() > deadline:
+                sys.exit(f"the rule's mqtt source did not connect: {self.manager.rule_status(rule_id)}")
+            time.sleep(0.01)
+        return rule_id, runtime, out
+
+    def stop(self, rule_id: str) -> None:
+        self.manager.delete_rule(rule_id)
+
+
+def _wait_taken(taken: Any, want: int, quiet_s: float = 1.0, limit_s: float = 120) -> None:
+    """Wait until ``taken()`` reaches ``want``, or stops growing for ``quiet_s``."""
+    deadline = time.monotonic() + limit_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        n = taken()
+        if n >= want:
+            return
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since > quiet_s:
+            return
+        time.sleep(0.01)
+
+
+def run_limit(limit: PahoLimit, publisher: Publisher, count: int, rate: float) -> dict[str, Any]:
+    """The paho subscriber alone: (messages taken, seconds from the first publish to the last arrival)."""
+    limit.reset()
+    started = time.perf_counter()
+    proc = publisher.start(count, rate)
+    _wait_taken(limit.taken, count)
+    Publisher.finish(proc)
+    return {"taken": limit.taken(), "seconds": limit.last - started,
+            "latency": limit.latencies_ms() if rate else None}
+
+
+def run_engine(engine: Engine, publisher: Publisher, sink: str, count: int, rate: float) -> dict[str, Any]:
+    """The rule: (messages its source took in, seconds from the first publish to the end of the
+    last write, rows written)."""
+    rule_id, runtime, out = engine.start(sink)
+    source, writes = runtime.source_metrics, runtime.sink_metrics[0]
+    try:
+        started = time.time()
+        proc = publisher.start(count, rate)
+        _wait_taken(lambda: source.records_in, count)
+        _wait_taken(lambda: writes.records_out, 1 << 62, quiet_s=0.3)  # until the last rows are written
+        end = writes.last_invocation / 1000 + writes.process_latency_us / 1e6  # the end of the last write
+        Publisher.finish(proc)
+        taken, written = source.records_in, writes.records_out
+        dropped = engine.manager.rule_status(rule_id).get(f"{source.name}_records_dropped_total", 0)
+    finally:
+        engine.stop(rule_id)
+    if out is not None:
+        lines = sum(1 for _ in out.open("rb"))
+        if lines != written:
+            sys.exit(f"the file sink wrote {lines} lines, the engine says {written} rows")
+        out.unlink()
+    latency = engine.latency.arrivals.latencies_ms() if rate and sink == "latency" else None
+    return {"taken": taken, "written": written, "seconds": end - started, "dropped": dropped, "latency": latency}
+
+
+def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--publish":
+        port, topic, count, rate = sys.argv[2:6]
+        publish(int(port), topic, int(count), float(rate))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages and rounds (noisier)")
+    parser.add_argument("--messages", type=int, help="messages per throughput run (default 200000; --quick 50000)")
+    parser.add_argument("--rate", type=float, default=20000, help="msg/s offered in the latency runs (default 20000)")
+    parser.add_argument("--all-cpus", action="store_true", help="do not pin this process and the others to CPUs")
+    args = parser.parse_args(argv)
+    count = args.messages or (50_000 if args.quick else 200_000)
+    rounds = 2 if args.quick else 3
+    latency_s = 1.0 if args.quick else 3.0
+
+    import _harness as h  # noqa: F401 -- puts host/ and contract/ on the path in a checkout
+
+    print("machine:", h.machine())
+    cpus = sorted(os.sched_getaffinity(0))
+    mine: set[int] | None = None
+    others: set[int] | None = None
+    if not args.all_cpus and len(cpus) > 1:
+        mine, others = {cpus[-1]}, set(cpus[:-1])
+        os.sched_setaffinity(0, mine)
+    print(f"method: best of {rounds} rounds of {count:,} messages as fast as the publisher goes; latency at "
+          f"{args.rate:,.0f} msg/s for {latency_s:g} s; "
+          + (f"this process on CPU {cpus[-1]}, mosquitto and the publisher on CPU {','.join(map(str, sorted(others)))}"
+             if mine else "all CPUs shared"))
+    print(f"rule: {SQL}  (stream {STREAM.split(' WITH')[0][len('CREATE STREAM '):]}, FORMAT json, QoS 0)")
+    workdir = Path(tempfile.mkdtemp(prefix="plutino-bench-mqtt-"))
+    broker = Mosquitto(workdir, others)
+    publisher = Publisher(broker, others)
+    limit = engine = None
+    try:
+        limit = PahoLimit(broker)
+        engine = Engine(broker, workdir, buffer=max(count, int(args.rate * latency_s)) * 2)
+        cases = {
+            "limit: paho subscriber": lambda n, r: run_limit(limit, publisher, n, r),
+            "engine -> latency sink": lambda n, r: run_engine(engine, publisher, "latency", n, r),
+            "engine -> file sink": lambda n, r: run_engine(engine, publisher, "file", n, r),
+        }
+        best: dict[str, dict[str, Any]] = {}
+        for _ in range(rounds):
+            for name, run in cases.items():
+                r = run(count, 0)
+                r["msg_s"] = r["taken"] / r["seconds"]
+                print(f"  {name}: {r['taken']:,} messages in {r['seconds']:.2f} s = {r['msg_s']:,.0f} msg/s",
+                      file=sys.stderr)
+                if name not in best or r["msg_s"] > best[name]["msg_s"]:
+                    best[name] = r
+        lat: dict[str, Any] = {}
+        for name in ("limit: paho subscriber", "engine -> latency sink"):
+            lat[name] = cases[name](int(args.rate * latency_s), args.rate)["latency"]
+    finally:
+        if engine is not None:
+            engine.manager.shutdown()
+        if limit is not None:
+            limit.close()
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    import numpy as np
+
+    rows = []
+    for name, r in best.items():
+        lost = count - r["taken"]
+        cells = [name, f"{r['msg_s']:,.0f}", f"{r['msg_s'] / best['limit: paho subscriber']['msg_s']:.2f}",
+                 f"{lost:,}" if lost else "0"]
+        ms = lat.get(name)
+        cells += [f"{np.percentile(ms, 50):.2f}", f"{np.percentile(ms, 99):.2f}"] if ms is not None and len(ms) else ["-", "-"]
+        rows.append(cells)
+    print()
+    print(h.table(["case", "msg/s", "vs limit", "not taken", f"p50 ms @{args.rate / 1000:g}k/s", "p99 ms"], rows))
+    print()
+    got = best["engine -> file sink"]["msg_s"]
+    ok = "meets" if got >= GOAL_MSG_S else "MISSES"
+    print(f"the rule moves {got:,.0f} msg/s to a file on {'one core' if mine else 'all CPUs'} "
+          f"(eKuiper publishes {EKUIPER_MSG_S} msg/s for it); {ok} the goal >= {GOAL_MSG_S:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

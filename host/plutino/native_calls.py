@@ -1,0 +1,62 @@
+"""What every adapter of a native plugin shares when it calls into C.
+
+A failure status becomes a :class:`~plutino.errors.PluginCallError` carrying the plugin's name,
+the call, the status name and the plugin's own message; a result that breaks the contract (no
+array, wrong length, wrong type) becomes one too, with status ``CONTRACT_VIOLATION``. The
+release helpers free an Arrow struct the host still owns (one a plugin filled and then failed,
+or one pyarrow could not import); they do nothing to a struct that was never filled or was
+already released.
+
+Kept apart from :mod:`plutino.native` (sources, sinks) and :mod:`plutino.native_functions`
+so that both import it and neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import plutino_contract as contract
+
+from .errors import PluginCallError, PluginIOError, PlutinoError
+from .hostapi import NativeContext, ffi
+
+OK, AGAIN, EOF = contract.OK, contract.AGAIN, contract.EOF
+VIOLATION = "CONTRACT_VIOLATION"
+
+
+def call_failure(plugin: str, call: str, status: int, ctx: NativeContext) -> PluginCallError:
+    """The error for a call that returned ``status``; PLUTINO_IO gives a PluginIOError."""
+    name = contract.STATUS_NAMES.get(status, f"status {status}")
+    cls = PluginIOError if status == contract.IO else PluginCallError
+    return cls(plugin, call, name, ctx.message())
+
+
+def contract_violation(plugin: str, call: str, what: str) -> PluginCallError:
+    """The error for a call that returned OK with a result the host cannot use."""
+    return PluginCallError(plugin, call, VIOLATION, f"{what} (a bug in the plugin; report it to its author)")
+
+
+def release_array(p: Any) -> None:
+    if p.release != ffi.NULL:
+        p.release(p)
+
+
+def release_schema(p: Any) -> None:
+    if p.release != ffi.NULL:
+        p.release(p)
+
+
+def config_json(plugin: str, config: Mapping[str, Any] | None) -> bytes:
+    """An instance's config as the JSON text its create() receives."""
+    try:
+        return json.dumps(dict(config or {}), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise PlutinoError(
+            f"plugin '{plugin}': its config cannot be passed as JSON ({exc}); "
+            "use strings, numbers, booleans, lists and objects") from None
+
+
+__all__ = ["AGAIN", "EOF", "OK", "VIOLATION", "call_failure", "config_json", "contract_violation", "release_array",
+           "release_schema"]

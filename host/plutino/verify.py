@@ -1,0 +1,119 @@
+"""The checks a plugin passes before the manager trusts it: at install time and at every start.
+
+At install (:func:`verify_package`, then :func:`load_staged`): the package holds the plugin the
+request names, its .so is the one its manifest describes (sha256, and the ABI tag's name,
+version, ABI and platform), it loads, and it offers the functions its manifest lists.
+At start-up (:func:`load_recorded`): the installed file is still there, unchanged since the
+install, and holds the plugin its record names.
+
+Each failure is a :class:`~plutino.packages.PackageError` that names the package or plugin, the
+two values that disagree, and the fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from plutino.config import DataDir
+from plutino.errors import PluginRefused, PlutinoError
+from plutino.packages import PackageError, StagedPackage, sha256_file
+from plutino.store import PluginRecord
+
+
+def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
+    """The package is the plugin asked for, and its .so is the one its manifest describes."""
+    from plutino.tag import read_tag
+
+    m, label = pkg.manifest, pkg.label
+    if m.name != name:
+        raise PackageError(
+            f"package {label} holds plugin {m.name!r}, but the request installs {name!r};"
+            f" use name {m.name!r} in the request, or the package of {name}"
+        )
+    if m.kind != kind:
+        raise PackageError(
+            f"package {label} holds a {m.kind} plugin, but it is being installed as a {kind};"
+            f" install it under /plugins/{m.kind}s (plutino plugin install {m.kind} ...)"
+        )
+    digest = sha256_file(pkg.so_path)
+    if digest != m.sha256:
+        raise PackageError(
+            f"package {label}: {m.so} has sha256 {digest}, the manifest says {m.sha256};"
+            " the file was changed or damaged after packing: pack it again with"
+            " `plutino plugin pack`"
+        )
+    try:
+        tag = read_tag(pkg.so_path, kind=kind)
+    except PluginRefused as exc:
+        raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
+    platform = m.platform or {}
+    for field, said, found in (
+        ("name", m.name, tag.name), ("version", m.version, tag.version),
+        ("abi", m.abi, f"{tag.abi[0]}.{tag.abi[1]}"),
+        *((f"platform.{key}", platform[key], getattr(tag, key))
+          for key in ("os", "arch", "libc", "pointer_size") if key in platform),
+        *((("contract_version", m.contract_version, tag.contract_version),) if m.contract_version else ()),
+    ):
+        if said != found:
+            raise PackageError(
+                f"package {label}: the manifest says {field} {said!r}, the ABI tag of {m.so}"
+                f" says {found!r}; pack it again with `plutino plugin pack`"
+            )
+
+
+def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | None) -> Any:
+    """Load the staged .so and check its functions against the manifest and the request."""
+    from plutino.loader import load_plugin
+
+    label, m = pkg.label, pkg.manifest
+    try:
+        plugin = load_plugin(staged_so, kind=m.kind)
+    except PluginRefused as exc:
+        raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
+    except PlutinoError as exc:
+        raise PackageError(f"package {label}: {exc}") from exc
+    if m.kind == "function":
+        offered = list(plugin.functions)
+        if sorted(offered) != sorted(m.functions):
+            raise PackageError(
+                f"package {label}: the manifest lists functions {', '.join(m.functions) or 'none'},"
+                f" the plugin offers {', '.join(offered) or 'none'}; pack it again with"
+                " `plutino plugin pack`"
+            )
+        unknown = [f for f in (functions or ()) if f not in offered]
+        if unknown:
+            raise PackageError(
+                f"package {label}: the request lists functions {', '.join(unknown)} that the"
+                f" plugin does not offer (it offers {', '.join(offered)}); leave 'functions'"
+                " out: Plutino reads them from the plugin"
+            )
+    return plugin
+
+
+def load_recorded(data: DataDir, record: PluginRecord) -> Any:
+    """Load an installed plugin, after checking its file is the one that was installed."""
+    from plutino.loader import load_plugin
+
+    path = data.root / record.file
+    fix = (f"reinstall it: plutino plugin delete {record.kind} {record.name}, then install its"
+           " package again")
+    if not path.is_file():
+        raise PackageError(f"{record.kind} plugin {record.name}: its file {record.file} is missing; {fix}")
+    digest = sha256_file(path)
+    if digest != record.sha256:
+        raise PackageError(
+            f"{record.kind} plugin {record.name}: {record.file} changed since it was installed"
+            f" (sha256 {digest[:12]}..., installed {record.sha256[:12]}...); {fix}"
+        )
+    plugin = load_plugin(path, kind=record.kind)
+    if (plugin.name, plugin.version) != (record.name, record.version):
+        raise PackageError(
+            f"{record.kind} plugin {record.name}: {record.file} holds {plugin.name}"
+            f" {plugin.version}, the store says {record.name} {record.version}; {fix}"
+        )
+    return plugin
+
+
+__all__ = ["load_recorded", "load_staged", "verify_package"]
