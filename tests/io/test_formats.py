@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 
 from plutino.io.formats import (
+    ARROW_JSON_MIN,
     DecodeError,
     bytes_decoder,
     decode,
@@ -55,6 +56,18 @@ def test_without_an_error_handler_a_broken_payload_raises_naming_it():
     # the parser's own words in the middle vary between orjson releases
     assert str(err.value).startswith("FORMAT=\"json\" cannot decode message 0 (5 bytes: '{oops'): unexpected character")
     assert str(err.value).endswith("line 1 column 2 (char 1) (and 1 more)")
+
+
+@pytest.mark.parametrize("schema", [SCHEMA, None], ids=["declared", "schemaless"])
+def test_json_rows_are_the_same_whichever_parser_the_batch_size_picks(schema):
+    # small batches go to orjson, large ones to Arrow's JSON reader (ARROW_JSON_MIN)
+    n = ARROW_JSON_MIN + 5
+    payloads = [b'{"id": %d, "name": "n%d", "t": %d.25, "x": {"y": [%d]}}' % (i, i % 7, i, i) for i in range(n)]
+    large = decode(payloads, "json", schema)
+    small = pa.Table.from_batches([decode(payloads[i:i + 100], "json", schema) for i in range(0, n, 100)])
+    assert large.num_rows == n
+    assert large.schema == small.schema
+    assert large.to_pylist() == small.to_pylist()
 
 
 def test_values_that_do_not_fit_the_declared_type_name_the_field():
