@@ -69,6 +69,35 @@ def new(name: str, directory: Path | None, kind: str, lang: str) -> None:
     click.echo(f"next: plutino plugin build {target} && plutino plugin pack {target} -o {name}.zip")
 
 
+class _Progress:
+    """A progress bar on stderr for a download or a build, drawn once the total is known and
+    only on a terminal, so scripts and logs stay clean."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar: Any = None
+        self._done = 0
+        self._shown = sys.stderr.isatty()
+
+    def update(self, done: int, total: int | None) -> None:
+        if not self._shown or total is None or total <= 0:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(length=total, label=self.label, file=sys.stderr)
+            self._bar.__enter__()
+        step = min(done, total) - self._done
+        if step > 0:
+            self._bar.update(step)
+            self._done += step
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
 @click.command("build")
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -80,7 +109,10 @@ def build(directory: Path, build_dir: Path | None, debug: bool, jobs: int) -> No
     """Configure and build the plugin project in DIRECTORY with CMake and the contract's package."""
     from plutino.scaffold import build_project
 
-    for so in build_project(directory, build_dir, "Debug" if debug else "Release", jobs):
+    with _Progress("building") as bar:
+        built = build_project(directory, build_dir, "Debug" if debug else "Release", jobs, quiet=True,
+                              progress=bar.update)
+    for so in built:
         click.echo(f"built {so}")
 
 
@@ -123,7 +155,10 @@ def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:
 def install(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
             sha256: str | None, data_dir: Path) -> None:
     """Install the plugin package at LOCATION: a zip path, file:// or http(s):// URL."""
-    record = _manager(data_dir).install(kind, name, _location(location), shell_params, sha256=sha256)
+    manager = _manager(data_dir)
+    with _Progress("fetching") as bar:
+        manager.fetch_progress = bar.update
+        record = manager.install(kind, name, _location(location), shell_params, sha256=sha256)
     click.echo(f"{record.kind} plugin {record.name} {record.version} is installed ({record.file})")
 
 
@@ -133,7 +168,10 @@ def install(location: str, kind: str | None, name: str | None, shell_params: tup
 def update(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
            sha256: str | None, data_dir: Path) -> None:
     """Replace an installed plugin by the newer version packaged at LOCATION."""
-    record = _manager(data_dir).update(kind, name, _location(location), shell_params, sha256=sha256)
+    manager = _manager(data_dir)
+    with _Progress("fetching") as bar:
+        manager.fetch_progress = bar.update
+        record = manager.update(kind, name, _location(location), shell_params, sha256=sha256)
     click.echo(f"{record.kind} plugin {record.name} is updated to {record.version} ({record.file})")
 
 

@@ -11,12 +11,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from plutino.config import Settings
 from plutino.packages import PackageError
 
 _CHUNK = 1 << 16
+
+#: ``progress(bytes_so_far, total_bytes_or_None)``, called as a package arrives (CLI progress bars).
+Progress = Callable[[int, "int | None"], None]
 
 
 def label_of(location: str) -> str:
@@ -26,7 +29,7 @@ def label_of(location: str) -> str:
     return PurePosixPath(path).name or location
 
 
-def fetch(location: str, dest: Path, settings: Settings) -> Path:
+def fetch(location: str, dest: Path, settings: Settings, progress: Progress | None = None) -> Path:
     """Copy or download the package at ``location`` to ``dest``; return ``dest``."""
     if not isinstance(location, str) or not location.strip():
         raise PackageError(
@@ -35,23 +38,23 @@ def fetch(location: str, dest: Path, settings: Settings) -> Path:
     parsed = urllib.parse.urlparse(location)
     scheme = parsed.scheme.lower()
     if scheme in ("http", "https"):
-        return _download(location, dest, settings)
+        return _download(location, dest, settings, progress)
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise PackageError(
                 f"file URL {location!r} names host {parsed.netloc!r}; a file:// URL must be local:"
                 " file:///absolute/path/name.zip (three slashes)"
             )
-        return _copy(Path(urllib.request.url2pathname(parsed.path)), location, dest, settings)
+        return _copy(Path(urllib.request.url2pathname(parsed.path)), location, dest, settings, progress)
     if scheme and len(scheme) > 1:
         raise PackageError(
             f"cannot install from {location!r}: scheme {scheme!r} is not supported; use a local"
             " path, file:///path/name.zip or http(s)://host/name.zip"
         )
-    return _copy(Path(location), location, dest, settings)
+    return _copy(Path(location), location, dest, settings, progress)
 
 
-def _copy(path: Path, location: str, dest: Path, settings: Settings) -> Path:
+def _copy(path: Path, location: str, dest: Path, settings: Settings, progress: Progress | None) -> Path:
     path = path.expanduser().absolute()
     if settings.allowed_file_dirs and not any(
         path.resolve().is_relative_to(folder.resolve()) for folder in settings.allowed_file_dirs
@@ -70,6 +73,8 @@ def _copy(path: Path, location: str, dest: Path, settings: Settings) -> Path:
     _check_size(size, location, settings)
     with open(path, "rb") as src, open(dest, "wb") as out:
         shutil.copyfileobj(src, out, _CHUNK)
+    if progress is not None:
+        progress(size, size)
     return dest
 
 
@@ -91,7 +96,7 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
 
 
-def _download(url: str, dest: Path, settings: Settings) -> Path:
+def _download(url: str, dest: Path, settings: Settings, progress: Progress | None) -> Path:
     request = urllib.request.Request(url, headers={"User-Agent": "plutino-plugin-installer"})
     try:
         with _OPENER.open(request, timeout=settings.download_timeout_s) as response:
@@ -104,6 +109,8 @@ def _download(url: str, dest: Path, settings: Settings) -> Path:
                     total += len(chunk)
                     _check_size(total, url, settings, partial=True)
                     out.write(chunk)
+                    if progress is not None:
+                        progress(total, int(length) if length is not None and length.isdigit() else None)
             if length is not None and length.isdigit() and total != int(length):
                 raise PackageError(
                     f"download of {url} stopped after {total} of {length} bytes;"

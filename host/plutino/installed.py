@@ -19,6 +19,7 @@ from typing import Any
 
 from plutino.config import DataDir, Settings, load_settings
 from plutino.errors import PlutinoError, RegistryError
+from plutino.fetch import Progress
 from plutino.packages import PackageError, check_kind
 from plutino.recovery import remove_leftovers
 from plutino.store import PluginRecord, Store
@@ -58,6 +59,8 @@ class InstalledPlugins:
         self.registry = registry
         self.in_use: InUse = lambda kind, name: []
         self.stop_rules: StopRules = lambda rule_ids, reason: None
+        #: called as a package is copied or downloaded (the CLI draws a progress bar with it)
+        self.fetch_progress: Progress | None = None
         self._plugins: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
 

@@ -119,7 +119,7 @@ class PluginManager(InstalledPlugins):
             self.data.staging_dir.mkdir(parents=True, exist_ok=True)
             stage = Path(tempfile.mkdtemp(prefix="install-", dir=self.data.staging_dir))
             try:
-                package = fetch(location, stage / "package.zip", self.settings)
+                package = fetch(location, stage / "package.zip", self.settings, self.fetch_progress)
                 crash_point("install:fetched")
                 if sha256 is not None and sha256_file(package) != sha256.lower():
                     raise PackageError(

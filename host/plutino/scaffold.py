@@ -9,11 +9,13 @@ and sinks) and ``test_NAME.py``. The templates live in ``plutino/templates/<lang
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from string import Template
+from typing import Callable
 
 from plutino.config import KINDS
 from plutino.packages import PackageError, check_name
@@ -67,11 +69,13 @@ def build_project(
     build_type: str = "Release",
     jobs: int = 2,
     quiet: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Configure and build a plugin project with CMake and the contract's CMake package.
 
     Returns the .so files the build produced. Raises PackageError with CMake's output when the
-    configure or build step fails.
+    configure or build step fails. ``progress(done, total)`` follows the build's steps (Ninja's
+    ``[3/7]``, Make's ``[ 42%]``) for a progress bar.
     """
     import plutino_contract
 
@@ -98,16 +102,28 @@ def build_project(
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     _run(configure, env, "configure", project, quiet)
-    _run([cmake, "--build", str(build), "-j", str(jobs)], env, "build", project, quiet)
+    _run([cmake, "--build", str(build), "-j", str(jobs)], env, "build", project, quiet, progress)
     return sorted(p for p in build.glob("*.so") if p.is_file())
 
 
-def _run(cmd: list[str], env: dict[str, str], step: str, project: Path, quiet: bool) -> None:
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if not quiet and proc.stdout:
-        print(proc.stdout, end="")
+_STEP = re.compile(r"^\[\s*(\d+)/(\d+)\]|^\[\s*(\d+)%\]")
+
+
+def _run(cmd: list[str], env: dict[str, str], step: str, project: Path, quiet: bool,
+         progress: Callable[[int, int], None] | None = None) -> None:
+    lines: list[str] = []
+    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if not quiet:
+                print(line, end="")
+            match = _STEP.match(line) if progress is not None else None
+            if match and progress is not None:
+                done, total, percent = match.groups()
+                progress(*((int(done), int(total)) if percent is None else (int(percent), 100)))
     if proc.returncode != 0:
-        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        tail = "".join(lines[-40:]).rstrip("\n")
         raise PackageError(
             f"CMake {step} of {project} failed (exit {proc.returncode}); the compiler says:\n{tail}"
         )
