@@ -14,7 +14,8 @@
    (plutino.packages.pack) and installed (PluginManager.install) into a fresh data directory;
    then, in fresh processes, against the same with an empty data directory (the baseline):
 
-     load_all  a new process imports plutino.manager and runs PluginManager(dir).load_all()
+     load_all  a new process imports plutino.manager and plutino.loader, then runs
+               PluginManager(dir).load_all(), timed alone
      server    ``python -m plutino serve`` on the data directory, until GET /ping answers 200;
                its resident memory (VmRSS) then
 
@@ -167,6 +168,7 @@ _LOAD_ALL = """
 import json, sys, time
 t0 = time.perf_counter()
 from plutino.manager import PluginManager
+import plutino.loader  # imported by the first load (pyarrow, cffi): a server has it already
 t1 = time.perf_counter()
 manager = PluginManager(sys.argv[1])
 result = manager.load_all()
@@ -268,7 +270,7 @@ def startup(count: int, repeats: int, one_load_s: float) -> None:
             rows.append([name, f"{imp * 1000:.0f}", f"{la * 1000:.1f}", f"{statistics.median(serve[name]):.2f}",
                          f"{rss[name] / 1024:.0f}"])
         print(f"start-up in fresh processes (medians of {repeats}):")
-        print(h.table(["data dir", "import plutino.manager ms", "load_all() ms", "server until /ping s",
+        print(h.table(["data dir", "imports ms", "load_all() ms", "server until /ping s",
                        "server RSS MiB"], rows))
         base, many = (statistics.median(r["load_all_s"] for r in load[k]) for k in cases)
         per = (many - base) / count

@@ -58,6 +58,28 @@ def test_source_hands_out_every_pending_message_as_one_batch_of_payloads(
     assert source.status() == "disconnected"
 
 
+@pytest.mark.parametrize("version", ["3.1.1", "5"])
+def test_source_takes_bursts_whole_and_in_order_whatever_the_packet_sizes(
+    mosquitto: Mosquitto, mqtt_client: MqttClient, topic: str, version: str
+):
+    source = MqttSourcePlugin().create(
+        {"server": mosquitto.url, "datasource": topic, "qos": 1, "protocolVersion": version}, CTX
+    )
+    source.open()
+    try:
+        wait_for(lambda: source.status() == "connected", "the source to subscribe")
+        assert type(source._client).__name__ == "_FastClient"  # the bulk path is in use with this paho
+        # lengths of 1 to 3 bytes, and packets longer than one socket read (_RECV_BYTES)
+        sizes = [10, 200, 20_000, 10, 300_000]
+        payloads = [b"%04d:" % i + b"x" * sizes[i % len(sizes)] for i in range(300)]
+        for qos, part in ((1, payloads[:150]), (0, payloads[150:])):  # QoS 1 ones acknowledged by the source
+            mqtt_client.publish(topic, part, qos=qos)
+            assert drain(source, len(part)) == part
+        assert source.next(0.05) is None
+    finally:
+        source.close()
+
+
 @pytest.fixture
 def fastmath(plugin_build: Path) -> Any:
     from plutino.loader import load_plugin
