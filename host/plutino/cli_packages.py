@@ -149,16 +149,23 @@ def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def _fetch_and_install(data_dir: Path, update: bool, kind: str | None, name: str | None, location: str,
+                       shell_params: tuple[str, ...], sha256: str | None) -> Any:
+    """Install (or update) with a progress bar while the package is fetched."""
+    manager = _manager(data_dir)
+    with _Progress("fetching") as bar:
+        manager.fetch_progress = bar.update
+        act = manager.update if update else manager.install
+        return act(kind, name, _location(location), shell_params, sha256=sha256)
+
+
 @click.command("install")
 @_install_options
 @_user_errors
 def install(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
             sha256: str | None, data_dir: Path) -> None:
     """Install the plugin package at LOCATION: a zip path, file:// or http(s):// URL."""
-    manager = _manager(data_dir)
-    with _Progress("fetching") as bar:
-        manager.fetch_progress = bar.update
-        record = manager.install(kind, name, _location(location), shell_params, sha256=sha256)
+    record = _fetch_and_install(data_dir, False, kind, name, location, shell_params, sha256)
     click.echo(f"{record.kind} plugin {record.name} {record.version} is installed ({record.file})")
 
 
@@ -168,10 +175,7 @@ def install(location: str, kind: str | None, name: str | None, shell_params: tup
 def update(location: str, kind: str | None, name: str | None, shell_params: tuple[str, ...],
            sha256: str | None, data_dir: Path) -> None:
     """Replace an installed plugin by the newer version packaged at LOCATION."""
-    manager = _manager(data_dir)
-    with _Progress("fetching") as bar:
-        manager.fetch_progress = bar.update
-        record = manager.update(kind, name, _location(location), shell_params, sha256=sha256)
+    record = _fetch_and_install(data_dir, True, kind, name, location, shell_params, sha256)
     click.echo(f"{record.kind} plugin {record.name} is updated to {record.version} ({record.file})")
 
 

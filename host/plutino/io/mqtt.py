@@ -342,10 +342,29 @@ class _Status:
             self.history.append((time.time(), value))
 
 
+class _Client:
+    """What the mqtt source and sink share: one paho client and its connection status."""
+
+    _status: _Status
+    _client: paho.Client | None
+
+    def status(self) -> ConnectionStatus:
+        return self._status.value
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.disconnect()
+            finally:
+                client.loop_stop()
+        self._status.set("disconnected")
+
+
 # -- source --------------------------------------------------------------------------------
 
 
-class MqttSource:
+class MqttSource(_Client):
     def __init__(self, conn: Connection, topic: str, buffer: int, what: str) -> None:
         self.conn = conn
         self.topic = topic
@@ -453,18 +472,6 @@ class MqttSource:
                 payloads = [self._pending.popleft() for _ in range(MAX_BATCH)]
         return payload_batch(payloads)
 
-    def status(self) -> ConnectionStatus:
-        return self._status.value
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.disconnect()
-            finally:
-                client.loop_stop()
-        self._status.set("disconnected")
-
 
 class MqttSourcePlugin:
     """``CREATE STREAM s () WITH (TYPE="mqtt", DATASOURCE="topic", CONF_KEY="...")``."""
@@ -497,7 +504,7 @@ class MqttSourcePlugin:
 # -- sink ----------------------------------------------------------------------------------
 
 
-class MqttSink:
+class MqttSink(_Client):
     def __init__(
         self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float, what: str
     ) -> None:
@@ -585,18 +592,6 @@ class MqttSink:
 
     def flush(self) -> None:
         pass
-
-    def status(self) -> ConnectionStatus:
-        return self._status.value
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.disconnect()
-            finally:
-                client.loop_stop()
-        self._status.set("disconnected")
 
 
 class MqttSinkPlugin:
