@@ -12,7 +12,9 @@ import fcntl
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,3 +63,32 @@ def plugin_build() -> Path:
             stamp.write_text(dirs)
         _run(["cmake", "--build", str(BUILD), "-j2"], "building native_plugins")
     return BUILD / "plugins"
+
+
+@pytest.fixture(scope="session")
+def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with <name>.zip for every bundled plugin, packed with plutino.packages.pack."""
+    from plutino.packages import pack
+
+    out = tmp_path_factory.mktemp("zips")
+    for kind in ("sources", "sinks", "functions"):
+        for so in sorted((plugin_build / kind).glob("*.so")):
+            pack(so, out / f"{so.stem}.zip")
+    return out
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh, empty data directory."""
+    return tmp_path / "plutino_data"
+
+
+@pytest.fixture
+def manager(home: Path) -> Iterator[Any]:
+    """A PluginManager on ``home``."""
+    from plutino.manager import PluginManager
+
+    mgr = PluginManager(home)
+    yield mgr
+    mgr.store.close()
+

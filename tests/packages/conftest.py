@@ -1,4 +1,5 @@
-"""Fixtures for the package tests: packed bundled plugins, a data dir, a real HTTP server."""
+"""Fixtures for the package tests: a real HTTP server serving the packed bundled plugins
+(`zips`, `home` and `manager` are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,6 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from package_helpers import BUNDLED
-from plutino.manager import PluginManager
-from plutino.packages import pack
-
-
-@pytest.fixture(scope="session")
-def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with <name>.zip for every bundled plugin, packed with plutino.packages.pack."""
-    out = tmp_path_factory.mktemp("zips")
-    for kind, name in BUNDLED:
-        pack(plugin_build / f"{kind}s" / f"{name}.so", out / f"{name}.zip")
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +30,3 @@ def http_base(zips: Path) -> Iterator[str]:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "plutino_data"
-
-
-@pytest.fixture
-def manager(home: Path) -> Iterator[PluginManager]:
-    mgr = PluginManager(home)
-    yield mgr
-    mgr.store.close()

@@ -1,5 +1,5 @@
-"""Fixtures of the reliability tests: packed bundled plugins, a loopback HTTP server that also
-misbehaves on purpose, and data directories.
+"""Fixtures of the reliability tests: a loopback HTTP server that also misbehaves on purpose
+(the packed bundled plugins, data directories and managers come from tests/conftest.py).
 
 Everything runs on loopback and is bounded in time and count (see docs/reliability.md for the
 figures these tests measure). The package tests' helpers (``tests/packages``) are reused.
@@ -18,18 +18,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "packages"))
 
-from package_helpers import BUNDLED  # noqa: E402
-from plutino.manager import PluginManager  # noqa: E402
-from plutino.packages import pack  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with <name>.zip for every bundled plugin, packed with plutino.packages.pack."""
-    out = tmp_path_factory.mktemp("zips")
-    for kind, name in BUNDLED:
-        pack(plugin_build / f"{kind}s" / f"{name}.so", out / f"{name}.zip")
-    return out
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
@@ -67,15 +55,3 @@ def http_base(zips: Path) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join()
-
-
-@pytest.fixture
-def home(tmp_path: Path) -> Path:
-    return tmp_path / "plutino_data"
-
-
-@pytest.fixture
-def manager(home: Path) -> Iterator[PluginManager]:
-    mgr = PluginManager(home)
-    yield mgr
-    mgr.store.close()
