@@ -129,7 +129,7 @@ class DirectFunction:
         ffi, lib = self._ffi, self._lib
         alloc, free = ffi.NULL, ffi.NULL
         if host_alloc:
-            from plutino.hostapi import ffi as host_ffi, host_api
+            from plutino.native.hostapi import ffi as host_ffi, host_api
 
             api = host_api()
             alloc = ffi.cast("void*(*)(size_t)", int(host_ffi.cast("uintptr_t", api.alloc)))

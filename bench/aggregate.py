@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from plutino_contract.protocols import Context
 
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 GROUPS = [1, 10, 1000]
 SEP = pa.array([" "])

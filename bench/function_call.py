@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from plutino_contract.protocols import Context
 
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 SIZES = [1, 1024, 65536, 1 << 20]
 CHECK_SIZES = [65536, 1 << 20]

@@ -3,18 +3,18 @@
 1. One plugin. Copies one plugin to N distinct paths (so every load is a first load: a real
    dlopen, a real read of the tag) and times, per copy:
 
-     inspect   plutino.loader.inspect_plugin: the ELF checks and the tag, no code run
-     load      plutino.loader.load_plugin: inspection + dlopen + entry + descriptor checks
+     inspect   plutino.native.loader.inspect_plugin: the ELF checks and the tag, no code run
+     load      plutino.native.loader.load_plugin: inspection + dlopen + entry + descriptor checks
      baseline  a bare cffi dlopen (RTLD_NOW|RTLD_LOCAL) + entry call, no checks at all
 
    and prints the median and p90 of each, and load / baseline.
 
 2. Start-up with 100 installed plugins. bench/many_function.c is compiled 100 times under
    distinct plugin and function names (cached in build/bench-native/many/), each is packed
-   (plutino.packages.pack) and installed (PluginManager.install) into a fresh data directory;
+   (plutino.packages.format.pack) and installed (PluginManager.install) into a fresh data directory;
    then, in fresh processes, against the same with an empty data directory (the baseline):
 
-     load_all  a new process imports plutino.manager and plutino.loader, then runs
+     load_all  a new process imports plutino.packages.manager and plutino.native.loader, then runs
                PluginManager(dir).load_all(), timed alone
      server    ``python -m plutino serve`` on the data directory, until GET /ping answers 200;
                its resident memory (VmRSS) then
@@ -83,9 +83,9 @@ def summary(name: str, samples: list[float]) -> tuple[float, float]:
 
 def one_plugin(plugin: Path, n: int) -> float:
     """Part 1; returns the median load time (s)."""
-    from plutino.hostapi import ffi
-    from plutino.loader import inspect_plugin, load_plugin
-    from plutino.tag import host_platform
+    from plutino.native.hostapi import ffi
+    from plutino.native.loader import inspect_plugin, load_plugin
+    from plutino.native.tag import host_platform
 
     host_platform()  # read the host's own ELF header once, as a running host has
 
@@ -139,8 +139,8 @@ def many_plugins(count: int) -> list[tuple[Path, str]]:
 
 def install_all(home: Path, plugins: list[tuple[Path, str]], zips: Path) -> list[float]:
     """Pack and install every plugin into the data directory ``home``; the install times (s)."""
-    from plutino.manager import PluginManager
-    from plutino.packages import pack
+    from plutino.packages.manager import PluginManager
+    from plutino.packages.format import pack
 
     manager = PluginManager(home)
     times = []
@@ -167,8 +167,8 @@ def child_env() -> dict[str, str]:
 _LOAD_ALL = """
 import json, sys, time
 t0 = time.perf_counter()
-from plutino.manager import PluginManager
-import plutino.loader  # imported by the first load (pyarrow, cffi): a server has it already
+from plutino.packages.manager import PluginManager
+import plutino.native.loader  # imported by the first load (pyarrow, cffi): a server has it already
 t1 = time.perf_counter()
 manager = PluginManager(sys.argv[1])
 result = manager.load_all()

@@ -51,7 +51,7 @@ import pyarrow.compute as pc
 from plutino_contract.protocols import Context, EndOfStream
 
 from plutino.engine import BUILTIN_NAMES, RuleManager
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 from plutino.registry import Registry
 
 BATCHES = [1024, 16384, 65536]

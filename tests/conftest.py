@@ -67,8 +67,8 @@ def plugin_build() -> Path:
 
 @pytest.fixture(scope="session")
 def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder with <name>.zip for every bundled plugin, packed with plutino.packages.pack."""
-    from plutino.packages import pack
+    """A folder with <name>.zip for every bundled plugin, packed with plutino.packages.format.pack."""
+    from plutino.packages.format import pack
 
     out = tmp_path_factory.mktemp("zips")
     for kind in ("sources", "sinks", "functions"):
@@ -86,7 +86,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.fixture
 def manager(home: Path) -> Iterator[Any]:
     """A PluginManager on ``home``."""
-    from plutino.manager import PluginManager
+    from plutino.packages.manager import PluginManager
 
     mgr = PluginManager(home)
     yield mgr

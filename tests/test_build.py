@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 
 import plutino
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 from plutino_contract.protocols import Context
 
 REPO = Path(__file__).resolve().parents[1]

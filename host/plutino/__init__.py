@@ -1,6 +1,6 @@
 """Plutino: a stream-processing host whose extensions are native plugins loaded through cffi.
 
-Importing the package is cheap: submodules (``plutino.loader``, ``plutino.registry``, ...)
+Importing the package is cheap: submodules (``plutino.native.loader``, ``plutino.registry``, ...)
 are imported where they are used, and ``plutino.Engine`` (the engine in a script, see
 :mod:`plutino.embedded`) on first access.
 """

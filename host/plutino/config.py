@@ -73,8 +73,24 @@ class DataDir:
         return self
 
 
+class _Overridable:
+    """Settings overlaid from a YAML section or the environment, each value checked."""
+
+    def with_overrides(self, values: Mapping[str, Any], origin: str) -> Any:
+        """A copy with ``values`` applied; unknown keys and bad values name ``origin``."""
+        known = {f.name: f for f in fields(self)}  # type: ignore[arg-type]
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise PlutinoError(
+                    f"{origin}: unknown setting {key!r}; known settings: {', '.join(sorted(known))}"
+                )
+            changes[key] = _coerce(key, value, getattr(self, key), origin)
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class Settings:
+class Settings(_Overridable):
     """Limits and permissions for plugin packages.
 
     The defaults are safe for a server that accepts install requests over REST: no scripts,
@@ -95,18 +111,6 @@ class Settings:
     #: Directories that file:// URLs and local paths may point into; empty means anywhere.
     allowed_file_dirs: tuple[Path, ...] = field(default_factory=tuple)
 
-    def with_overrides(self, values: Mapping[str, Any], origin: str) -> Settings:
-        """A copy with ``values`` applied; unknown keys and bad values name ``origin``."""
-        known = {f.name: f for f in fields(self)}
-        changes: dict[str, Any] = {}
-        for key, value in values.items():
-            if key not in known:
-                raise PlutinoError(
-                    f"{origin}: unknown setting {key!r}; known settings: {', '.join(sorted(known))}"
-                )
-            changes[key] = _coerce(key, value, getattr(self, key), origin)
-        return replace(self, **changes)
-
 
 _ENV = {
     "allow_scripts": "PLUTINO_ALLOW_SCRIPTS",
@@ -120,9 +124,70 @@ _ENV = {
 }
 
 
+@dataclass(frozen=True)
+class DataPlaneSettings(_Overridable):
+    """How the data plane runs rules: its worker processes, their limits and the deadlines of
+    plugin code (section ``dataplane:`` of ``etc/plutino.yaml``, or ``PLUTINO_*`` variables)."""
+
+    #: Pool workers that host ``isolation: shared`` rules; 0 means one per CPU.
+    workers: int = 0
+    #: Started workers kept ready to replace a dead one (or host a dedicated rule) at once.
+    spare_workers: int = 1
+    #: Deadline of a load check (dlopen, entry, descriptor) in a probe process, in seconds.
+    probe_timeout_s: float = 10.0
+    #: Default deadline of one call into a plugin (rule option ``pluginTimeout`` overrides it);
+    #: a source's ``next`` gets its own timeout on top.
+    call_timeout_s: float = 10.0
+    #: Address-space limit of a worker in bytes; 0: a quarter of the machine's memory (at least
+    #: 2 GiB); negative: no limit.
+    worker_memory_bytes: int = 0
+    #: A rule whose plugin crashed its worker this many times within ``quarantine_window_s``
+    #: is stopped and not started again until ``POST /rules/{id}/start``.
+    quarantine_crashes: int = 3
+    quarantine_window_s: float = 60.0
+    #: Bytes per second of plugin stdout/stderr passed on to the host's log, per worker.
+    plugin_output_bytes_per_s: int = 64 * 1024
+
+    def pool_size(self) -> int:
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+    def memory_limit(self) -> int | None:
+        """The address-space limit for a worker, None for none."""
+        if self.worker_memory_bytes < 0:
+            return None
+        if self.worker_memory_bytes > 0:
+            return self.worker_memory_bytes
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return None
+        return max(2 * 1024 * MiB, total // 4)
+
+
+_DATAPLANE_ENV = {
+    "workers": "PLUTINO_WORKERS",
+    "spare_workers": "PLUTINO_SPARE_WORKERS",
+    "probe_timeout_s": "PLUTINO_PROBE_TIMEOUT",
+    "call_timeout_s": "PLUTINO_CALL_TIMEOUT",
+    "worker_memory_bytes": "PLUTINO_WORKER_MEMORY",
+    "quarantine_crashes": "PLUTINO_QUARANTINE_CRASHES",
+    "quarantine_window_s": "PLUTINO_QUARANTINE_WINDOW",
+    "plugin_output_bytes_per_s": "PLUTINO_PLUGIN_OUTPUT_RATE",
+}
+
+
+def load_dataplane_settings(data_dir: DataDir, environ: Mapping[str, str] | None = None) -> DataPlaneSettings:
+    """Defaults, overlaid by ``etc/plutino.yaml`` (section ``dataplane``), overlaid by the environment."""
+    return _load(DataPlaneSettings(), "dataplane", _DATAPLANE_ENV, data_dir, environ)
+
+
 def load_settings(data_dir: DataDir, environ: Mapping[str, str] | None = None) -> Settings:
     """Defaults, overlaid by ``etc/plutino.yaml`` (section ``packages``), overlaid by the environment."""
-    settings = Settings()
+    return _load(Settings(), "packages", _ENV, data_dir, environ)
+
+
+def _load(settings: Any, name: str, env_names: Mapping[str, str], data_dir: DataDir,
+          environ: Mapping[str, str] | None) -> Any:
     path = data_dir.settings_file
     if path.is_file():
         import yaml
@@ -131,12 +196,12 @@ def load_settings(data_dir: DataDir, environ: Mapping[str, str] | None = None) -
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise PlutinoError(f"{path} is not valid YAML ({exc}); fix or remove the file") from exc
-        section = doc.get("packages", {}) if isinstance(doc, dict) else None
+        section = doc.get(name, {}) if isinstance(doc, dict) else None
         if not isinstance(section, dict):
-            raise PlutinoError(f"{path}: 'packages' must be a mapping of settings, got {section!r}")
+            raise PlutinoError(f"{path}: '{name}' must be a mapping of settings, got {section!r}")
         settings = settings.with_overrides(section, str(path))
     env = os.environ if environ is None else environ
-    from_env = {key: env[var] for key, var in _ENV.items() if var in env}
+    from_env = {key: env[var] for key, var in env_names.items() if var in env}
     return settings.with_overrides(from_env, "environment") if from_env else settings
 
 

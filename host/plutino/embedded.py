@@ -24,7 +24,7 @@ import pyarrow as pa
 from .engine import BUILTIN_NAMES, Catalog, RuleManager
 from .engine.query import query as _query
 from .io.builtin import register_builtins
-from .loader import load_plugin
+from .native.loader import load_plugin
 from .registry import Registry
 
 Batches = pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]

@@ -2,7 +2,7 @@
 
 Sources and sinks are found by kind and name (``TYPE="random"``, an action ``{"file": ...}``);
 SQL functions by function name, case-insensitively, mapped to the function and the library
-that provides it. Native plugins (:class:`~plutino.native.NativePlugin`) and Python objects
+that provides it. Native plugins (:class:`~plutino.native.adapters.NativePlugin`) and Python objects
 satisfying the contract's Protocols register the same way.
 
 Names are never silently shadowed: a plugin whose name is taken, or whose function collides

@@ -17,15 +17,15 @@ with warnings.catch_warnings():  # starlette's note about httpx2 concerns TestCl
     from fastapi.testclient import TestClient
 
 from plutino.api import create_app
-from plutino.packages import pack
-from plutino.server import Host
+from plutino.packages.format import pack
+from plutino.host import Host
 
 from .api_helpers import PLUGINS, ServerProcess
 
 
 @pytest.fixture(scope="session")
 def packages(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """name -> package zip, packed with plutino.packages.pack from the test build."""
+    """name -> package zip, packed with plutino.packages.format.pack from the test build."""
     out = tmp_path_factory.mktemp("packages")
     return {name: pack(plugin_build / f"{kind}s" / f"{name}.so", out / f"{name}.zip") for kind, name in PLUGINS}
 
@@ -33,7 +33,7 @@ def packages(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> di
 @pytest.fixture(scope="session")
 def echo_v2(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The package of echo rebuilt as version 1.1.0 (same code, new ABI tag), for updates."""
-    from plutino.scaffold import build_project
+    from plutino.packages.scaffold import build_project
 
     from .api_helpers import REPO
 

@@ -10,7 +10,7 @@ from plutino.api.openapi import spec_text
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, SqlError
 from plutino.errors import PluginIOError, PlutinoError
 from plutino.io.memory import BROKER
-from plutino.packages import PackageError
+from plutino.packages.format import PackageError
 
 from .api_helpers import REPO, install, wait_for
 

@@ -59,7 +59,7 @@ def h(manager: RuleManager, broker: MemoryBroker, clock: ManualClock) -> Harness
 @pytest.fixture(scope="session")
 def native_functions(plugin_build: Path) -> dict[str, Any]:
     """The bundled native function libraries, loaded through the real loader."""
-    from plutino.loader import load_plugin
+    from plutino.native.loader import load_plugin
 
     return {
         name: load_plugin(plugin_build / "functions" / f"{name}.so", kind="function")

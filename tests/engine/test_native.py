@@ -12,7 +12,7 @@ from engine_helpers import T0, Harness, wait_for
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.engine.query import query
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 
 @pytest.fixture

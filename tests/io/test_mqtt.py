@@ -85,7 +85,7 @@ def test_source_takes_bursts_whole_and_in_order_whatever_the_packet_sizes(
 
 @pytest.fixture
 def fastmath(plugin_build: Path) -> Any:
-    from plutino.loader import load_plugin
+    from plutino.native.loader import load_plugin
 
     return load_plugin(plugin_build / "functions" / "fastmath.so", kind="function")
 

@@ -17,7 +17,7 @@ from plutino.engine import RuleManager
 from plutino.io.formats import decode, payload_column
 from plutino.io.memory import MemoryBroker
 from plutino.io.mqtt import MqttSourcePlugin
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 HERE = Path(__file__).parent
 SCHEMA = pa.schema([("id", pa.int64()), ("temperature", pa.float64())])

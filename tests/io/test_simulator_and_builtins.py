@@ -118,7 +118,7 @@ def test_every_builtin_satisfies_the_protocols_and_registers():
 
 
 def test_an_installed_plugin_holding_a_builtin_name_wins(plugin_build: Path):
-    from plutino.loader import load_plugin
+    from plutino.native.loader import load_plugin
 
     native_file = load_plugin(plugin_build / "sinks" / "file.so", kind="sink")
     assert not is_builtin(native_file)

@@ -90,7 +90,7 @@ def test_a_batch_sink_gets_the_properties_applied_in_front_of_it():
 
 
 def test_a_native_sink_gets_fields_and_send_single_applied_before_it(plugin_build: Path, tmp_path: Path):
-    from plutino.loader import load_plugin
+    from plutino.native.loader import load_plugin
 
     native = load_plugin(plugin_build / "sinks" / "file.so", kind="sink")
     plugin = with_sink_props(native)

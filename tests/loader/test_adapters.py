@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 from plutino.errors import PluginArgumentError, PluginCallError, PluginIOError, PlutinoError
-from plutino.loader import load_plugin
-from plutino.native import NativePlugin
+from plutino.native.loader import load_plugin
+from plutino.native.adapters import NativePlugin
 from plutino_contract.protocols import (
     Context,
     EndOfStream,

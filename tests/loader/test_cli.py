@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from plutino.cli import main
-from plutino.tag import host_platform
+from plutino.cli.main import main
+from plutino.native.tag import host_platform
 
 from .loader_helpers import fresh_copy
 

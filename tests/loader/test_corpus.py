@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from plutino.errors import PluginCallError, PluginRefused
-from plutino.loader import inspect_plugin, load_plugin
-from plutino.tag import host_platform
+from plutino.native.loader import inspect_plugin, load_plugin
+from plutino.native.tag import host_platform
 from plutino_contract.protocols import Context
 
 from .loader_helpers import TAG_FIELD_OFFSETS, fresh_copy, patch_bytes, tag_offset

@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import plutino.loader as loader
+import plutino.native.loader as loader
 import pytest
 from plutino.errors import PluginRefused
-from plutino.hostapi import ERROR_CAPACITY, NativeContext, ffi, host_api
-from plutino.loader import check_plugin, inspect_plugin, load_failures, load_plugin, loaded_plugins
-from plutino.tag import PluginTag, host_platform
+from plutino.native.hostapi import ERROR_CAPACITY, NativeContext, ffi, host_api
+from plutino.native.loader import check_plugin, inspect_plugin, load_failures, load_plugin, loaded_plugins
+from plutino.native.tag import PluginTag, host_platform
 from plutino_contract.protocols import Context
 
 from .loader_helpers import fresh_copy

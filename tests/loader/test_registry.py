@@ -10,8 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 from plutino.errors import RegistryError
-from plutino.loader import load_plugin
-from plutino.native import NativePlugin
+from plutino.native.loader import load_plugin
+from plutino.native.adapters import NativePlugin
 from plutino.registry import Registry
 from plutino_contract.protocols import Context
 

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from plutino.manager import PluginManager
-from plutino.scaffold import build_project
+from plutino.packages.manager import PluginManager
+from plutino.packages.scaffold import build_project
 
 REPO = Path(__file__).resolve().parents[2]
 

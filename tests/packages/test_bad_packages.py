@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from package_helpers import snapshot
 from plutino.config import Settings
-from plutino.manager import PluginManager
-from plutino.packages import MANIFEST, PackageError, manifest_for, sha256_file
+from plutino.packages.manager import PluginManager
+from plutino.packages.format import MANIFEST, PackageError, manifest_for, sha256_file
 
 
 def _zip(path: Path, entries: dict[str, bytes | Path]) -> Path:
@@ -249,8 +249,8 @@ def test_file_urls_outside_the_allowed_directories_are_refused(home, zips, tmp_p
 
 
 def test_a_function_name_taken_by_another_plugin_is_refused(installed, home, tmp_path):
-    from plutino.packages import pack
-    from plutino.scaffold import build_project, new_project
+    from plutino.packages.format import pack
+    from plutino.packages.scaffold import build_project, new_project
 
     # a new plugin named countPlusOne offers a function countPlusOne, which echo already has
     project = new_project("countPlusOne", "function", "c", tmp_path / "proj")

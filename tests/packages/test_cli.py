@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from plutino.cli import main
+from plutino.cli.main import main
 
 
 def run(*args: str, ok: bool = True) -> str:

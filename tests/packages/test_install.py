@@ -11,8 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from package_helpers import BUNDLED, rebuild, subprocess_env
-from plutino.manager import PluginManager
-from plutino.packages import PackageError, pack
+from plutino.packages.manager import PluginManager
+from plutino.packages.format import PackageError, pack
 from plutino_contract.protocols import Context
 
 
@@ -94,7 +94,7 @@ def test_each_bundled_plugin_installs_from_an_http_url(manager, home, http_base,
 
 
 def test_describe_tells_everything_about_an_installed_plugin(manager, home, zips, plugin_build):
-    from plutino.packages import sha256_file
+    from plutino.packages.format import sha256_file
 
     manager.install("function", "echo", str(zips / "echo.zip"))
     info = manager.describe("function", "echo")
@@ -215,7 +215,7 @@ import json, sys
 from pathlib import Path
 import pyarrow as pa
 import yaml
-from plutino.manager import PluginManager
+from plutino.packages.manager import PluginManager
 from plutino_contract.protocols import Context
 m = PluginManager(sys.argv[1])
 result = m.load_all()

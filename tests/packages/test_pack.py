@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from plutino.packages import MANIFEST, Manifest, PackageError, pack, sha256_file
-from plutino.tag import read_tag
+from plutino.packages.format import MANIFEST, Manifest, PackageError, pack, sha256_file
+from plutino.native.tag import read_tag
 
 
 def _contents(path: Path) -> tuple[list[str], dict]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from plutino.config import Settings
-from plutino.packages import (
+from plutino.packages.format import (
     MANIFEST,
     Manifest,
     PackageError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from plutino.config import Settings
-from plutino.fetch import fetch
-from plutino.scaffold import build_project, new_project
+from plutino.packages.fetch import fetch
+from plutino.packages.scaffold import build_project, new_project
 
 
 def test_a_download_reports_its_bytes_against_the_content_length(http_base, zips, tmp_path):

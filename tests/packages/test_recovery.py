@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from package_helpers import snapshot
-from plutino.manager import PluginManager
-from plutino.packages import PackageError
+from plutino.packages.manager import PluginManager
+from plutino.packages.format import PackageError
 
 
 def test_a_failure_while_moving_files_into_place_rolls_everything_back(manager, home, zips, monkeypatch):
@@ -23,7 +23,7 @@ def test_a_failure_while_moving_files_into_place_rolls_everything_back(manager, 
             raise OSError(28, "No space left on device")
         return real_replace(src, dst)
 
-    monkeypatch.setattr("plutino.manager.os.replace", failing_replace)
+    monkeypatch.setattr("plutino.packages.manager.os.replace", failing_replace)
     with pytest.raises(PackageError) as info:
         manager.install("source", "random", str(zips / "random.zip"))
     assert str(info.value) == (f"cannot install random.zip: [Errno 28] No space left on device; nothing was "

@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from package_helpers import subprocess_env
-from plutino.packages import PackageError, pack
-from plutino.scaffold import build_project, new_project
+from plutino.packages.format import PackageError, pack
+from plutino.packages.scaffold import build_project, new_project
 from plutino_contract.protocols import Context, EndOfStream
 
 PROJECTS = [("c", "function"), ("cython", "function"), ("c", "source"), ("c", "sink")]
@@ -118,7 +118,7 @@ def test_a_dashed_name_makes_a_valid_c_plugin(tmp_path):
     project = new_project("my-fn", "function", "c", tmp_path / "my-fn")
     (so,) = build_project(project, quiet=True)
     assert so.name == "my-fn.so"
-    from plutino.loader import load_plugin
+    from plutino.native.loader import load_plugin
 
     assert list(load_plugin(so, kind="function").functions) == ["my_fn"]
 

@@ -11,8 +11,8 @@ import pytest
 from package_helpers import snapshot
 from plutino.config import DataDir, Settings, load_settings
 from plutino.errors import PlutinoError
-from plutino.manager import PluginManager
-from plutino.packages import MANIFEST, PackageError, manifest_for
+from plutino.packages.manager import PluginManager
+from plutino.packages.format import MANIFEST, PackageError, manifest_for
 
 
 def _file_sink_zip(plugin_build: Path, path: Path, extra: dict[str, bytes]) -> Path:

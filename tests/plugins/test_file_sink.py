@@ -13,7 +13,7 @@ import yaml
 from plutino_contract.protocols import Context
 
 from plutino.errors import PluginCallError
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 
 @pytest.fixture(scope="module")

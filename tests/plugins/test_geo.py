@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from plutino.errors import PluginArgumentError, PluginCallError
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 from plutino_contract.protocols import Context
 
 PARIS = (48.8566, 2.3522)

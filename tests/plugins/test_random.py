@@ -12,7 +12,7 @@ import yaml
 from plutino_contract.protocols import Context, EndOfStream
 
 from plutino.errors import PluginCallError
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 PATTERN = {"count": 50, "temperature": 30.0, "name": "sensor", "ok": True, "debt": -7}
 

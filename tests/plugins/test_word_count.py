@@ -10,7 +10,7 @@ import pytest
 from plutino_contract.protocols import Context
 
 from plutino.errors import PluginArgumentError, PluginCallError
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 
 SPACE = pa.array([" "])
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 from plutino.registry import Registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

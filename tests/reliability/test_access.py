@@ -17,7 +17,7 @@ from api.api_helpers import REPO, ServerProcess
 from plutino.api import create_app
 from plutino.api.access import AccessSettings
 from plutino.api.client import Client, ServerError
-from plutino.server import Host
+from plutino.host import Host
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -19,7 +19,7 @@ import pytest
 from api.api_helpers import REPO, ServerProcess, subprocess_env
 from plutino.api import create_app
 from plutino.api.access import AccessSettings
-from plutino.server import Host
+from plutino.host import Host
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

@@ -16,9 +16,9 @@ import pytest
 from package_helpers import snapshot
 from plutino.config import Settings
 from plutino.errors import PluginRefused
-from plutino.manager import PluginManager
-from plutino.packages import MANIFEST, sha256_file
-from plutino.tag import read_tag
+from plutino.packages.manager import PluginManager
+from plutino.packages.format import MANIFEST, sha256_file
+from plutino.native.tag import read_tag
 from test_bad_packages import _hand_manifest, _manifest, _zip, refused
 
 EM_AARCH64 = 183

@@ -2,7 +2,7 @@
 plugin fully installed (file, record, config files; it loads and is listed) or fully absent (no
 file, no record, no config file, nothing in staging/ or pending_files), and the host starts.
 
-The steps are the manager's own (plutino.manager.INSTALL_STEPS, DELETE_STEPS): the child process
+The steps are the manager's own (plutino.packages.manager.INSTALL_STEPS, DELETE_STEPS): the child process
 runs a real install or delete with PLUTINO_TEST_CRASH_AT=<step>, and the manager kills itself
 with SIGKILL at that step boundary, as a power cut or the OOM killer would.
 """
@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 from package_helpers import subprocess_env
-from plutino.manager import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, PluginManager
-from plutino.packages import sha256_file
-from plutino.server import Host
+from plutino.packages.manager import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, PluginManager
+from plutino.packages.format import sha256_file
+from plutino.host import Host
 
 _CHILD = """
 import sys
-from plutino.manager import PluginManager
+from plutino.packages.manager import PluginManager
 manager = PluginManager(sys.argv[1])
 manager.load_all()  # as a host does at start-up
 if sys.argv[2] == "install":

@@ -17,7 +17,7 @@ import pytest
 from package_helpers import subprocess_env
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 from plutino.registry import Registry
 
 from .slow_sink import SlowSinkPlugin

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pytest
 from plutino.api import create_app
 from plutino.io.memory import BROKER
-from plutino.packages import pack
-from plutino.server import Host
+from plutino.packages.format import pack
+from plutino.host import Host
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

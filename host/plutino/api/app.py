@@ -1,4 +1,4 @@
-"""The FastAPI application: eKuiper's REST API over a :class:`plutino.server.Host`.
+"""The FastAPI application: eKuiper's REST API over a :class:`plutino.host.Host`.
 
 ``create_app(host)`` assembles the routers; the host is reached by each route through
 ``request.app.state.host``. In front of them all stands :class:`~plutino.api.access.AccessGuard`:
@@ -58,7 +58,7 @@ class JsonBodies:
 
 
 def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAPI:
-    """The API of ``host`` (a :class:`plutino.server.Host`).
+    """The API of ``host`` (a :class:`plutino.host.Host`).
 
     ``access``: the token and body limit; by default read from the host's data directory
     (``etc/plutino.yaml``, ``api:``) and the environment (``PLUTINO_TOKEN``)."""

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, RuleError, SqlError
 from plutino.errors import PluginCallError, PluginIOError, PluginRefused, PlutinoError, RegistryError
-from plutino.packages import PackageError
+from plutino.packages.format import PackageError
 
 log = logging.getLogger("plutino.api")
 

@@ -1,6 +1,6 @@
 """``/metrics``: the host's metrics in Prometheus' text format (Plutino extension).
 
-Per plugin (counted at the edge by :mod:`plutino.api.metering`, across all rules, for the
+Per plugin (counted at the edge by :mod:`plutino.engine.metering`, across all rules, for the
 life of the process): ``plutino_plugin_calls_total``, ``_rows_total``, ``_errors_total`` and
 ``_seconds_total`` with labels ``kind``, ``plugin`` and ``function``. Per rule and node (from
 the rule's current or last run, reset when it restarts): ``plutino_rule_records_in_total``,
@@ -56,36 +56,31 @@ def render(host: Any) -> str:
     w.family("plutino_plugin_installed", "gauge", "Installed plugins (1 loaded, 0 failed to load).",
              [(_labels(kind=r.kind, plugin=r.name, version=r.version), 1 if r.status == "loaded" else 0)
               for r in host.store.list_plugins()])
-    counters = host.meters.all()
-    for name, attr, help_, kind in (
-        ("plutino_plugin_calls_total", "calls", "Data-path calls into the plugin (next, write, call, aggregate).",
+    gathered = host.metrics()
+    counters = sorted(gathered["counters"].items())
+    for name, index, help_, kind in (
+        ("plutino_plugin_calls_total", 0, "Data-path calls into the plugin (next, write, call, aggregate).",
          "counter"),
-        ("plutino_plugin_rows_total", "rows", "Rows through those calls (out of a source, into a sink or function).",
+        ("plutino_plugin_rows_total", 1, "Rows through those calls (out of a source, into a sink or function).",
          "counter"),
-        ("plutino_plugin_errors_total", "errors", "Calls that failed.", "counter"),
-        ("plutino_plugin_seconds_total", "seconds", "Seconds spent in those calls (a source's include waiting).",
+        ("plutino_plugin_errors_total", 2, "Calls that failed.", "counter"),
+        ("plutino_plugin_seconds_total", 3, "Seconds spent in those calls (a source's include waiting).",
          "counter"),
     ):
-        w.family(name, kind, help_, [(_labels(kind=c.kind, plugin=c.plugin, function=c.function), getattr(c, attr))
-                                     for c in counters])
-    runtimes = [r for r in host.runtimes() if not r.rule.id.startswith(QUERY_PREFIX)]
+        w.family(name, kind, help_, [(_labels(kind=k, plugin=p, function=f), values[index])
+                                     for (k, p, f), values in counters])
+    rules = sorted(gathered["rules"].items())
     w.family("plutino_rule_running", "gauge", "1 while the rule runs.",
-             [(_labels(rule=r.rule.id), 1 if r.state == "running" else 0) for r in runtimes])
-    nodes = [(r.rule.id, n) for r in runtimes for n in _nodes(r)]
-    for name, attr, help_, kind in (
-        ("plutino_rule_records_in_total", "records_in", "Rows into the node since the rule started.", "counter"),
-        ("plutino_rule_records_out_total", "records_out", "Rows out of the node since the rule started.", "counter"),
-        ("plutino_rule_exceptions_total", "exceptions", "Failures in the node since the rule started.", "counter"),
-        ("plutino_rule_process_latency_us", "process_latency_us", "Microseconds the node took for its last batch.",
-         "gauge"),
+             [(_labels(rule=rule_id), 1 if r["state"] == "running" else 0) for rule_id, r in rules])
+    nodes = [(rule_id, n) for rule_id, r in rules for n in r["nodes"]]
+    for name, index, help_, kind in (
+        ("plutino_rule_records_in_total", 1, "Rows into the node since the rule started.", "counter"),
+        ("plutino_rule_records_out_total", 2, "Rows out of the node since the rule started.", "counter"),
+        ("plutino_rule_exceptions_total", 3, "Failures in the node since the rule started.", "counter"),
+        ("plutino_rule_process_latency_us", 4, "Microseconds the node took for its last batch.", "gauge"),
     ):
-        w.family(name, kind, help_, [(_labels(rule=rule, node=n.name), getattr(n, attr, 0)) for rule, n in nodes])
+        w.family(name, kind, help_, [(_labels(rule=rule, node=n[0]), n[index]) for rule, n in nodes])
     return w.text()
-
-
-def _nodes(runtime: Any) -> list[Any]:
-    pipeline = getattr(runtime, "pipeline", None)
-    return [runtime.source_metrics, *getattr(pipeline, "nodes", []), *runtime.sink_metrics]
 
 
 @router.get("/metrics", response_class=PlainTextResponse,

@@ -102,12 +102,13 @@ def _routes(kind: str) -> None:
     @router.get(f"/plugins/{plural}/{{name}}/check", name=f"check_{kind}_plugin",
                 summary=f"Check an installed {kind} plugin's file (Plutino extension)")
     def check(name: str, host: Any = Depends(get_host)) -> dict[str, Any]:
-        """Read the installed file's ABI tag and load it, as ``plutino plugin check`` does:
-        ``{"ok": true, ...}`` with its tag and functions, or ``{"ok": false, "refused": {...}}``."""
-        from plutino.loader import check_plugin
+        """Read the installed file's ABI tag and load it in a probe process, as ``plutino plugin
+        check`` does: ``{"ok": true, ...}`` with its tag and functions, or ``{"ok": false,
+        "refused": {...}}`` (a crash or a hang of the plugin's load is a refusal too)."""
+        from plutino.dataplane.probe import probe_plugin
 
         record = require_plugin(host, kind, name)
-        result = check_plugin(host.data.root / record.file, kind).to_dict()
+        result = probe_plugin(host.data.root / record.file, kind, host.dataplane_settings.probe_timeout_s)
         result.update(status=record.status, error=record.error)
         return result
 

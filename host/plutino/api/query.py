@@ -1,96 +1,19 @@
 """``POST /query`` (Plutino extension): run a SELECT against a stream for a number of rows or
-seconds and return the rows; ``plutino query "SQL"`` prints them as a table.
-
-The query runs as a temporary rule (id ``_query_<random>``, never stored, hidden from
-``GET /rules``) whose one action is the built-in ``memory`` sink on a private topic; the
-route reads that topic until it has ``limit`` rows, the time is up or the stream ended, then
-deletes the rule. Everything a rule checks is checked, with the same messages.
-"""
+seconds and return the rows (:mod:`plutino.engine.adhoc_query`); ``plutino query "SQL"`` prints
+them as a table."""
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import decimal
-import math
-import time
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from plutino_contract.protocols import EndOfStream
+
+from plutino.engine.adhoc_query import QUERY_PREFIX
 
 from .deps import get_host
-from .errors import BadRequest
 from .models import QueryBody, QueryResult
 
 router = APIRouter(tags=["query"])
-
-#: Rules with ids starting so are the temporary rules of ``POST /query``: never stored, not listed.
-QUERY_PREFIX = "_query_"
-_POLL_S = 0.05
-
-
-def run_query(host: Any, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
-    """Run ``sql`` until ``limit`` rows, ``timeout_s`` seconds or the end of its stream."""
-    sink = host.registry.find("sink", "memory")
-    broker = getattr(sink, "broker", None)
-    if broker is None:
-        raise BadRequest("queries need the built-in memory sink, which is not registered in this host")
-    rule_id = f"{QUERY_PREFIX}{uuid.uuid4().hex[:12]}"
-    topic = f"plutino.query.{rule_id}"
-    subscription = broker.subscribe(topic)
-    started = time.monotonic()
-    rows: list[dict[str, Any]] = []
-    columns: list[str] = []
-    complete = False
-    try:
-        host.engine.create_rule({"id": rule_id, "sql": sql, "actions": [{"memory": {"topic": topic}}]})
-        try:
-            columns = [f.name for f in host.engine.runtime(rule_id).plan.fields]
-            deadline = started + timeout_s
-            while len(rows) < limit:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    batch = subscription.get(timeout=min(_POLL_S, left))
-                except EndOfStream:
-                    complete = True
-                    break
-                if batch is None:
-                    if host.engine.rule_status(rule_id).get("status") != "running" and subscription.queue.empty():
-                        complete = True  # a bounded stream ended and everything was read
-                        break
-                    continue
-                columns = list(batch.schema.names) or columns
-                rows.extend(_jsonable(r) for r in batch.to_pylist()[: limit - len(rows)])
-            complete = complete or len(rows) >= limit
-        finally:
-            subscription.close()  # first: a sink waiting on the full topic queue lets go
-            host.engine.delete_rule(rule_id)
-    finally:
-        subscription.close()
-    return {"columns": columns, "rows": rows, "elapsed_s": round(time.monotonic() - started, 3),
-            "complete": complete}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
 
 
 @router.post("/query", response_model=QueryResult)
@@ -98,7 +21,7 @@ def query(body: QueryBody, host: Any = Depends(get_host)) -> dict[str, Any]:
     """Run a SELECT over a stream as a temporary rule and return up to ``limit`` rows,
     waiting at most ``timeout`` seconds (``complete`` says whether the limit or the end of the
     stream was reached)."""
-    return run_query(host, body.sql, body.limit, body.timeout)
+    return host.query(body.sql, body.limit, body.timeout)
 
 
-__all__ = ["QUERY_PREFIX", "router", "run_query"]
+__all__ = ["QUERY_PREFIX", "router"]

@@ -1,7 +1,7 @@
 """Serving the API: the listening socket, the logs, uvicorn, and a clean stop on signals.
 
 :func:`serve` is ``plutino serve``. It binds the socket before anything else, so a port in use
-fails at once with a message saying what to do; then starts the :class:`~plutino.server.Host`,
+fails at once with a message saying what to do; then starts the :class:`~plutino.host.Host`,
 runs uvicorn until SIGINT or SIGTERM, and finally stops the rules (flushing their sinks) and
 closes the store, with further signals ignored so that the flush is not cut short.
 """
@@ -21,7 +21,7 @@ from typing import Any
 from plutino.config import DataDir
 from plutino.errors import PlutinoError
 
-log = logging.getLogger("plutino.server")
+log = logging.getLogger("plutino.host")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9081
@@ -96,7 +96,7 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
     import uvicorn
 
     from plutino.api import create_app
-    from plutino.server import Host
+    from plutino.host import Host
 
     data = DataDir.from_env(data_dir).ensure()
     configure_logging(data, log_level)

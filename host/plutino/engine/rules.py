@@ -23,7 +23,11 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "bufferLength": 16,  # batches each queue between threads holds (backpressure)
     "triggered": True,  # start the rule when it is created
     "drainTimeout": 5000,  # ms a stop waits for the rows already taken in to reach the sinks (Plutino)
+    "isolation": "shared",  # "shared": on a pool worker; "dedicated": a worker process of its own (Plutino)
+    "pluginTimeout": 0,  # ms any one call into a plugin may take before its worker is replaced; 0: the host's
 }
+
+ISOLATIONS = ("shared", "dedicated")
 
 #: Properties of an action that the engine handles itself and does not pass to the sink.
 ENGINE_SINK_PROPS: dict[str, Any] = {
@@ -68,6 +72,15 @@ class RuleDef:
     @property
     def drain_timeout_ms(self) -> int:
         return int(self.options.get("drainTimeout", DEFAULT_OPTIONS["drainTimeout"]))
+
+    @property
+    def isolation(self) -> str:
+        return str(self.options.get("isolation", "shared"))
+
+    @property
+    def plugin_timeout_ms(self) -> int:
+        """0: the host's default deadline for a plugin call."""
+        return int(self.options.get("pluginTimeout", 0))
 
     @property
     def triggered(self) -> bool:
@@ -154,7 +167,12 @@ def _options(rule_id: str, given: Any) -> dict[str, Any]:
                 f"options: {', '.join(DEFAULT_OPTIONS)}"
             )
         default = DEFAULT_OPTIONS[key]
-        if isinstance(default, bool):
+        if key == "isolation":
+            if value not in ISOLATIONS:
+                raise RuleError(f"rule '{rule_id}': option isolation must be \"shared\" (a pool worker) or"
+                                f" \"dedicated\" (a worker of its own), got {value!r}")
+            options[key] = value
+        elif isinstance(default, bool):
             options[key] = _bool(rule_id, key, value)
         elif key == "bufferLength":
             options[key] = _positive(rule_id, key, value)

@@ -6,7 +6,7 @@ version, ABI and platform), it loads, and it offers the functions its manifest l
 At start-up (:func:`load_recorded`): the installed file is still there, unchanged since the
 install, and holds the plugin its record names.
 
-Each failure is a :class:`~plutino.packages.PackageError` that names the package or plugin, the
+Each failure is a :class:`~plutino.packages.format.PackageError` that names the package or plugin, the
 two values that disagree, and the fix.
 """
 
@@ -18,13 +18,13 @@ from typing import Any
 
 from plutino.config import DataDir
 from plutino.errors import PluginRefused, PlutinoError
-from plutino.packages import PackageError, StagedPackage, sha256_file
+from plutino.packages.format import PackageError, StagedPackage, sha256_file
 from plutino.store import PluginRecord
 
 
 def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
     """The package is the plugin asked for, and its .so is the one its manifest describes."""
-    from plutino.tag import read_tag
+    from plutino.native.tag import read_tag
 
     m, label = pkg.manifest, pkg.label
     if m.name != name:
@@ -63,13 +63,21 @@ def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
             )
 
 
-def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | None) -> Any:
-    """Load the staged .so and check its functions against the manifest and the request."""
-    from plutino.loader import load_plugin
+def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | None,
+                probe_timeout_s: float | None = None) -> Any:
+    """Load the staged .so and check its functions against the manifest and the request.
+
+    With ``probe_timeout_s`` the load happens in a probe process (the server runs no plugin
+    code) and a :class:`~plutino.packages.probed.ProbedPlugin` comes back; without, in this
+    process (the offline CLI, scripts)."""
+    from plutino.native.loader import load_plugin
 
     label, m = pkg.label, pkg.manifest
     try:
-        plugin = load_plugin(staged_so, kind=m.kind)
+        if probe_timeout_s is not None:
+            plugin = _probed(staged_so, m.kind, probe_timeout_s)
+        else:
+            plugin = load_plugin(staged_so, kind=m.kind)
     except PluginRefused as exc:
         raise PackageError(f"package {label}: plugin {m.so} refused: {exc.detail}; {exc.fix}") from exc
     except PlutinoError as exc:
@@ -92,9 +100,26 @@ def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | 
     return plugin
 
 
-def load_recorded(data: DataDir, record: PluginRecord) -> Any:
-    """Load an installed plugin, after checking its file is the one that was installed."""
-    from plutino.loader import load_plugin
+def _probed(path: Path, kind: str, timeout_s: float) -> Any:
+    from plutino.dataplane.probe import probe_plugin
+    from plutino.packages.probed import ProbedPlugin
+
+    check = probe_plugin(path, kind, timeout_s)
+    if not check["ok"]:
+        r = check["refused"]
+        rest = r["message"].split(" refused: ", 1)[-1]
+        detail = rest[:-(len(r["fix"]) + 2)] if rest.endswith("; " + r["fix"]) else rest
+        raise PluginRefused(str(path), r["field"], detail, r["fix"], r.get("plugin_value"), r.get("host_value"))
+    return ProbedPlugin.from_check(check, str(path))
+
+
+def load_recorded(data: DataDir, record: PluginRecord, probed: bool = False) -> Any:
+    """Load an installed plugin, after checking its file is the one that was installed.
+
+    ``probed``: do not load it (the server's process): check its file and tag, and return a
+    :class:`~plutino.packages.probed.ProbedPlugin` from the record (it was load-checked when
+    it was installed, and its file is unchanged since)."""
+    from plutino.native.loader import load_plugin
 
     path = data.root / record.file
     fix = (f"reinstall it: plutino plugin delete {record.kind} {record.name}, then install its"
@@ -107,7 +132,14 @@ def load_recorded(data: DataDir, record: PluginRecord) -> Any:
             f"{record.kind} plugin {record.name}: {record.file} changed since it was installed"
             f" (sha256 {digest[:12]}..., installed {record.sha256[:12]}...); {fix}"
         )
-    plugin = load_plugin(path, kind=record.kind)
+    if probed:
+        from plutino.native.tag import read_tag
+        from plutino.packages.probed import ProbedPlugin
+
+        tag = read_tag(path, record.kind)
+        plugin: Any = ProbedPlugin.from_record(record.kind, tag.name, tag.version, str(path), record.functions)
+    else:
+        plugin = load_plugin(path, kind=record.kind)
     if (plugin.name, plugin.version) != (record.name, record.version):
         raise PackageError(
             f"{record.kind} plugin {record.name}: {record.file} holds {plugin.name}"

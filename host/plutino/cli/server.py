@@ -91,7 +91,7 @@ def serve(bind_host: str, port: int, data_dir: Path, demo: bool, bundled_dir: Pa
     Loads the installed plugins, the streams and the rules, and starts the rules that were
     running. Ctrl-C or SIGTERM stops the rules (flushing their sinks) and exits. With
     PLUTINO_TOKEN set, POST, PUT and DELETE requests need 'Authorization: Bearer <token>'."""
-    from plutino.server import serve as run
+    from plutino.api.serving import serve as run
 
     sys.exit(run(data_dir, bind_host, port, demo=demo, bundled_dir=bundled_dir, log_level=log_level))
 
@@ -336,7 +336,7 @@ def format_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], max_wid
 
 def _package_identity(location: str) -> tuple[str | None, str | None]:
     """Kind and name from a local zip's manifest (None, None when it cannot be read here)."""
-    from plutino.packages import MANIFEST
+    from plutino.packages.format import MANIFEST
 
     path = Path(urllib.parse.urlparse(location).path) if location.startswith("file://") else Path(location)
     try:
@@ -421,7 +421,7 @@ _REST: dict[str, Callable[..., None]] = {
 def dual_plugin_commands(local: Sequence[click.Command]) -> list[click.Command]:
     """``plugin install|update|list|describe|delete`` that talk to a server or work locally.
 
-    Built from the local commands of :mod:`plutino.cli_packages` (which they call unchanged
+    Built from the local commands of :mod:`plutino.cli.packages` (which they call unchanged
     for local work). Where they act: ``--url`` given -> that server; ``--data-dir`` given ->
     that data directory; otherwise ``$PLUTINO_URL`` -> that server, ``$PLUTINO_HOME`` -> that
     data directory, and with neither, the server at http://127.0.0.1:9081.

@@ -7,7 +7,7 @@ then does :func:`load_plugin` ``dlopen`` the file (RTLD_NOW | RTLD_LOCAL, throug
 callback its kind requires. Any disagreement is a :class:`~plutino.errors.PluginRefused`.
 
 Loading is idempotent per real path: the second load of a file returns the same
-:class:`~plutino.native.NativePlugin` (or the same refusal, when the refusal came after
+:class:`~plutino.native.adapters.NativePlugin` (or the same refusal, when the refusal came after
 ``dlopen``) without calling ``dlopen`` again. Libraries are never unloaded: results a plugin
 has moved to the host keep pointers to its release callbacks, and a loaded ``.so`` is not
 replaced in place (eKuiper's rule): a file changed on disk since it was loaded is refused.
@@ -19,14 +19,14 @@ import os
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import plutino_contract as contract
 
-from .errors import PluginRefused
-from .hostapi import ffi
-from .native import NativeFunction, NativePlugin, describe_arg_count
-from .tag import KIND_CODES, PluginTag, check_abi, check_kind, host_platform, read_tag
+from plutino.errors import PluginRefused
+from plutino.native.hostapi import ffi
+from plutino.native.adapters import NativeFunction, NativePlugin, describe_arg_count
+from plutino.native.tag import KIND_CODES, PluginTag, check_abi, check_kind, host_platform, read_tag
 
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REBUILD_DECLARE = "rebuild the plugin with PLUTINO_DECLARE_SOURCE/SINK/FUNCTIONS from plutino.h"
@@ -58,8 +58,12 @@ def inspect_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
 
 
 def load_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
-                host_abi: tuple[int, int] | None = None) -> NativePlugin:
-    """Inspect, dlopen and check a plugin; return it (the same object for the same real path)."""
+                host_abi: tuple[int, int] | None = None,
+                on_stage: Callable[[str], None] | None = None) -> NativePlugin:
+    """Inspect, dlopen and check a plugin; return it (the same object for the same real path).
+
+    ``on_stage`` is told "dlopen" before the library is opened (its constructors run) and
+    "entry" before its entry is called: a probe process reports it, so a crash is named."""
     if kind is not None and kind not in KIND_CODES:
         raise ValueError(f"kind must be one of {sorted(KIND_CODES)}, got {kind!r}")
     shown = os.fspath(path)
@@ -75,9 +79,11 @@ def load_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
         except PluginRefused as refusal:
             _failures[real] = str(refusal)
             raise
+        if on_stage is not None:
+            on_stage("dlopen")
         lib = _dlopen(shown, real)
         try:
-            plugin = _checked_plugin(shown, real, tag, lib)
+            plugin = _checked_plugin(shown, real, tag, lib, on_stage)
         except PluginRefused as refusal:
             # the library stays mapped (constructors have run): remember the refusal rather than dlopen again
             _loaded[real] = _Loaded(identity, None, refusal)
@@ -141,11 +147,12 @@ def describe_function(fn: NativeFunction) -> dict[str, Any]:
 
 
 def check_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
-                 host_abi: tuple[int, int] | None = None) -> PluginCheck:
+                 host_abi: tuple[int, int] | None = None,
+                 on_stage: Callable[[str], None] | None = None) -> PluginCheck:
     """Inspect and load ``path`` and report the outcome instead of raising a refusal."""
     shown = os.fspath(path)
     try:
-        plugin = load_plugin(shown, kind, host_abi=host_abi)
+        plugin = load_plugin(shown, kind, host_abi=host_abi, on_stage=on_stage)
     except PluginRefused as refusal:
         return PluginCheck(shown, None, None, refusal)
     return PluginCheck(shown, plugin.tag, plugin, None)
@@ -187,13 +194,16 @@ def _dlopen(shown: str, real: str) -> Any:
             "install the shared libraries it needs, or rebuild it against libraries this host has") from None
 
 
-def _checked_plugin(shown: str, real: str, tag: PluginTag, lib: Any) -> NativePlugin:
+def _checked_plugin(shown: str, real: str, tag: PluginTag, lib: Any,
+                    on_stage: Callable[[str], None] | None = None) -> NativePlugin:
     try:
         entry = getattr(lib, contract.ENTRY_SYMBOL)
     except AttributeError:
         raise PluginRefused(
             shown, "entry", f"it has a tag but no entry symbol {contract.ENTRY_SYMBOL}()",
             f"{_REBUILD_DECLARE} (they define the entry; keep it exported)", None, contract.ENTRY_SYMBOL) from None
+    if on_stage is not None:
+        on_stage("entry")
     descriptor = entry()
     if descriptor == ffi.NULL:
         raise PluginRefused(shown, "entry", f"{contract.ENTRY_SYMBOL}() returned NULL instead of its descriptor",

@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Sequence
 
 from plutino.config import DataDir, Settings
-from plutino.packages import PackageError, StagedPackage
+from plutino.packages.format import PackageError, StagedPackage
 
 _MAX_OUTPUT = 64 * 1024
 

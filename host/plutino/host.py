@@ -1,12 +1,15 @@
-"""The Plutino server: one :class:`Host` owning a data directory, served over HTTP by uvicorn.
+"""The Plutino host: one :class:`Host` owning a data directory (the control plane).
 
 The Host ties the parts together and keeps them consistent with the store:
 
 - the data directory and its SQLite store (:mod:`plutino.config`, :mod:`plutino.store`);
-- the registry, with the built-in I/O plugins, and the plugin manager that loads installed
-  plugins into it (:mod:`plutino.manager`);
-- the rule engine (:class:`plutino.engine.RuleManager`), whose catalog writes every stream and
-  rule to the store, and which sees the registry through the per-plugin meters of ``/metrics``.
+- the registry of names, with the built-in I/O plugins, and the plugin manager that installs
+  plugins (:mod:`plutino.packages.manager`). This process never loads a plugin's code: an
+  install's load check runs in a probe process, and the registry holds what the check found
+  (:mod:`plutino.packages.probed`);
+- the data plane (:class:`plutino.dataplane.control.DataPlane`), which answers the engine's
+  API while the rules run in supervised worker processes, and whose catalog writes every
+  stream and rule to the store.
 
 A rule's *desired* state ("running" or "stopped") is kept in the store beside its definition:
 creating or starting a rule sets it running, stopping sets it stopped, a shutdown leaves it as
@@ -28,19 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from plutino.api.metering import MeteredRegistry, PluginMeters
-from plutino.api.query import QUERY_PREFIX
-from plutino.config import DataDir, Settings
-from plutino.engine import BUILTIN_NAMES, Catalog, RuleManager
+from plutino.config import DataDir, DataPlaneSettings, Settings, load_dataplane_settings
+from plutino.dataplane.control import DataPlane
+from plutino.engine import BUILTIN_NAMES, Catalog
+from plutino.engine.adhoc_query import QUERY_PREFIX
 from plutino.engine.errors import NotFoundError
-from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.errors import PlutinoError
 from plutino.io.builtin import builtin_plugin, is_builtin, register_builtins
-from plutino.manager import PluginManager
+from plutino.packages.manager import PluginManager
 from plutino.registry import Registry
 from plutino.store import Store
 
-log = logging.getLogger("plutino.server")
+log = logging.getLogger("plutino.host")
+QUARANTINE_STATE = "quarantined: "  # a rule's stored state while it is quarantined
 
 DEMO_STREAM = 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")'
 DEMO_SQL = ("SELECT count, temperature, mul2add1(temperature) AS t2, upperAscii(name) AS sensor "
@@ -82,15 +85,18 @@ class Host:
     """Everything one Plutino server owns. Thread-safe where its parts are (all of them)."""
 
     def __init__(self, data_dir: DataDir | str | os.PathLike[str] | None = None, *,
-                 settings: Settings | None = None) -> None:
+                 settings: Settings | None = None, dataplane: DataPlaneSettings | None = None) -> None:
         self.data = (data_dir if isinstance(data_dir, DataDir) else DataDir.from_env(data_dir)).ensure()
         self.store = Store(self.data.store_path)
+        self.dataplane_settings = dataplane or load_dataplane_settings(self.data)
         self.registry = Registry(BUILTIN_NAMES)  # built-in I/O joins in start(), after installed plugins
         self.plugins = PluginManager(self.data, settings, registry=self.registry, store=self.store)
-        self.meters = PluginMeters()
+        self.plugins.probe_timeout_s = self.dataplane_settings.probe_timeout_s
+        self.plugins.on_change = self._plugin_changed
         self.catalog = Catalog(on_put=self._stored, on_delete=self._unstored)
-        resolver = YamlConfigResolver({"source": [self.data.etc_dir("source")], "sink": [self.data.etc_dir("sink")]})
-        self.engine = RuleManager(MeteredRegistry(self.registry, self.meters), self.catalog, config_for=resolver)
+        self.engine = DataPlane(self.catalog, self.registry, self.dataplane_settings, self.data.root,
+                                installed=self._installed, on_quarantine=self._quarantined,
+                                on_plugin_crash=self._plugin_crashed)
         self.plugins.in_use = self.rules_using
         self.plugins.stop_rules = self._stop_for_plugin
         self.started_at = time.time()
@@ -142,6 +148,10 @@ class Host:
                 report.failures[f"rule/{entry.id}"] = str(exc)
                 log.error("rule %s could not be restored: %s", entry.id, exc)
                 continue
+            if entry.state.startswith(QUARANTINE_STATE):
+                self.engine.quarantined[entry.id] = entry.state[len(QUARANTINE_STATE):]
+                log.warning("rule %s is not started: %s", entry.id, entry.state[len(QUARANTINE_STATE):])
+                continue
             # no recorded state (a rule written by an older host): its triggered option decides
             if entry.state == "running" or (entry.state == "" and self.catalog.get_rule(entry.id).triggered):
                 wanted.append(entry.id)
@@ -156,7 +166,7 @@ class Host:
                 log.error("rule %s did not start: %s", rule_id, reason)
 
     def close(self) -> None:
-        """Stop every rule (their sinks are flushed and closed), then close the store."""
+        """Stop every rule (their sinks are flushed and closed) and the workers, then close the store."""
         if self._closed:
             return
         self._closed = True
@@ -233,29 +243,43 @@ class Host:
             out.append(item)
         return out
 
-    def runtimes(self) -> list[Any]:
-        """The current (or last) run of every rule that has run in this process."""
-        found = []
-        for item in self.engine.list_rules():
-            try:
-                found.append(self.engine.runtime(item["id"]))
-            except NotFoundError:
-                continue
-        return found
+    def metrics(self) -> dict[str, Any]:
+        """What ``GET /metrics`` shows, gathered from every worker: the per-plugin counters
+        (summed over workers; a dead worker's counts go with it) and each rule's nodes."""
+        counters: dict[tuple[str, str, str], list[float]] = {}
+        rules: dict[str, Any] = {}
+        for snap in self.engine.snapshots():
+            for kind, plugin, function, calls, rows, errors, seconds in snap["meters"]:
+                total = counters.setdefault((kind, plugin, function), [0, 0, 0, 0.0])
+                for i, v in enumerate((calls, rows, errors, seconds)):
+                    total[i] += v
+            rules.update({k: v for k, v in snap["rules"].items() if not k.startswith(QUERY_PREFIX)})
+        return {"counters": counters, "rules": rules}
 
     def rules_using(self, kind: str, name: str) -> list[str]:
         """Running rules that use plugin ``name`` of ``kind`` (the plugin manager asks before
         deleting or replacing a plugin)."""
-        users = []
-        for runtime in self.runtimes():
-            if runtime.state != "running":
-                continue
-            plan = runtime.plan
-            if ((kind == "source" and plan.stream.type == name)
-                    or (kind == "sink" and any(a.sink == name for a in runtime.rule.actions))
-                    or (kind == "function" and any(u.plugin == name for u in plan.uses))):
-                users.append(runtime.rule.id)
-        return sorted(users)
+        return self.engine.users_of(kind, name)
+
+    # ---------------------------------------------------------------- the data plane's hooks
+
+    def _installed(self) -> list[dict[str, Any]]:
+        """The plugins a new worker loads: every installed one that loaded (passed its checks)."""
+        return [{"kind": r.kind, "name": r.name, "path": str(self.data.root / r.file), "version": r.version}
+                for r in self.store.list_plugins() if r.status == "loaded"]
+
+    def _plugin_changed(self, kind: str, name: str, path: str | None, version: str) -> None:
+        self.engine.plugin_changed(kind, name, path, version)
+
+    def _quarantined(self, rule_id: str, reason: str) -> None:
+        self.store.set_entry_state("rules", rule_id, QUARANTINE_STATE + reason)
+
+    def _plugin_crashed(self, plugin: str, reason: str) -> None:
+        """A plugin crashed a worker while it was being loaded: new workers must not load it."""
+        for record in self.store.list_plugins():
+            if record.name == plugin and record.status == "loaded":
+                self.store.set_plugin_status(record.kind, record.name, "failed", reason)
+                log.error("%s plugin %s is marked failed and no longer loaded: %s", record.kind, plugin, reason)
 
     def _stop_for_plugin(self, rule_ids: Any, reason: str) -> None:
         for rule_id in rule_ids:
@@ -265,6 +289,10 @@ class Host:
                 log.warning("rule %s %s", rule_id, reason)
             except NotFoundError:
                 continue
+
+    def query(self, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
+        """``POST /query``: run ``sql`` as a temporary rule (in a worker) and return its rows."""
+        return self.engine.query(sql, limit, timeout_s)
 
     # ---------------------------------------------------------------- plugins, beside the built-ins
 
@@ -286,7 +314,17 @@ class Host:
 
     def update_plugin(self, kind: str, name: str, location: str, shell_params: Sequence[str] = (),
                       functions: Sequence[str] | None = None, sha256: str | None = None) -> Any:
-        return self.plugins.update(kind, name, location, shell_params, functions, sha256)
+        """Install a new version; the running rules that use the plugin move to it: each is
+        stopped at a batch boundary (draining what it took in) and started on the new version."""
+        users = self.rules_using(kind, name)
+        record = self.plugins.update(kind, name, location, shell_params, functions, sha256)
+        for rule_id in users:
+            try:
+                self.engine.restart_rule(rule_id)
+                log.info("rule %s moved to %s plugin %s %s", rule_id, kind, name, record.version)
+            except PlutinoError as exc:
+                log.error("rule %s could not move to %s plugin %s %s: %s", rule_id, kind, name, record.version, exc)
+        return record
 
     def delete_plugin(self, kind: str, name: str, force: bool = False) -> list[str]:
         """Uninstall a plugin (``force`` stops the rules using it); a built-in of that name comes back."""
@@ -302,7 +340,7 @@ class Host:
     def install_bundled(self, folder: Path) -> list[str]:
         """Pack and install every bundled plugin in ``folder/{sources,sinks,functions}`` that is
         not installed yet; return ``kind/name`` of those installed. Failures are logged."""
-        from plutino.packages import pack
+        from plutino.packages.format import pack
 
         installed = []
         with tempfile.TemporaryDirectory(prefix="bundled-", dir=self.data.staging_dir) as tmp:
@@ -347,11 +385,4 @@ class Host:
             log.error("--demo: the demo stream or rule could not be created: %s", exc)
 
 
-def serve(*args: Any, **kwargs: Any) -> int:
-    """``plutino serve`` (see :func:`plutino.api.serving.serve`)."""
-    from plutino.api.serving import serve as run
-
-    return run(*args, **kwargs)
-
-
-__all__ = ["Host", "QUERY_PREFIX", "StartReport", "bundled_plugins_dir", "serve"]
+__all__ = ["Host", "QUERY_PREFIX", "StartReport", "bundled_plugins_dir"]

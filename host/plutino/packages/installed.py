@@ -2,10 +2,10 @@
 live registry they are loaded into.
 
 :class:`InstalledPlugins` loads what the store records at start-up (after
-:func:`plutino.recovery.remove_leftovers` has cleaned up after a crash) and answers the read side
+:func:`plutino.packages.recovery.remove_leftovers` has cleaned up after a crash) and answers the read side
 of the plugin API: list, describe, the loaded plugin object, the functions offered. A plugin
 that fails to load is marked ``failed`` with the reason, and the others load regardless.
-:class:`plutino.manager.PluginManager` adds what changes them: install, update and delete.
+:class:`plutino.packages.manager.PluginManager` adds what changes them: install, update and delete.
 """
 
 from __future__ import annotations
@@ -19,22 +19,23 @@ from typing import Any
 
 from plutino.config import DataDir, Settings, load_settings
 from plutino.errors import PlutinoError, RegistryError
-from plutino.fetch import Progress
-from plutino.packages import PackageError, check_kind
-from plutino.recovery import remove_leftovers
+from plutino.packages.fetch import Progress
+from plutino.packages.format import PackageError, check_kind
+from plutino.packages.recovery import remove_leftovers
 from plutino.store import PluginRecord, Store
-from plutino.verify import load_recorded
+from plutino.packages.verify import load_recorded
 
 log = logging.getLogger("plutino.plugins")
 
 InUse = Callable[[str, str], Sequence[str]]
 StopRules = Callable[[Sequence[str], str], None]
+OnChange = Callable[[str, str, "str | None", str], None]
 
 
 class InstalledPlugins:
     """Installed plugins of one data directory, and the live registry they are loaded into.
 
-    All the state a :class:`~plutino.manager.PluginManager` works on is set up here: the data
+    All the state a :class:`~plutino.packages.manager.PluginManager` works on is set up here: the data
     directory, its settings and store, the registry, and two hooks the engine sets.
     ``in_use(kind, name)`` returns the ids of running rules that use a plugin; the engine sets
     it (the default says none). ``stop_rules(rule_ids, reason)`` is called before a forced
@@ -59,6 +60,12 @@ class InstalledPlugins:
         self.registry = registry
         self.in_use: InUse = lambda kind, name: []
         self.stop_rules: StopRules = lambda rule_ids, reason: None
+        #: ``on_change(kind, name, path, version)`` after an install or update, with path None
+        #: after a delete: the data plane's workers load (or drop) the plugin then.
+        self.on_change: OnChange = lambda kind, name, path, version: None
+        #: None: plugins load in this process. A number: this is the server's process, which
+        #: runs no plugin code: load checks run in a probe process with this deadline (seconds).
+        self.probe_timeout_s: float | None = None
         #: called as a package is copied or downloaded (the CLI draws a progress bar with it)
         self.fetch_progress: Progress | None = None
         self._plugins: dict[tuple[str, str], Any] = {}
@@ -87,7 +94,7 @@ class InstalledPlugins:
         if key in self._plugins:
             return True
         try:
-            plugin = load_recorded(self.data, record)
+            plugin = load_recorded(self.data, record, probed=self.probe_timeout_s is not None)
             self._registry_add(plugin, replacing=None)
         except Exception as exc:  # never fatal: record the reason and go on
             reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"

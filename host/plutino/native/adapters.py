@@ -3,8 +3,8 @@
 :class:`NativePlugin` wraps a checked descriptor; :class:`NativeSource` and :class:`NativeSink`
 translate the Python calls of the Protocols into C calls, so the engine sees native and Python
 plugins the same way. The function adapters (:class:`NativeFunction`,
-:class:`NativeFunctionInstance`) live in :mod:`plutino.native_functions` and are re-exported
-here; what all adapters share when calling into C is in :mod:`plutino.native_calls`.
+:class:`NativeFunctionInstance`) live in :mod:`plutino.native.functions` and are re-exported
+here; what all adapters share when calling into C is in :mod:`plutino.native.calls`.
 
 Data crosses as Arrow C Data Interface structs. Sink batches are exported by pyarrow into
 structs the adapter owns and reuses from call to call (BORROWED by the plugin, released by the
@@ -21,9 +21,10 @@ import plutino_contract as contract
 import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
-from .errors import PlutinoError
-from .hostapi import NativeContext, address, ffi
-from .native_calls import (
+from plutino.errors import PlutinoError
+from plutino.native import watch
+from plutino.native.hostapi import NativeContext, address, ffi
+from plutino.native.calls import (
     AGAIN,
     EOF,
     OK,
@@ -33,10 +34,10 @@ from .native_calls import (
     release_array,
     release_schema,
 )
-from .native_functions import NativeFunction, NativeFunctionInstance, describe_arg_count
+from plutino.native.functions import NativeFunction, NativeFunctionInstance, describe_arg_count
 
 if TYPE_CHECKING:
-    from .tag import PluginTag
+    from plutino.native.tag import PluginTag
 
 
 class NativePlugin:
@@ -90,6 +91,10 @@ class _NativeInstance:
         self._instance = instance
         self._ctx = ctx
         self._closed = False
+        self._notes = notes = watch.current()
+        rule = ctx.context.rule_id
+        self._sites = {call: notes.site(rule, plugin.name, f"{self._kind} {call}")
+                       for call in ("open", "status", "close", "flush", "schema", "next", "write")}
 
     @classmethod
     def _create(cls, plugin: NativePlugin, api: Any, config: Mapping[str, Any] | None, context: Context) -> Self:
@@ -97,7 +102,8 @@ class _NativeInstance:
         ctx = NativeContext(context, plugin.name)
         out = ffi.new("void**")
         ctx.clear()
-        status = api.create(ctx.ptr, cfg, out)
+        with watch.noted(context.rule_id, plugin.name, f"{cls._kind} create"):
+            status = api.create(ctx.ptr, cfg, out)
         if status != OK:
             raise call_failure(plugin.name, f"{cls._kind} create", status, ctx)
         return cls(plugin, api, out[0], ctx)
@@ -112,7 +118,11 @@ class _NativeInstance:
         if fn == ffi.NULL:
             return
         self._ctx.clear()
-        status = fn(self._ctx.ptr, self._instance)
+        self._notes.enter(self._sites[call.rsplit(" ", 1)[-1]])
+        try:
+            status = fn(self._ctx.ptr, self._instance)
+        finally:
+            self._notes.leave()
         if status != OK:
             raise call_failure(self.plugin.name, call, status, self._ctx)
 
@@ -124,7 +134,11 @@ class _NativeInstance:
             return "disconnected"
         if self._api.status == ffi.NULL:
             return "connected"
-        code = self._api.status(self._ctx.ptr, self._instance)
+        self._notes.enter(self._sites["status"])
+        try:
+            code = self._api.status(self._ctx.ptr, self._instance)
+        finally:
+            self._notes.leave()
         return contract.CONN_NAMES.get(code, "disconnected")  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -132,7 +146,11 @@ class _NativeInstance:
         if self._closed:
             return
         self._closed = True
-        self._api.close(self._ctx.ptr, self._instance)
+        self._notes.enter(self._sites["close"])
+        try:
+            self._api.close(self._ctx.ptr, self._instance)
+        finally:
+            self._notes.leave()
 
 
 class NativeSource(_NativeInstance):
@@ -159,7 +177,11 @@ class NativeSource(_NativeInstance):
     def _read_schema(self) -> pa.Schema:
         out = ffi.new("struct ArrowSchema*")
         self._ctx.clear()
-        status = self._api.schema(self._ctx.ptr, self._instance, out)
+        self._notes.enter(self._sites["schema"])
+        try:
+            status = self._api.schema(self._ctx.ptr, self._instance, out)
+        finally:
+            self._notes.leave()
         if status != OK:
             release_schema(out)
             raise call_failure(self.plugin.name, "source schema", status, self._ctx)
@@ -183,16 +205,21 @@ class NativeSource(_NativeInstance):
         batch = self._batch
         batch.release = ffi.NULL
         self._ctx.clear()
-        status = self._api.next(self._ctx.ptr, self._instance, max(0, int(timeout * 1e6)), batch)
+        notes = self._notes
+        notes.enter(self._sites["next"], timeout)
+        try:  # the batch is imported inside the note: a bad pointer in it crashes here
+            status = self._api.next(self._ctx.ptr, self._instance, max(0, int(timeout * 1e6)), batch)
+            if status == OK and batch.release != ffi.NULL:
+                try:
+                    return pa.RecordBatch._import_from_c(self._batch_addr, self._schema)
+                except Exception as exc:
+                    release_array(batch)
+                    raise contract_violation(self.plugin.name, "source next",
+                                             f"next() gave a batch that does not match its schema ({exc})") from None
+        finally:
+            notes.leave()
         if status == OK:
-            if batch.release == ffi.NULL:
-                raise contract_violation(self.plugin.name, "source next", "next() returned PLUTINO_OK without a batch")
-            try:
-                return pa.RecordBatch._import_from_c(self._batch_addr, self._schema)
-            except Exception as exc:
-                release_array(batch)
-                raise contract_violation(self.plugin.name, "source next",
-                                         f"next() gave a batch that does not match its schema ({exc})") from None
+            raise contract_violation(self.plugin.name, "source next", "next() returned PLUTINO_OK without a batch")
         release_array(batch)  # a plugin that filled `out` and then failed would leak it
         if status == AGAIN:
             return None
@@ -230,7 +257,12 @@ class NativeSink(_NativeInstance):
         batch._export_to_c(self._array_addr)
         try:
             self._ctx.clear()
-            status = self._api.write(self._ctx.ptr, self._instance, self._schema_c, array)
+            notes = self._notes
+            notes.enter(self._sites["write"])
+            try:
+                status = self._api.write(self._ctx.ptr, self._instance, self._schema_c, array)
+            finally:
+                notes.leave()
         finally:
             release_array(array)
         if status != OK:

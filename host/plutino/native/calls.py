@@ -7,7 +7,7 @@ release helpers free an Arrow struct the host still owns (one a plugin filled an
 or one pyarrow could not import); they do nothing to a struct that was never filled or was
 already released.
 
-Kept apart from :mod:`plutino.native` (sources, sinks) and :mod:`plutino.native_functions`
+Kept apart from :mod:`plutino.native.adapters` (sources, sinks) and :mod:`plutino.native.functions`
 so that both import it and neither imports the other.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 
 import plutino_contract as contract
 
-from .errors import PluginCallError, PluginIOError, PlutinoError
-from .hostapi import NativeContext, ffi
+from plutino.errors import PluginCallError, PluginIOError, PlutinoError
+from plutino.native.hostapi import NativeContext, ffi
 
 OK, AGAIN, EOF = contract.OK, contract.AGAIN, contract.EOF
 VIOLATION = "CONTRACT_VIOLATION"

@@ -401,7 +401,7 @@ def manifest_for(so_path: Path, functions: Iterable[str] | None = None) -> Manif
     """The manifest of a built .so, computed from its own ABI tag (and, for a function
     library, the function names its descriptor lists, read by loading it)."""
     from plutino.errors import PluginRefused
-    from plutino.tag import read_tag
+    from plutino.native.tag import read_tag
 
     try:
         tag = read_tag(so_path)
@@ -445,7 +445,7 @@ def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = N
 
 _LIST_FUNCTIONS = """
 import json, sys
-from plutino.loader import load_plugin
+from plutino.native.loader import load_plugin
 print(json.dumps(list(load_plugin(sys.argv[1], kind="function").functions)))
 """
 

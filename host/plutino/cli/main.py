@@ -2,8 +2,8 @@
 
 ``main`` is the root group; each concept adds a subgroup or command: ``plutino plugin check``
 is defined here, the package commands (new, build, pack, install, ...) in
-:mod:`plutino.cli_packages`, and ``plutino serve``, ``stream``, ``rule`` and ``query`` in
-:mod:`plutino.cli_server`, which also makes install, update, list, describe and delete work
+:mod:`plutino.cli.packages`, and ``plutino serve``, ``stream``, ``rule`` and ``query`` in
+:mod:`plutino.cli.server`, which also makes install, update, list, describe and delete work
 over REST. All are added to their group once, at the bottom of this file.
 """
 
@@ -14,9 +14,9 @@ import sys
 
 import click
 
-from . import __version__
-from .cli_packages import COMMANDS as PACKAGE_COMMANDS
-from .cli_server import register as register_server_commands
+from plutino import __version__
+from plutino.cli.packages import COMMANDS as PACKAGE_COMMANDS
+from plutino.cli.server import register as register_server_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -35,22 +35,24 @@ def plugin() -> None:
 @click.option("--kind", type=click.Choice(["source", "sink", "function"]), default=None,
               help="The kind the plugin must be (the folder it would be installed in).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def check(file: str, kind: str | None, as_json: bool) -> None:
+@click.option("--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds the plugin's load may take before it is refused as hanging.")
+def check(file: str, kind: str | None, as_json: bool, timeout: float) -> None:
     """Check that FILE is a plugin this host can load, and describe it.
 
-    Reads its ABI tag without running it, then loads it and checks its descriptor.
+    Reads its ABI tag without running it, then loads it in a probe process (so a plugin that
+    crashes or hangs while loading is refused, not fatal) and checks its descriptor.
     Exit code 0 when it would load, 1 when it is refused."""
-    from .loader import check_plugin
+    from plutino.dataplane.probe import probe_plugin
 
-    result = check_plugin(file, kind)
+    result = probe_plugin(file, kind, timeout)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2))
-    elif result.ok:
-        click.echo(format_check(result.to_dict()))
+        click.echo(json.dumps(result, indent=2))
+    elif result["ok"]:
+        click.echo(format_check(result))
     else:
-        assert result.refusal is not None
-        click.echo(str(result.refusal), err=True)
-    sys.exit(0 if result.ok else 1)
+        click.echo(result["refused"]["message"], err=True)
+    sys.exit(0 if result["ok"] else 1)
 
 
 def format_check(d: dict) -> str:

@@ -18,7 +18,7 @@ from string import Template
 from typing import Callable
 
 from plutino.config import KINDS
-from plutino.packages import PackageError, check_name
+from plutino.packages.format import PackageError, check_name
 
 LANGS = ("c", "cython")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"

@@ -26,7 +26,7 @@ import plutino_contract as contract
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
-from .errors import PluginRefused
+from plutino.errors import PluginRefused
 
 KIND_NAMES = dict(contract.KINDS)  # 1 -> "source", ...
 KIND_CODES = {name: code for code, name in KIND_NAMES.items()}

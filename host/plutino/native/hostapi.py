@@ -31,7 +31,7 @@ import cffi
 import plutino_contract as contract
 from plutino_contract.protocols import Context
 
-from . import __version__
+from plutino import __version__
 
 ffi = cffi.FFI()
 ffi.cdef(contract.CDEF)

@@ -1,6 +1,6 @@
 """``plutino plugin new|build|pack|install|update|list|describe|delete``: the package commands.
 
-They join the ``plutino plugin`` group of :mod:`plutino.cli`. Commands that touch installed
+They join the ``plutino plugin`` group of :mod:`plutino.cli.main`. Commands that touch installed
 plugins work on the data dir given by ``--data-dir`` (default ``$PLUTINO_HOME``, else
 ``./plutino_data``). A running server does not see what this process changes in its data dir
 until it restarts; use the REST API to change a running server's plugins.
@@ -49,7 +49,7 @@ def _location(location: str) -> str:
 
 
 def _manager(data_dir: Path) -> Any:
-    from plutino.manager import PluginManager
+    from plutino.packages.manager import PluginManager
 
     return PluginManager(data_dir)
 
@@ -62,7 +62,7 @@ def _manager(data_dir: Path) -> Any:
 @_user_errors
 def new(name: str, directory: Path | None, kind: str, lang: str) -> None:
     """Create a plugin project NAME in DIRECTORY (default ./NAME) that builds, tests and packs."""
-    from plutino.scaffold import new_project
+    from plutino.packages.scaffold import new_project
 
     target = new_project(name, kind, lang, directory)
     click.echo(f"created {kind} plugin {name} ({lang}) in {target}")
@@ -107,7 +107,7 @@ class _Progress:
 @_user_errors
 def build(directory: Path, build_dir: Path | None, debug: bool, jobs: int) -> None:
     """Configure and build the plugin project in DIRECTORY with CMake and the contract's package."""
-    from plutino.scaffold import build_project
+    from plutino.packages.scaffold import build_project
 
     with _Progress("building") as bar:
         built = build_project(directory, build_dir, "Debug" if debug else "Release", jobs, quiet=True,
@@ -125,8 +125,8 @@ def pack(source: Path, output: Path | None) -> None:
     """Make the package zip of a built plugin: SOURCE is its .so or its project directory."""
     import zipfile
 
-    from plutino.packages import MANIFEST, Manifest
-    from plutino.packages import pack as make_package
+    from plutino.packages.format import MANIFEST, Manifest
+    from plutino.packages.format import pack as make_package
 
     out = make_package(source, output)
     with zipfile.ZipFile(out) as archive:

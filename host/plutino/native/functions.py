@@ -7,7 +7,7 @@ a rule: its state and the Arrow structs it reuses from call to call.
 Arguments are exported by pyarrow into structs the instance owns (BORROWED by the plugin,
 released by the host right after the call); results are imported by pyarrow, which takes them
 over (MOVED). Argument type schemas are exported once per type and kept. No Python runs per row.
-Failures and broken results become errors as :mod:`plutino.native_calls` describes.
+Failures and broken results become errors as :mod:`plutino.native.calls` describes.
 """
 
 from __future__ import annotations
@@ -20,12 +20,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from plutino_contract.protocols import Context
 
-from .errors import PluginArgumentError, PluginCallError, PlutinoError
-from .hostapi import NativeContext, address, ffi
-from .native_calls import OK, call_failure, contract_violation, release_array, release_schema
+from plutino.errors import PluginArgumentError, PluginCallError, PlutinoError
+from plutino.native import watch
+from plutino.native.hostapi import NativeContext, address, ffi
+from plutino.native.calls import OK, call_failure, contract_violation, release_array, release_schema
 
 if TYPE_CHECKING:
-    from .native import NativePlugin
+    from plutino.native.adapters import NativePlugin
 
 _ARG_REFUSALS = (contract.INVALID, contract.UNSUPPORTED)
 
@@ -87,7 +88,8 @@ class NativeFunction:
                 t._export_to_c(address(schemas + i))
                 key.append(t.type if isinstance(t, pa.Field) else t)
             ctx.clear()
-            status = self._fn.validate(ctx.ptr, n, pointers, out)
+            with watch.noted("", self.plugin.name, f"function {self.name} validate"):
+                status = self._fn.validate(ctx.ptr, n, pointers, out)
         finally:
             for i in range(n):
                 release_schema(schemas + i)
@@ -122,7 +124,8 @@ class NativeFunction:
         if self._fn.create != ffi.NULL:
             out = ffi.new("void**")
             ctx.clear()
-            status = self._fn.create(ctx.ptr, out)
+            with watch.noted(context.rule_id, self.plugin.name, f"function {self.name} create"):
+                status = self._fn.create(ctx.ptr, out)
             if status != OK:
                 raise call_failure(self.plugin.name, f"function '{self.name}' create", status, ctx)
             state = out[0]
@@ -162,6 +165,11 @@ class NativeFunctionInstance:
         self._out_addr = address(self._out)
         self._out_type_addr = address(self._out_type)
         self._ensure(max(function.min_args, 1))
+        self._notes = notes = watch.current()
+        rule = ctx.context.rule_id
+        self._site_call = notes.site(rule, self._plugin, f"function {function.name} "
+                                     + ("aggregate" if function.aggregate else "call"))
+        self._site_destroy = notes.site(rule, self._plugin, f"function {function.name} destroy")
 
     def _ensure(self, n: int) -> None:
         if n <= self._capacity:
@@ -227,38 +235,46 @@ class NativeFunctionInstance:
             key = self._key = [None] * n
         addrs, items = self._array_addrs, self._array_items
         exported = 0
+        notes = self._notes
+        notes.enter(self._site_call)
         try:
-            for i in range(n):
-                a = args[i]
-                if type(a) is pa.ChunkedArray:
-                    a = a.combine_chunks()
-                rows = len(a)
-                if rows != length and rows != 1:
-                    raise ValueError(f"{self.function.name}(): argument {i + 1} has {rows} rows, expected "
-                                     f"{length} (or 1 for a constant)")
-                t = a.type
-                if t is not key[i] and t != key[i]:  # a new type here: its schema, and a new result type
-                    self._type_ptrs[i] = self._type_schema(t)
-                    key[i] = t
-                    self._promised = None
-                a._export_to_c(addrs[i])
-                exported = i + 1
-            self._ctx.clear()
-            if call == "call":
-                status = self._call_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs, length,
-                                       self._out, self._out_type)
-            else:
-                gids = ffi.NULL
-                if group_ids is not None and length:
-                    gids = ffi.cast("const int32_t*", group_ids.buffers()[1].address) + group_ids.offset
-                status = self._aggregate_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs,
-                                            length, gids, ngroups, self._out, self._out_type)
+            try:
+                for i in range(n):
+                    a = args[i]
+                    if type(a) is pa.ChunkedArray:
+                        a = a.combine_chunks()
+                    rows = len(a)
+                    if rows != length and rows != 1:
+                        raise ValueError(f"{self.function.name}(): argument {i + 1} has {rows} rows, expected "
+                                         f"{length} (or 1 for a constant)")
+                    t = a.type
+                    if t is not key[i] and t != key[i]:  # a new type here: its schema, and a new result type
+                        self._type_ptrs[i] = self._type_schema(t)
+                        key[i] = t
+                        self._promised = None
+                    a._export_to_c(addrs[i])
+                    exported = i + 1
+                self._ctx.clear()
+                if call == "call":
+                    status = self._call_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs, length,
+                                           self._out, self._out_type)
+                else:
+                    gids = ffi.NULL
+                    if group_ids is not None and length:
+                        gids = ffi.cast("const int32_t*", group_ids.buffers()[1].address) + group_ids.offset
+                    status = self._aggregate_fn(self._ctx_ptr, self._state, n, self._array_ptrs, self._type_ptrs,
+                                                length, gids, ngroups, self._out, self._out_type)
+            finally:
+                for i in range(exported):
+                    p = items[i]
+                    if p.release:  # NULL only if the plugin broke the contract and released it
+                        p.release(p)
+            # the result is imported inside the note: a bad pointer in it crashes here
+            return self._import(status, key, length if call == "call" else ngroups, call)
         finally:
-            for i in range(exported):
-                p = items[i]
-                if p.release:  # NULL only if the plugin broke the contract and released it
-                    p.release(p)
-        expected = length if call == "call" else ngroups
+            notes.leave()
+
+    def _import(self, status: int, key: list[Any], expected: int, call: str) -> pa.Array:
         promised = self._promised
         # the fast path: success, a result but no out_type, and validate()'s type known
         if status == OK and promised is not None and self._out.release and not self._out_type.release:
@@ -322,7 +338,11 @@ class NativeFunctionInstance:
             return
         self._closed = True
         if self._fn.destroy != ffi.NULL:
-            self._fn.destroy(self._ctx.ptr, self._state)
+            self._notes.enter(self._site_destroy)
+            try:
+                self._fn.destroy(self._ctx.ptr, self._state)
+            finally:
+                self._notes.leave()
         for schema in self._types.values():
             release_schema(schema)
         self._types.clear()

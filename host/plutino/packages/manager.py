@@ -2,8 +2,8 @@
 
 An install runs in this order, and nothing outside ``staging/`` changes until the last step:
 
-1. fetch the zip into ``staging/<unique>/`` (size-limited, see :mod:`plutino.fetch`);
-2. unpack it with path and size checks (:func:`plutino.packages.unpack`);
+1. fetch the zip into ``staging/<unique>/`` (size-limited, see :mod:`plutino.packages.fetch`);
+2. unpack it with path and size checks (:func:`plutino.packages.format.unpack`);
 3. check the manifest against the .so's ABI tag and sha256, then run the optional install.sh
    (only when the settings allow scripts);
 4. load the staged .so (the loader's checks: tag, dlopen, descriptor) and check its functions
@@ -17,9 +17,9 @@ handle and the new code is used by new rule instances while running ones keep th
 A file that may still be in use is recorded in the store's ``pending_files`` and removed at the
 next start (as are the leftovers of a crash between steps 5's renames and its commit).
 
-Loading at start-up and the queries (list, describe, ...) are in :mod:`plutino.installed`, the
-checks of steps 3 and 4 in :mod:`plutino.verify`, the install.sh runner in :mod:`plutino.scripts`,
-and the crash points and the start-up clean-up in :mod:`plutino.recovery` (its
+Loading at start-up and the queries (list, describe, ...) are in :mod:`plutino.packages.installed`, the
+checks of steps 3 and 4 in :mod:`plutino.packages.verify`, the install.sh runner in :mod:`plutino.packages.scripts`,
+and the crash points and the start-up clean-up in :mod:`plutino.packages.recovery` (its
 :data:`INSTALL_STEPS`, :data:`DELETE_STEPS` and :data:`CRASH_ENV` are re-exported here).
 """
 
@@ -35,13 +35,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from plutino.fetch import fetch, label_of
-from plutino.installed import InstalledPlugins
-from plutino.packages import PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack
-from plutino.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, crash_point
-from plutino.scripts import run_install_script
+from plutino.packages.fetch import fetch, label_of
+from plutino.packages.installed import InstalledPlugins
+from plutino.packages.format import PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack
+from plutino.packages.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, crash_point
+from plutino.packages.scripts import run_install_script
 from plutino.store import PluginRecord
-from plutino.verify import load_staged, verify_package
+from plutino.packages.verify import load_staged, verify_package
 
 log = logging.getLogger("plutino.plugins")
 
@@ -54,7 +54,7 @@ class _Move:
 
 class PluginManager(InstalledPlugins):
     """The installed plugins of one data directory (loading, list, describe: see
-    :class:`~plutino.installed.InstalledPlugins`), and the changes to them: install, update
+    :class:`~plutino.packages.installed.InstalledPlugins`), and the changes to them: install, update
     and delete, each all or nothing.
     """
 
@@ -145,7 +145,7 @@ class PluginManager(InstalledPlugins):
                 (stage / "load").mkdir()
                 staged_so = stage / "load" / final.name
                 os.replace(pkg.so_path, staged_so)
-                plugin = load_staged(staged_so, pkg, functions)
+                plugin = load_staged(staged_so, pkg, functions, self.probe_timeout_s)
                 record = PluginRecord(
                     kind=kind, name=name, version=pkg.manifest.version,
                     file=final.relative_to(self.data.root).as_posix(), sha256=pkg.manifest.sha256,
@@ -175,6 +175,7 @@ class PluginManager(InstalledPlugins):
                 shutil.rmtree(stage, ignore_errors=True)
             if existing is not None and existing.file != record.file:
                 self._retire(existing, keep=record)
+            self.on_change(kind, name, str(final), record.version)
             log.info("%s plugin %s %s installed from %s", kind, name, record.version, location)
             return record
 
@@ -288,6 +289,7 @@ class PluginManager(InstalledPlugins):
             with self.store.transaction():
                 for rel in files:
                     self.store.forget_pending(rel)
+            self.on_change(kind, name, None, "")
             log.info("%s plugin %s deleted", kind, name)
             return users
 

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 from plutino.config import Settings
-from plutino.packages import PackageError
+from plutino.packages.format import PackageError
 
 _CHUNK = 1 << 16
 

@@ -1,0 +1,458 @@
+"""The control plane's view of rules: the engine's API, with the rules running in workers.
+
+:class:`DataPlane` answers the same calls as :class:`plutino.engine.RuleManager` (the REST
+layer cannot tell them apart), but this process never runs plugin code: streams and rule
+definitions are kept here (and in the store, through the catalog's hooks); checking a rule
+(which plans its SQL with the plugins' own validate() and creates its instances) and running
+it happen in a worker, chosen by :mod:`.placement` and started by the :mod:`.supervisor`.
+
+Every request to a worker has a deadline, so no REST request waits on plugin code without
+one. Operations on one rule are serialised by a per-rule lock; nothing holds a lock shared
+by all rules across a call to a worker.
+
+When a worker dies, :meth:`DataPlane._died` puts its rules back: the other rules on a spare
+worker at once, the culprit's rule on a worker of its own, or in quarantine after repeated
+crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from plutino.config import DataPlaneSettings
+from plutino.dataplane.placement import CrashRecord, least_loaded, memory_topics
+from plutino.dataplane.protocol import WorkerGone
+from plutino.dataplane.supervisor import Death, Supervisor, Worker
+from plutino.engine.catalog import Catalog
+from plutino.engine.errors import RuleError
+from plutino.engine.hints import closest, listing
+from plutino.engine.rules import RuleDef
+from plutino.engine.streams import CreateStream, DescribeStream, DropStream, StreamDef, parse_create_stream, parse_stream_statement
+from plutino.errors import PlutinoError
+
+log = logging.getLogger("plutino.dataplane")
+STATUS_TIMEOUT_S = 3.0
+QUARANTINED = "quarantined"
+
+
+class DataPlane:
+    """Streams and rules of one host, run by worker processes. Thread-safe."""
+
+    def __init__(self, catalog: Catalog, registry: Any, settings: DataPlaneSettings, data_root: Path,
+                 installed: Callable[[], list[dict[str, Any]]],
+                 on_quarantine: Callable[[str, str], None] = lambda rule_id, reason: None,
+                 on_plugin_crash: Callable[[str, str], None] = lambda plugin, reason: None) -> None:
+        self.catalog = catalog
+        self.registry = registry
+        self.settings = settings
+        self.installed = installed
+        self.on_quarantine = on_quarantine
+        self.on_plugin_crash = on_plugin_crash
+        self.crashes = CrashRecord(settings.quarantine_crashes, settings.quarantine_window_s)
+        self.quarantined: dict[str, str] = {}
+        self.supervisor = Supervisor(settings, data_root, self._init_args, self._died)
+        self._pool: list[Worker] = []
+        self._where: dict[str, Worker] = {}
+        self._states: dict[str, str] = {}
+        self._topics: dict[str, Worker] = {}
+        self._lock = threading.RLock()
+        self._rule_locks: dict[str, threading.Lock] = {}
+
+    def _init_args(self) -> dict[str, Any]:
+        return {"data_root": str(self.supervisor.data_root), "plugins": self.installed(),
+                "streams": [s.sql for s in self.catalog.streams()]}
+
+    @property
+    def call_deadline(self) -> float:
+        return self.settings.call_timeout_s * 3 + 5
+
+    # -- plugins (the control plane's part) -----------------------------------------------
+    def plugin_changed(self, kind: str, name: str, path: str | None, version: str = "") -> None:
+        """An install, update (``path`` given) or delete (None): every worker follows."""
+        if path is None:
+            futures = self.supervisor.broadcast("remove_plugin", kind=kind, name=name)
+        else:
+            futures = self.supervisor.broadcast("add_plugin", kind=kind, name=name, path=path, version=version)
+        self._settle(futures, f"loading {kind} plugin {name}")
+
+    def _settle(self, futures: list[tuple[Worker, Future[Any]]], what: str) -> None:
+        for worker, future in futures:
+            try:
+                future.result(self.call_deadline)
+            except Exception as exc:  # noqa: BLE001 - one worker's trouble is logged, not raised
+                log.error("worker %s: %s failed: %s", worker.name, what, exc)
+
+    # -- streams -------------------------------------------------------------------------
+    def exec_stream_sql(self, sql: str) -> Any:
+        stmt = parse_stream_statement(sql)
+        if isinstance(stmt, CreateStream):
+            self._put_stream(stmt.stream)
+            return f"Stream {stmt.stream.name} is created."
+        if isinstance(stmt, DropStream):
+            self.drop_stream(stmt.name)
+            return f"Stream {stmt.name} is dropped."
+        if isinstance(stmt, DescribeStream):
+            return self.describe_stream(stmt.name)
+        return self.list_streams()
+
+    def create_stream(self, sql: str) -> StreamDef:
+        stream = parse_create_stream(sql)
+        self._put_stream(stream)
+        return stream
+
+    def _put_stream(self, stream: StreamDef, replace: bool = False) -> None:
+        self._check_source(stream)
+        self.catalog.put_stream(stream, replace=replace)
+        self._settle(self.supervisor.broadcast("put_stream", sql=stream.sql), f"stream {stream.name}")
+
+    def replace_stream(self, sql: str) -> StreamDef:
+        stream = parse_create_stream(sql)
+        self.catalog.get_stream(stream.name)
+        self._put_stream(stream, replace=True)
+        return stream
+
+    def _check_source(self, stream: StreamDef) -> None:
+        if self.registry.find("source", stream.type) is None:
+            names = [p.name for p in self.registry.plugins("source")]
+            best = closest(stream.type, names)
+            guess = f'did you mean TYPE="{best}"? ' if best else ""
+            raise RuleError(
+                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
+                f"{guess}install it, or use one of: {listing(names)}")
+
+    def drop_stream(self, name: str) -> None:
+        users = [r.id for r in self.catalog.rules() if _reads(r, name)]
+        if users:
+            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
+        self.catalog.drop_stream(name)
+        self._settle(self.supervisor.broadcast("drop_stream", name=name), f"dropping stream {name}")
+
+    def describe_stream(self, name: str) -> dict[str, Any]:
+        return self.catalog.get_stream(name).describe()
+
+    def list_streams(self) -> list[str]:
+        return [s.name for s in self.catalog.streams()]
+
+    # -- placement -----------------------------------------------------------------------
+    def _rule_lock(self, rule_id: str) -> threading.Lock:
+        with self._lock:
+            return self._rule_locks.setdefault(rule_id, threading.Lock())
+
+    def _stream_of(self, rule: RuleDef) -> StreamDef | None:
+        name = _stream_name(rule.sql)
+        return self.catalog.get_stream(name) if name and self.catalog.has_stream(name) else None
+
+    def _place(self, rule: RuleDef) -> Worker:
+        """The worker ``rule`` runs on: where it is, else a new one by its isolation."""
+        with self._lock:
+            here = self._where.get(rule.id)
+            if here is not None and not here.dead:
+                return here
+        if rule.isolation == "dedicated" or self.crashes.crashed_before(rule.id):
+            worker = self.supervisor.take("dedicated")
+        else:
+            worker = self._pool_worker(memory_topics(rule, self._stream_of(rule)))
+        with self._lock:
+            self._where[rule.id] = worker
+            worker.rules.add(rule.id)
+            if worker.role != "dedicated":
+                for topic in memory_topics(rule, self._stream_of(rule)):
+                    self._topics.setdefault(topic, worker)
+        return worker
+
+    def _pool_worker(self, topics: set[str]) -> Worker:
+        with self._lock:
+            self._pool = [w for w in self._pool if not w.dead]
+            for topic in topics:
+                joined = self._topics.get(topic)
+                if joined is not None and not joined.dead:
+                    return joined
+            if len(self._pool) >= self.settings.pool_size():
+                return least_loaded(self._pool)
+        worker = self.supervisor.take("pool")
+        with self._lock:
+            self._pool.append(worker)
+        return worker
+
+    def _unplace(self, rule_id: str) -> None:
+        with self._lock:
+            worker = self._where.pop(rule_id, None)
+            if worker is None:
+                return
+            worker.rules.discard(rule_id)
+            for topic in [t for t, w in self._topics.items() if w is worker and not worker.rules]:
+                del self._topics[topic]
+        if worker.role == "dedicated" and not worker.rules:
+            self.supervisor.retire(worker)
+
+    def _worker_of(self, rule_id: str) -> Worker | None:
+        with self._lock:
+            worker = self._where.get(rule_id)
+        return worker if worker is not None and not worker.dead else None
+
+    # -- rules ---------------------------------------------------------------------------
+    def validate_rule(self, body: Mapping[str, Any] | RuleDef) -> RuleDef:
+        rule = body if isinstance(body, RuleDef) else RuleDef.from_dict(body)
+        worker = self._worker_of(rule.id) or self._pool_worker(set())
+        self._ask(worker, "validate", rule.id, rule=rule.to_dict())
+        return rule
+
+    def create_rule(self, body: Mapping[str, Any]) -> RuleDef:
+        rule = RuleDef.from_dict(body)
+        with self._rule_lock(rule.id):
+            if self.catalog.has_rule(rule.id):
+                self.catalog.put_rule(rule)  # raises the catalog's "already exists"
+            worker = self._place(rule)  # checked where it will run
+            try:
+                self._ask(worker, "validate", rule.id, rule=rule.to_dict())
+            except BaseException:
+                self._unplace(rule.id)
+                raise
+            self.catalog.put_rule(rule)
+            self._states[rule.id] = "stopped"
+            if rule.triggered:
+                self._start(rule)
+        return rule
+
+    def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
+        rule = RuleDef.from_dict(body)
+        with self._rule_lock(rule.id):
+            self.catalog.get_rule(rule.id)
+            self.validate_rule(rule)
+            was_running = self._running(rule.id)
+            self._stop(rule.id, "updated", unplace=True)
+            self.catalog.put_rule(rule, replace=True)
+            if was_running or rule.triggered:
+                self._start(rule)
+        return rule
+
+    def start_rule(self, rule_id: str) -> None:
+        with self._rule_lock(rule_id):
+            rule = self.catalog.get_rule(rule_id)
+            self.quarantined.pop(rule_id, None)
+            if self._running(rule_id):
+                return
+            self._start(rule)
+
+    def stop_rule(self, rule_id: str) -> None:
+        with self._rule_lock(rule_id):
+            self.catalog.get_rule(rule_id)
+            self._stop(rule_id, "canceled manually")
+
+    def restart_rule(self, rule_id: str) -> None:
+        with self._rule_lock(rule_id):
+            rule = self.catalog.get_rule(rule_id)
+            self.quarantined.pop(rule_id, None)
+            self._stop(rule_id, "restarting")
+            self._start(rule)
+
+    def delete_rule(self, rule_id: str) -> None:
+        with self._rule_lock(rule_id):
+            self.catalog.get_rule(rule_id)
+            worker = self._worker_of(rule_id)
+            if worker is not None:
+                self._ask(worker, "forget", rule_id, rule_id=rule_id)
+            self._unplace(rule_id)
+            self.catalog.delete_rule(rule_id)
+            self._states.pop(rule_id, None)
+            self.quarantined.pop(rule_id, None)
+            self.crashes.forget(rule_id)
+        with self._lock:
+            self._rule_locks.pop(rule_id, None)
+
+    def _start(self, rule: RuleDef) -> None:
+        worker = self._place(rule)
+        try:
+            self._states[rule.id] = self._ask(worker, "start", rule.id, rule=rule.to_dict())
+        except BaseException as exc:
+            self._states[rule.id] = f"stopped: {exc}"
+            self._unplace(rule.id)
+            raise
+
+    def _stop(self, rule_id: str, reason: str, unplace: bool = False) -> None:
+        worker = self._worker_of(rule_id)
+        if worker is not None:
+            try:
+                self._ask(worker, "stop", rule_id, rule_id=rule_id, reason=reason)
+                self._states[rule_id] = self._ask(worker, "state", rule_id, rule_id=rule_id)
+            except WorkerGone:
+                self._states[rule_id] = f"stopped: {reason}"
+            if unplace or worker.role == "dedicated":
+                self._forget_on(worker, rule_id)
+        elif self._states.get(rule_id, "stopped") == "running":
+            self._states[rule_id] = f"stopped: {reason}"
+
+    def _forget_on(self, worker: Worker, rule_id: str) -> None:
+        try:
+            self._ask(worker, "forget", rule_id, rule_id=rule_id)
+        except PlutinoError:
+            pass
+        self._unplace(rule_id)
+
+    def _ask(self, worker: Worker, op: str, rule_id: str, **kwargs: Any) -> Any:
+        """Run ``op`` for ``rule_id`` on ``worker``; a worker that dies meanwhile is reported
+        as a :class:`RuleError` naming the culprit."""
+        try:
+            return worker.call(op, self.call_deadline, **kwargs)
+        except WorkerGone as exc:
+            if op in ("stop", "forget", "state"):
+                raise
+            raise RuleError(f"rule '{rule_id}': {exc}") from None
+
+    def _running(self, rule_id: str) -> bool:
+        return self._states.get(rule_id) == "running" and self._worker_of(rule_id) is not None
+
+    # -- status --------------------------------------------------------------------------
+    def rule_status(self, rule_id: str) -> dict[str, Any]:
+        self.catalog.get_rule(rule_id)
+        worker = self._worker_of(rule_id)
+        status: dict[str, Any] = {"status": self._state(rule_id)}
+        if worker is not None:
+            try:
+                status = worker.call("status", STATUS_TIMEOUT_S, rule_id=rule_id)
+                self._states[rule_id] = status.get("status", self._states.get(rule_id, "stopped"))
+            except PlutinoError as exc:
+                status["statusError"] = str(exc)
+            status["worker"] = f"{worker.name} (pid {worker.pid}, {worker.role})"
+        if rule_id in self.quarantined:
+            status["status"] = f"stopped: {self.quarantined[rule_id]}"
+        if self.crashes.crashed_before(rule_id):
+            status["lastCrash"] = self.crashes.last[rule_id]
+            status["crashesInWindow"] = self.crashes.recent(rule_id)
+        return status
+
+    def _state(self, rule_id: str) -> str:
+        if rule_id in self.quarantined:
+            return f"stopped: {self.quarantined[rule_id]}"
+        return self._states.get(rule_id, "stopped")
+
+    def describe_rule(self, rule_id: str) -> dict[str, Any]:
+        return self.catalog.get_rule(rule_id).to_dict()
+
+    def list_rules(self) -> list[dict[str, Any]]:
+        self._refresh_states()
+        return [{"id": r.id, "status": self._state(r.id)} for r in self.catalog.rules()]
+
+    def _refresh_states(self) -> None:
+        with self._lock:
+            workers = {w for w in self._where.values() if not w.dead}
+        asked = [(w, w.send("states")) for w in workers]
+        for worker, future in asked:
+            try:
+                states = future.result(STATUS_TIMEOUT_S)
+            except Exception:  # noqa: BLE001 - a busy or dying worker keeps its last known states
+                continue
+            for rule_id, state in states.items():
+                if self._where.get(rule_id) is worker:
+                    self._states[rule_id] = state
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        """Every live worker's metrics snapshot (``GET /metrics``)."""
+        with self._lock:
+            workers = [w for w in self.supervisor.workers if not w.dead and w.ready.done()]
+        asked = [(w, w.send("snapshot")) for w in workers]
+        out = []
+        for worker, future in asked:
+            try:
+                out.append(future.result(STATUS_TIMEOUT_S))
+            except Exception:  # noqa: BLE001
+                log.warning("worker %s did not give its metrics within %g s", worker.name, STATUS_TIMEOUT_S)
+        return out
+
+    def users_of(self, kind: str, name: str) -> list[str]:
+        """Running rules that use plugin ``name`` of ``kind``."""
+        with self._lock:
+            workers = {w for w in self._where.values() if not w.dead}
+        found: list[str] = []
+        for worker in workers:
+            try:
+                found += worker.call("users", STATUS_TIMEOUT_S, kind=kind, name=name)
+            except PlutinoError as exc:
+                log.warning("worker %s: could not list the users of %s %s: %s", worker.name, kind, name, exc)
+        return sorted(found)
+
+    def query(self, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
+        worker = self._pool_worker(set())
+        try:
+            return worker.call("query", timeout_s + self.call_deadline, sql=sql, limit=limit, timeout_s=timeout_s)
+        except WorkerGone as exc:
+            raise RuleError(f"the query's worker died: {exc}") from None
+
+    def shutdown(self) -> None:
+        self.supervisor.close()
+
+    # -- deaths --------------------------------------------------------------------------
+    def _died(self, worker: Worker, death: Death) -> None:
+        reason = death.reason()
+        culprit = death.culprit.rule if death.culprit is not None else ""
+        if death.culprit is not None and not death.culprit.rule:
+            self.on_plugin_crash(death.culprit.plugin, reason)
+        with self._lock:
+            moved = [r for r, w in self._where.items() if w is worker]
+            for rule_id in moved:
+                del self._where[rule_id]
+            for topic in [t for t, w in self._topics.items() if w is worker]:
+                del self._topics[topic]
+        restart = []
+        for rule_id in moved:
+            if self._states.get(rule_id) != "running" or not self.catalog.has_rule(rule_id):
+                continue
+            if rule_id == culprit:
+                count = self.crashes.add(rule_id, reason)
+                if count >= self.settings.quarantine_crashes:
+                    why = (f"quarantined: its plugins crashed its worker {count} times within"
+                           f" {self.settings.quarantine_window_s:g} s; last: {reason}; start it again with"
+                           f" POST /rules/{rule_id}/start once the plugin is fixed")
+                    self.quarantined[rule_id] = why
+                    self._states[rule_id] = f"stopped: {why}"
+                    log.error("rule %s %s", rule_id, why)
+                    self.on_quarantine(rule_id, why)
+                    continue
+                log.error("rule %s: %s; restarting it on a worker of its own", rule_id, reason)
+            restart.append(rule_id)
+        self._restart(restart)
+
+    def _restart(self, rule_ids: list[str]) -> None:
+        pending = []
+        for rule_id in rule_ids:
+            lock = self._rule_lock(rule_id)
+            with lock:
+                try:
+                    rule = self.catalog.get_rule(rule_id)
+                    worker = self._place(rule)
+                    pending.append((rule_id, worker, worker.send("start", rule=rule.to_dict())))
+                except Exception as exc:  # noqa: BLE001
+                    self._states[rule_id] = f"stopped: could not be restarted: {exc}"
+                    log.error("rule %s could not be restarted: %s", rule_id, exc)
+        for rule_id, worker, future in pending:
+            try:
+                self._states[rule_id] = future.result(self.call_deadline)
+            except Exception as exc:  # noqa: BLE001
+                self._states[rule_id] = f"stopped: could not be restarted: {exc}"
+                self._unplace(rule_id)
+                log.error("rule %s could not be restarted on worker %s: %s", rule_id, worker.name, exc)
+
+
+def _stream_name(sql: str) -> str | None:
+    try:
+        tree = sqlglot.parse_one(sql)
+    except Exception:  # noqa: BLE001 - a rule that does not parse reads no stream we can name
+        return None
+    table = tree.find(exp.Table) if tree is not None else None
+    return table.name if table is not None else None
+
+
+def _reads(rule: RuleDef, stream: str) -> bool:
+    name = _stream_name(rule.sql)
+    return stream in rule.sql if name is None else name == stream
+
+
+__all__ = ["DataPlane"]

@@ -1,0 +1,117 @@
+"""A worker process: ``python -m plutino.dataplane.worker --fd N --board PATH --name W``.
+
+Started by the supervisor (:mod:`.supervisor`), never by hand. It
+
+- limits itself first: its address space (``--memory``: a plugin's huge allocation fails
+  here, not in the host), and smaller thread stacks, so many rules fit under that limit;
+- installs the call board (:mod:`.callboard`) as the process's call notes, so every plugin
+  call is noted where the supervisor can read it, even after this process died;
+- sends its log records to the supervisor over the connection; fds 1 and 2 (where a plugin's
+  printf goes) are pipes the supervisor reads at a limited rate;
+- answers requests (:mod:`.protocol`) by calling the :class:`~.runner.WorkerRules` method of
+  the same name, each on a thread of its own, so a status request is answered while another
+  request waits in a plugin's create();
+- ends when the connection closes: it stops its rules (draining them) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import resource
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
+
+from plutino.dataplane.callboard import BoardWriter
+from plutino.dataplane.protocol import Channel, encode_error
+from plutino.dataplane.runner import WorkerRules
+from plutino.native import watch
+
+THREAD_STACK_BYTES = 2 * 1024 * 1024
+_OPS = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "validate", "start", "stop",
+        "forget", "state", "states", "status", "snapshot", "users", "query", "ping"}
+#: Run in the order received, one at a time: what every other operation depends on.
+_SERIAL = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream"}
+EXIT_AFTER_S = 4.5  # once the supervisor is gone, rules get this long to drain
+
+
+class _ToSupervisor(logging.Handler):
+    """Log records go to the supervisor, which logs them under the worker's name."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(logging.INFO)
+        self.channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.channel.send(("evt", "log", (record.levelno, record.name, record.getMessage())))
+        except Exception:  # the supervisor is gone: nobody to tell
+            pass
+
+
+def _limit(memory: int) -> None:
+    if memory > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    threading.stack_size(THREAD_STACK_BYTES)
+
+
+def serve(channel: Channel, rules: WorkerRules) -> None:
+    pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="plutino-worker-op")
+
+    def run(rid: int, op: str, kwargs: dict[str, Any]) -> None:
+        try:
+            if op not in _OPS:
+                raise ValueError(f"unknown operation {op!r}")
+            value = True if op == "ping" else getattr(rules, op)(**kwargs)
+            reply = ("rep", rid, True, value)
+        except BaseException as exc:  # noqa: BLE001 - every error goes back to the caller
+            reply = ("rep", rid, False, encode_error(exc))
+        try:
+            channel.send(reply)
+        except (OSError, ValueError):
+            pass
+
+    while True:
+        try:
+            message = channel.recv()
+        except (EOFError, OSError):
+            break
+        if message[0] == "req":
+            if message[2] in _SERIAL:
+                run(message[1], message[2], message[3])
+            else:
+                pool.submit(run, message[1], message[2], message[3])
+    timer = threading.Timer(EXIT_AFTER_S, os._exit, args=(0,))  # a stuck plugin must not keep us
+    timer.daemon = True
+    timer.start()
+    rules.shutdown()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m plutino.dataplane.worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--board", required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--memory", type=int, default=0)
+    parser.add_argument("--call-timeout", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    _limit(args.memory)
+    channel = Channel(Connection(args.fd))
+    root = logging.getLogger()
+    root.handlers[:] = [_ToSupervisor(channel)]
+    root.setLevel(logging.INFO)
+    board = BoardWriter(args.board, args.call_timeout)
+    watch.install(board)
+    serve(channel, WorkerRules(board))
+    logging.shutdown()
+    sys.stdout.flush()
+    os._exit(0)  # threads stuck in plugin code must not hold the exit
+
+
+if __name__ == "__main__":
+    sys.exit(main())
