@@ -213,9 +213,9 @@ class RuleManager:
             self.catalog.delete_rule(rule_id)
 
     def rule_status(self, rule_id: str) -> dict[str, Any]:
-        with self._lock:
-            self.catalog.get_rule(rule_id)
-            runtime = self._runtimes.get(rule_id)
+        # no lock: a status must not wait behind a start or a stop that is in a plugin call
+        self.catalog.get_rule(rule_id)
+        runtime = self._runtimes.get(rule_id)
         if runtime is None:
             return {"status": "stopped"}
         return runtime.status()
@@ -225,8 +225,7 @@ class RuleManager:
 
     def list_rules(self) -> list[dict[str, Any]]:
         """GET /rules: every rule with its state."""
-        with self._lock:
-            return [{"id": r.id, "status": self._state(r.id)} for r in self.catalog.rules()]
+        return [{"id": r.id, "status": self._state(r.id)} for r in self.catalog.rules()]
 
     def runtime(self, rule_id: str) -> RuleRuntime:
         """The rule's current (or last) run, for tests and tools."""

@@ -3,7 +3,7 @@
 A new project is the smallest thing that builds, tests and packs, in the shape of the bundled
 examples: CMakeLists.txt calling ``plutino_add_plugin()``, one source file with the contract's
 declaration macros, the UI metadata ``NAME.json``, the default config ``NAME.yaml`` (sources
-and sinks) and ``test_NAME.py``. The templates live in ``plutino/templates/<lang>/<kind>/``.
+and sinks) and ``test_NAME.py``. The templates live in ``plutino/packages/templates/<lang>/<kind>/``.
 """
 
 from __future__ import annotations
