@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,11 @@ SERVER_ENV = {
 }
 CALL_TIMEOUT_S = 2.0
 PROBE_TIMEOUT_S = 3.0
-#: Rows per second of the simulator streams: one row every INTERVAL_MS.
+#: The simulator streams: the canary's gets a row every INTERVAL_MS (CONF_KEY default), a
+#: culprit's every CULPRIT_INTERVAL_MS (CONF_KEY="culprit"), so that its 3rd call comes a while
+#: after the rule started.
 INTERVAL_MS = 25
+CULPRIT_INTERVAL_MS = 200
 SIMULATOR_YAML = f"""\
 default:
   interval: {INTERVAL_MS}
@@ -46,6 +49,8 @@ default:
     - {{n: 1}}
     - {{n: 2}}
     - {{n: 3}}
+culprit:
+  interval: {CULPRIT_INTERVAL_MS}
 """
 
 HOSTILE = ("h_segv_call", "h_abort", "h_exit0", "h_badptr", "h_loop_call", "h_alloc", "h_stdout",
@@ -125,6 +130,22 @@ class IsolationServer(ServerProcess):
         r = self.get(f"/rules/{rule_id}/status")
         assert r.status_code == 200, r.text
         return r.json()
+
+    def wait_status(self, rule_id: str, predicate: Callable[[dict[str, Any]], Any], what: str,
+                    timeout: float = 30.0) -> dict[str, Any]:
+        """Poll the rule's status until ``predicate`` holds; fail with the last status seen."""
+        last: dict[str, Any] = {}
+
+        def check() -> dict[str, Any] | None:
+            nonlocal last
+            last = self.status(rule_id)
+            return last if predicate(last) else None
+
+        try:
+            return wait_for(check, what, timeout)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the last status of {rule_id}: {json.dumps(last)}\n"
+                                 f"server log (end):\n{self.output()[-4000:]}") from None
 
     def create_stream(self, sql: str) -> None:
         r = self.post("/streams", json={"sql": sql})

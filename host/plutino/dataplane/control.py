@@ -28,6 +28,7 @@ import sqlglot
 from sqlglot import exp
 
 from plutino.config import DataPlaneSettings
+from plutino.dataplane.memory_bridge import MemoryHub
 from plutino.dataplane.placement import CrashRecord, least_loaded, memory_topics
 from plutino.dataplane.protocol import WorkerGone
 from plutino.dataplane.supervisor import Death, Supervisor, Worker
@@ -37,6 +38,7 @@ from plutino.engine.hints import closest, listing
 from plutino.engine.rules import RuleDef
 from plutino.engine.streams import CreateStream, DescribeStream, DropStream, StreamDef, parse_create_stream, parse_stream_statement
 from plutino.errors import PlutinoError
+from plutino.io.memory import BROKER
 
 log = logging.getLogger("plutino.dataplane")
 STATUS_TIMEOUT_S = 3.0
@@ -58,7 +60,8 @@ class DataPlane:
         self.on_plugin_crash = on_plugin_crash
         self.crashes = CrashRecord(settings.quarantine_crashes, settings.quarantine_window_s)
         self.quarantined: dict[str, str] = {}
-        self.supervisor = Supervisor(settings, data_root, self._init_args, self._died)
+        self.memory = MemoryHub(BROKER, lambda worker, op, **kw: worker.send(op, **kw))
+        self.supervisor = Supervisor(settings, data_root, self._init_args, self._died, self._event)
         self._pool: list[Worker] = []
         self._where: dict[str, Worker] = {}
         self._states: dict[str, str] = {}
@@ -68,7 +71,15 @@ class DataPlane:
 
     def _init_args(self) -> dict[str, Any]:
         return {"data_root": str(self.supervisor.data_root), "plugins": self.installed(),
-                "streams": [s.sql for s in self.catalog.streams()]}
+                "streams": [s.sql for s in self.catalog.streams()], "memory_remote": self.memory.remote_for(None)}
+
+    def _event(self, worker: Worker, name: str, payload: Any) -> None:
+        if name == "mem_readers":
+            self.memory.readers_changed(worker, *payload)
+        elif name == "mem_publish":
+            self.memory.published(worker, *payload)
+        elif name == "stopped":
+            self.memory.forget(worker)
 
     @property
     def call_deadline(self) -> float:
@@ -297,7 +308,7 @@ class DataPlane:
             pass
         self._unplace(rule_id)
 
-    def _ask(self, worker: Worker, op: str, rule_id: str, **kwargs: Any) -> Any:
+    def _ask(self, worker: Worker, op: str, for_rule: str, /, **kwargs: Any) -> Any:
         """Run ``op`` for ``rule_id`` on ``worker``; a worker that dies meanwhile is reported
         as a :class:`RuleError` naming the culprit."""
         try:
@@ -305,7 +316,7 @@ class DataPlane:
         except WorkerGone as exc:
             if op in ("stop", "forget", "state"):
                 raise
-            raise RuleError(f"rule '{rule_id}': {exc}") from None
+            raise RuleError(f"rule '{for_rule}': {exc}") from None
 
     def _running(self, rule_id: str) -> bool:
         return self._states.get(rule_id) == "running" and self._worker_of(rule_id) is not None
@@ -388,10 +399,12 @@ class DataPlane:
 
     def shutdown(self) -> None:
         self.supervisor.close()
+        self.memory.close()
 
     # -- deaths --------------------------------------------------------------------------
     def _died(self, worker: Worker, death: Death) -> None:
         reason = death.reason()
+        self.memory.forget(worker)
         culprit = death.culprit.rule if death.culprit is not None else ""
         if death.culprit is not None and not death.culprit.rule:
             self.on_plugin_crash(death.culprit.plugin, reason)

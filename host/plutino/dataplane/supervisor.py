@@ -130,8 +130,10 @@ class Supervisor:
     """Worker processes: start, watch, kill, report deaths."""
 
     def __init__(self, settings: DataPlaneSettings, data_root: Path,
-                 init_args: Callable[[], dict[str, Any]], on_death: Callable[[Worker, Death], None]) -> None:
+                 init_args: Callable[[], dict[str, Any]], on_death: Callable[[Worker, Death], None],
+                 on_event: Callable[[Worker, str, Any], None] = lambda worker, name, payload: None) -> None:
         self.settings = settings
+        self.on_event = on_event
         self.data_root = data_root
         self.init_args = init_args
         self.on_death = on_death
@@ -242,6 +244,8 @@ class Supervisor:
         if name == "log":
             level, logger, message = payload
             logging.getLogger(logger).log(level, "[%s] %s", worker.name, message)
+        else:
+            self.on_event(worker, name, payload)
 
     def _wait(self, worker: Worker) -> None:
         code = worker.proc.wait()
@@ -272,6 +276,7 @@ class Supervisor:
             worker.ready.set_exception(WorkerGone(death.reason()))
         if worker.stopping:
             log.info("worker %s (pid %d) stopped (%s)", worker.name, worker.pid, how)
+            self.on_event(worker, "stopped", None)
             return
         log.error("worker %s (pid %d) died: %s; its rules: %s", worker.name, worker.pid, death.reason(),
                   ", ".join(death.rules) or "none")

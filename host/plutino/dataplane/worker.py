@@ -27,15 +27,17 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from plutino.dataplane.callboard import BoardWriter
+from plutino.dataplane.memory_bridge import WorkerBridge
+from plutino.io.memory import BROKER
 from plutino.dataplane.protocol import Channel, encode_error
 from plutino.dataplane.runner import WorkerRules
 from plutino.native import watch
 
 THREAD_STACK_BYTES = 2 * 1024 * 1024
 _OPS = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "validate", "start", "stop",
-        "forget", "state", "states", "status", "snapshot", "users", "query", "ping"}
+        "forget", "state", "states", "status", "snapshot", "users", "query", "ping", "mem_remote", "mem_deliver"}
 #: Run in the order received, one at a time: what every other operation depends on.
-_SERIAL = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream"}
+_SERIAL = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "mem_remote", "mem_deliver"}
 EXIT_AFTER_S = 4.5  # once the supervisor is gone, rules get this long to drain
 
 
@@ -61,12 +63,16 @@ def _limit(memory: int) -> None:
 
 def serve(channel: Channel, rules: WorkerRules) -> None:
     pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="plutino-worker-op")
+    bridge = WorkerBridge(BROKER, lambda name, payload: channel.send(("evt", name, payload)))
 
     def run(rid: int, op: str, kwargs: dict[str, Any]) -> None:
         try:
             if op not in _OPS:
                 raise ValueError(f"unknown operation {op!r}")
-            value = True if op == "ping" else getattr(rules, op)(**kwargs)
+            if op == "init":
+                BROKER.remote = frozenset(kwargs.pop("memory_remote", ()))
+            target: Any = bridge if op.startswith("mem_") else rules
+            value = True if op == "ping" else getattr(target, op)(**kwargs)
             reply = ("rep", rid, True, value)
         except BaseException as exc:  # noqa: BLE001 - every error goes back to the caller
             reply = ("rep", rid, False, encode_error(exc))

@@ -12,13 +12,19 @@ feed a stream and read a rule's output directly::
 
 Publishing to a topic nobody reads drops the batch (as a message broker would); publishing to
 a reader whose queue is full waits, so a slow rule slows its producer (backpressure).
+
+A topic lives in one process. When rules run in several (the data plane's workers), a bridge
+(:mod:`plutino.dataplane.memory_bridge`) joins the processes' brokers: each broker reports its
+readers per topic (``on_readers``), is told which topics are read elsewhere (``remote``),
+relays what is published to those (``relay``), and takes in what others published
+(``deliver``). Topics read only where they are written never leave their process.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
@@ -63,19 +69,38 @@ class MemoryBroker:
     def __init__(self) -> None:
         self._subs: dict[str, list[Subscription]] = {}
         self._lock = threading.Lock()
+        #: Topics read in other processes (kept by a bridge); what is published to them is relayed.
+        self.remote: frozenset[str] = frozenset()
+        #: ``relay(topic, batch)`` (batch None: the topic ended), set by a bridge.
+        self.relay: Callable[[str, pa.RecordBatch | None], None] | None = None
+        #: ``on_readers(topic, count)`` when the number of this process's readers of a topic changes.
+        self.on_readers: Callable[[str, int], None] | None = None
 
     def subscribe(self, topic: str, maxsize: int = 1024) -> Subscription:
         sub = Subscription(self, topic, maxsize)
         with self._lock:
-            self._subs.setdefault(topic, []).append(sub)
+            subs = self._subs.setdefault(topic, [])
+            subs.append(sub)
+            count = len(subs)
+        if self.on_readers is not None:
+            self.on_readers(topic, count)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
             sub.closed = True
             subs = self._subs.get(sub.topic, [])
-            if sub in subs:
-                subs.remove(sub)
+            if sub not in subs:
+                return
+            subs.remove(sub)
+            count = len(subs)
+        if self.on_readers is not None:
+            self.on_readers(sub.topic, count)
+
+    def readers(self) -> dict[str, int]:
+        """Topics with readers in this process, and how many."""
+        with self._lock:
+            return {t: len(s) for t, s in self._subs.items() if s}
 
     def subscribers(self, topic: str) -> int:
         with self._lock:
@@ -84,11 +109,21 @@ class MemoryBroker:
     def publish(self, topic: str, batch: pa.RecordBatch) -> int:
         """Queue ``batch`` for every reader of ``topic`` (waiting while a queue is full);
         return how many readers got it."""
-        return self._put(topic, batch)
+        delivered = self._put(topic, batch)
+        if topic in self.remote and self.relay is not None:
+            self.relay(topic, batch)
+            delivered += 1
+        return delivered
 
     def end(self, topic: str) -> None:
         """End the topic's stream: its current readers raise EndOfStream after the batches queued."""
         self._put(topic, _END)
+        if topic in self.remote and self.relay is not None:
+            self.relay(topic, None)
+
+    def deliver(self, topic: str, batch: pa.RecordBatch | None) -> int:
+        """Take in a batch another process published (None: the topic ended there)."""
+        return self._put(topic, _END if batch is None else batch)
 
     def _put(self, topic: str, item: Any) -> int:
         with self._lock:
