@@ -60,8 +60,9 @@ class DataPlane:
         self.on_plugin_crash = on_plugin_crash
         self.crashes = CrashRecord(settings.quarantine_crashes, settings.quarantine_window_s)
         self.quarantined: dict[str, str] = {}
-        self.memory = MemoryHub(BROKER, lambda worker, op, **kw: worker.send(op, **kw))
         self.supervisor = Supervisor(settings, data_root, self._init_args, self._died, self._event)
+        self.memory = MemoryHub(BROKER, lambda worker, op, **kw: worker.send(op, **kw),
+                                lambda: [w for w in self.supervisor.workers if not w.dead])
         self._pool: list[Worker] = []
         self._where: dict[str, Worker] = {}
         self._states: dict[str, str] = {}

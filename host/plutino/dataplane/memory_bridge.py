@@ -42,9 +42,11 @@ class MemoryHub:
     ``send(member, op, **kwargs)`` sends an operation to a worker (``mem_remote``,
     ``mem_deliver``); the server's own broker is ``HOST``."""
 
-    def __init__(self, broker: MemoryBroker, send: Callable[..., Any]) -> None:
+    def __init__(self, broker: MemoryBroker, send: Callable[..., Any],
+                 members: Callable[[], list[Any]] = list) -> None:
         self.broker = broker
         self.send = send
+        self.members = members  # the live workers
         self._readers: dict[str, dict[Any, int]] = {}
         self._remote: dict[Any, set[str]] = {HOST: set()}
         self._lock = threading.Lock()
@@ -87,7 +89,7 @@ class MemoryHub:
 
     def _recompute(self, topic: str) -> list[tuple[Any, str, bool]]:
         readers = self._readers.get(topic, {})
-        members = set(self._remote) | set(readers)
+        members = {HOST, *self.members(), *readers}
         changes = []
         for m in members:
             elsewhere = any(n for other, n in readers.items() if other != m)
