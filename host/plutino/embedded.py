@@ -12,6 +12,10 @@ The same SQL, built-in functions and plugins as a rule on the server, over batch
 ``query`` treats its input as a bounded stream: every open window is emitted when it ends.
 For running rules with sources and sinks in-process (threads, windows on the clock), use
 :attr:`Engine.rules`, the :class:`~plutino.engine.RuleManager` the server uses.
+
+Everything runs in the caller's process, as a library should. ``Engine(isolated=True)`` runs
+the plugins' code in a worker process instead (:mod:`plutino.dataplane.isolated_engine`): a
+crashing plugin raises an error naming it rather than ending the script.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 
 from .engine import BUILTIN_NAMES, Catalog, RuleManager
+from .errors import PlutinoError
 from .engine.query import query as _query
 from .io.builtin import register_builtins
 from .native.loader import load_plugin
@@ -33,21 +38,37 @@ Batches = pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]
 class Engine:
     """Plutino's engine in this process: a registry of plugins and the SQL that uses them."""
 
-    def __init__(self, plugins: Iterable[str | Path] = (), *, registry: Registry | None = None) -> None:
+    def __init__(self, plugins: Iterable[str | Path] = (), *, registry: Registry | None = None,
+                 isolated: bool = False) -> None:
         self.registry = registry if registry is not None else Registry(BUILTIN_NAMES)
         register_builtins(self.registry)
         self._rules: RuleManager | None = None
+        self._worker: Any = None
+        if isolated:
+            from .dataplane.isolated_engine import WorkerEngine
+
+            self._worker = WorkerEngine()
         for path in plugins:
             self.load(path)
 
     def load(self, path: str | Path, kind: str | None = None) -> Any:
         """Load a native plugin (checked as ``plutino plugin check`` does) and register it."""
+        if self._worker is not None:
+            from .dataplane.probe import probe_load
+
+            plugin = probe_load(path, kind, self._worker.settings.probe_timeout_s)
+            self.registry.register(plugin)
+            self._worker.add_plugin(plugin)
+            return plugin
         plugin = load_plugin(path, kind=kind)
         self.registry.register(plugin)
         return plugin
 
     def register(self, plugin: Any) -> None:
         """Register a Python plugin that implements the contract's Protocols."""
+        if self._worker is not None:
+            raise PlutinoError("an isolated Engine runs its plugins in a worker process, where a Python object"
+                               " cannot go; use Engine() (in-process) for Python plugins")
         self.registry.register(plugin)
 
     def query(self, sql: str, batches: Batches, *, schema: pa.Schema | None = None,
@@ -57,6 +78,12 @@ class Engine:
         and return every result row. Arguments after ``batches`` are those of
         :func:`plutino.engine.query.query`; errors are SqlError (the SQL) or the plugin's
         own PluginCallError."""
+        if self._worker is not None:
+            table = batches if isinstance(batches, pa.Table) else pa.Table.from_batches(
+                [batches] if isinstance(batches, pa.RecordBatch) else list(batches), schema=schema)
+            return self._worker.query(sql, table, {
+                "schema": schema, "timestamp": timestamp, "event_time": event_time,
+                "late_tolerance_ms": late_tolerance_ms, "arrival_ms": arrival_ms})
         if isinstance(batches, pa.Table):
             batches = batches.to_batches()
         elif isinstance(batches, pa.RecordBatch):
@@ -67,6 +94,9 @@ class Engine:
     @property
     def rules(self) -> RuleManager:
         """Streams and rules running in this process (created on first use)."""
+        if self._worker is not None:
+            raise PlutinoError("rules of an isolated Engine are not supported; run a server (plutino serve),"
+                               " whose rules run in supervised workers, or use Engine() in-process")
         if self._rules is None:
             self._rules = RuleManager(self.registry, Catalog())
         return self._rules
@@ -76,6 +106,9 @@ class Engine:
         if self._rules is not None:
             self._rules.shutdown()
             self._rules = None
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     def __enter__(self) -> Engine:
         return self

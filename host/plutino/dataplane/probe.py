@@ -75,6 +75,21 @@ def probe_plugin(path: str | os.PathLike[str], kind: str | None = None, timeout_
                     "fix the plugin: loading must not crash or exit the process")
 
 
+def probe_load(path: str | os.PathLike[str], kind: str | None, timeout_s: float) -> Any:
+    """Check ``path`` in a probe process; return what the check found as a
+    :class:`~plutino.packages.probed.ProbedPlugin`, or raise the refusal."""
+    from plutino.errors import PluginRefused
+    from plutino.packages.probed import ProbedPlugin
+
+    check = probe_plugin(path, kind, timeout_s)
+    if not check["ok"]:
+        r = check["refused"]
+        rest = r["message"].split(" refused: ", 1)[-1]
+        detail = rest[:-(len(r["fix"]) + 2)] if rest.endswith("; " + r["fix"]) else rest
+        raise PluginRefused(os.fspath(path), r["field"], detail, r["fix"], r.get("plugin_value"), r.get("host_value"))
+    return ProbedPlugin.from_check(check, os.fspath(path))
+
+
 def _read_report(fd: int, proc: subprocess.Popen[bytes], timeout_s: float) -> dict[str, Any]:
     import selectors
 

@@ -171,6 +171,12 @@ class WorkerRules:
         meters = [(c.kind, c.plugin, c.function, c.calls, c.rows, c.errors, c.seconds) for c in self.meters.all()]
         return {"rules": rules, "meters": meters}
 
+    def query_batches(self, sql: str, table: Any, options: dict[str, Any]) -> Any:
+        """:func:`plutino.engine.query.query` over ``table`` (``plutino.Engine(isolated=True)``)."""
+        from plutino.engine.query import query
+
+        return query(sql, table.to_batches(), registry=self.registry, **options)
+
     def query(self, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
         return run_query(self._rules(), self.registry, sql, limit, timeout_s)
 

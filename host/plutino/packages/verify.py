@@ -75,7 +75,9 @@ def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | 
     label, m = pkg.label, pkg.manifest
     try:
         if probe_timeout_s is not None:
-            plugin = _probed(staged_so, m.kind, probe_timeout_s)
+            from plutino.dataplane.probe import probe_load
+
+            plugin = probe_load(staged_so, m.kind, probe_timeout_s)
         else:
             plugin = load_plugin(staged_so, kind=m.kind)
     except PluginRefused as exc:
@@ -98,19 +100,6 @@ def load_staged(staged_so: Path, pkg: StagedPackage, functions: Sequence[str] | 
                 " out: Plutino reads them from the plugin"
             )
     return plugin
-
-
-def _probed(path: Path, kind: str, timeout_s: float) -> Any:
-    from plutino.dataplane.probe import probe_plugin
-    from plutino.packages.probed import ProbedPlugin
-
-    check = probe_plugin(path, kind, timeout_s)
-    if not check["ok"]:
-        r = check["refused"]
-        rest = r["message"].split(" refused: ", 1)[-1]
-        detail = rest[:-(len(r["fix"]) + 2)] if rest.endswith("; " + r["fix"]) else rest
-        raise PluginRefused(str(path), r["field"], detail, r["fix"], r.get("plugin_value"), r.get("host_value"))
-    return ProbedPlugin.from_check(check, str(path))
 
 
 def load_recorded(data: DataDir, record: PluginRecord, probed: bool = False) -> Any:
