@@ -23,6 +23,7 @@ from typing import Any
 
 from plutino.native.tag import read_tag
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `import plutino` finds it
 _STAGES = {
     "inspect": "reading its ABI tag",
     "dlopen": "its library constructors (dlopen)",
@@ -40,7 +41,6 @@ def probe_plugin(path: str | os.PathLike[str], kind: str | None = None, timeout_
     """Check ``path`` in a probe process; the same dict as ``check_plugin(...).to_dict()``,
     with a refusal for a crash or a hang. The tag is read here first (no plugin code runs for
     that), so a file that is not a plugin is refused without starting a process."""
-    import plutino
     from plutino.errors import PluginRefused
 
     shown = os.fspath(path)
@@ -50,7 +50,7 @@ def probe_plugin(path: str | os.PathLike[str], kind: str | None = None, timeout_
         return {"ok": False, "path": shown, "refused": refusal.to_dict()}
     read_fd, write_fd = os.pipe()
     env = dict(os.environ)
-    package_root = str(Path(plutino.__file__).resolve().parent.parent)
+    package_root = _PACKAGE_ROOT
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, "-m", "plutino.dataplane.probe", "--report-fd", str(write_fd), shown]
     if kind:

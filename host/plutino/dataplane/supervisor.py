@@ -43,7 +43,10 @@ from plutino.dataplane.protocol import Channel, WorkerGone
 from plutino.errors import PlutinoError
 
 log = logging.getLogger("plutino.supervisor")
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `import plutino` finds it
 MONITOR_S = 0.05
+#: Signals no plugin sends its own process: a worker ended by one was killed from outside.
+_FROM_OUTSIDE = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 @dataclass
@@ -182,8 +185,6 @@ class Supervisor:
             raise PlutinoError(f"worker {worker.name} died while starting: {exc}") from None
 
     def spawn(self, role: str) -> Worker:
-        import plutino
-
         with self._lock:
             self._count += 1
             name = f"w{self._count}"
@@ -191,7 +192,7 @@ class Supervisor:
         create_board(board_path)
         parent, child = socket.socketpair()
         env = dict(os.environ)
-        package_root = str(Path(plutino.__file__).resolve().parent.parent)
+        package_root = _PACKAGE_ROOT
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         memory = self.settings.memory_limit() or 0
         cmd = [sys.executable, "-m", "plutino.dataplane.worker", "--fd", str(child.fileno()),
@@ -252,7 +253,9 @@ class Supervisor:
         worker.dead = True
         how = _describe_exit(code)
         culprit, likely = worker.killed_for, False
-        if culprit is None:
+        if culprit is None and -code in _FROM_OUTSIDE:
+            how += " from outside the host (an operator, or the kernel's out-of-memory killer)"
+        elif culprit is None:
             in_calls = worker.board.in_calls()
             if in_calls:
                 culprit = min(in_calls, key=lambda n: n.since)

@@ -13,7 +13,7 @@ Failures and broken results become errors as :mod:`plutino.native.calls` describ
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import plutino_contract as contract
 import pyarrow as pa
@@ -25,8 +25,12 @@ from plutino.native import watch
 from plutino.native.hostapi import NativeContext, address, ffi
 from plutino.native.calls import OK, call_failure, contract_violation, release_array, release_schema
 
-if TYPE_CHECKING:
-    from plutino.native.adapters import NativePlugin
+
+
+class NativePlugin(Protocol):
+    """What a function needs of the library it belongs to (:class:`~plutino.native.adapters.NativePlugin`)."""
+
+    name: str
 
 _ARG_REFUSALS = (contract.INVALID, contract.UNSUPPORTED)
 
