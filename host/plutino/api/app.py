@@ -71,8 +71,9 @@ def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAP
     app.add_middleware(AccessGuard, settings=access)  # added last: the outermost layer
 
     @app.get("/ping", tags=["server"], response_class=Response, responses={200: {"description": "The server is up"}})
-    def ping() -> Response:
-        """200 with an empty body while the server is up (eKuiper's health check)."""
+    async def ping() -> Response:
+        """200 with an empty body while the server is up (eKuiper's health check). Answered on the
+        event loop, never queued behind requests that wait on workers in the thread pool."""
         return Response(status_code=200)
 
     @app.get("/", tags=["server"], response_model=ServerInfo)

@@ -121,7 +121,7 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
             log.warning("listening on %s without a token: anyone who can reach it can install plugins and"
                         " change rules; set PLUTINO_TOKEN (or api.token in %s)", host, data.settings_file)
         config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=0.5)  # the whole stop must fit in 5 s
         server = uvicorn.Server(config)
         log.info("serving the REST API on http://%s:%d (data dir %s); Ctrl-C stops", host, bound_port, data.root)
         server.run(sockets=[sock])

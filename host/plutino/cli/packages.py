@@ -49,9 +49,14 @@ def _location(location: str) -> str:
 
 
 def _manager(data_dir: Path) -> Any:
+    """The plugin manager of a data directory, as the server has it: plugins are load-checked
+    in a probe process, never in the CLI's own."""
+    from plutino.config import DataDir, load_dataplane_settings
     from plutino.packages.manager import PluginManager
 
-    return PluginManager(data_dir)
+    manager = PluginManager(data_dir)
+    manager.probe_timeout_s = load_dataplane_settings(DataDir.from_env(data_dir)).probe_timeout_s
+    return manager
 
 
 @click.command("new")
