@@ -114,6 +114,8 @@ class Host:
         and rule. Nothing here is fatal: what fails is logged and shown by the API.
         """
         report = StartReport()
+        import elftools.elf.elffile  # noqa: F401 - now, not under the GIL of the first install's request
+
         fresh = not (self.store.list_plugins() or self.store.list_entries("streams")
                      or self.store.list_entries("rules"))
         report.plugins = self.plugins.load_all()

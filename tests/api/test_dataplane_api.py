@@ -42,7 +42,7 @@ def test_the_server_process_never_maps_a_plugin_while_its_rule_runs_in_a_worker(
     _rule(client, "r1", "SELECT echo(a) AS e FROM s", out.topic)
     BROKER.publish(topic, pa.RecordBatch.from_pydict({"a": [5]}))
     assert wait_for(lambda: out.get(timeout=0.05), "the rule's output").to_pylist() == [{"e": 5}]
-    so = host.store.get_plugin("function", "echo").file.rsplit("/", 1)[-1]
+    so = str(host.data.root / host.store.get_plugin("function", "echo").file)
     assert so not in _mapped_files()
     pid = _worker_pid(client, "r1")
     assert pid != os.getpid() and so in _mapped_files(pid)

@@ -34,6 +34,9 @@ SERVER_ENV = {
     "PLUTINO_PROBE_TIMEOUT": "3",
     "PLUTINO_WORKER_MEMORY": str(2 * 1024 ** 3),
 }
+#: Settings the tests rely on at their defaults: an inherited value must not change them.
+DEFAULTED = ("PLUTINO_SPARE_WORKERS", "PLUTINO_QUARANTINE_CRASHES", "PLUTINO_QUARANTINE_WINDOW",
+             "PLUTINO_PLUGIN_OUTPUT_RATE", "PLUTINO_TOKEN")
 CALL_TIMEOUT_S = 2.0
 PROBE_TIMEOUT_S = 3.0
 #: The simulator streams: the canary's gets a row every INTERVAL_MS (CONF_KEY default), a
@@ -106,11 +109,11 @@ class IsolationServer(ServerProcess):
 
     def start(self) -> IsolationServer:
         self.port = free_port()
+        env = {k: v for k, v in subprocess_env(**self.env).items() if k not in DEFAULTED or k in self.env}
         with open(self.log, "ab") as err, open(self.stdout_log, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "plutino", "serve", "--port", str(self.port), "--data-dir",
-                 str(self.data_dir)], env=subprocess_env(**self.env), stdout=out, stderr=err,
-                cwd=self.data_dir.parent)
+                 str(self.data_dir)], env=env, stdout=out, stderr=err, cwd=self.data_dir.parent)
         self.http = httpx.Client(base_url=self.url, timeout=30)
         try:
             wait_for(self._ready, f"the server on port {self.port} to answer /ping")
@@ -164,11 +167,11 @@ class IsolationServer(ServerProcess):
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[IsolationServer]:
-    """A real server on a fresh data dir; killed at the end of the test if it still runs."""
+    """A real server on a fresh data dir; stopped (SIGTERM) at the end of the test if it still runs."""
     proc = IsolationServer(tmp_path / "data")
     yield proc.start()
     if proc.proc is not None:
-        proc.stop(signal.SIGKILL)
+        proc.stop()
 
 
 # -- the canary ------------------------------------------------------------------------------
@@ -214,13 +217,22 @@ class Canary:
 
 
 # -- /ping, all along -----------------------------------------------------------------------
+#: Every /ping is to answer within PING_TARGET_S. The tests run on small shared machines (2 CPUs,
+#: other test sessions beside them), where the scheduler alone now and then delays one answer
+#: past 100 ms: a margin of PING_SLOW_ALLOWED pings over the target is allowed, none over
+#: PING_LIMIT_S. A server that waits on plugin code shows up anyway: a call's deadline is 2 s.
+PING_TARGET_S = 0.1
+PING_SLOW_ALLOWED = 2
+PING_LIMIT_S = 0.5
+
+
 class PingWatch:
     """Pings ``/ping`` every 50 ms on a thread of its own; keeps each answer's latency."""
 
     def __init__(self, url: str, every_s: float = 0.05) -> None:
         self.url = url
         self.every_s = every_s
-        self.latencies: list[tuple[float, float]] = []  # (when, seconds)
+        self.latencies: list[tuple[float, float]] = []  # (wall-clock time sent, seconds)
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="ping-watch", daemon=True)
@@ -236,22 +248,32 @@ class PingWatch:
     def _run(self) -> None:
         with httpx.Client(base_url=self.url, timeout=5) as client:
             while not self._stop.is_set():
-                began = time.monotonic()
+                began, wall = time.monotonic(), time.time()
                 try:
                     r = client.get("/ping")
                     took = time.monotonic() - began
                     if r.status_code != 200:
                         self.failures.append(f"/ping answered {r.status_code}: {r.text[:200]}")
-                    self.latencies.append((began, took))
+                    self.latencies.append((wall, took))
                 except httpx.HTTPError as exc:
                     self.failures.append(f"/ping failed after {time.monotonic() - began:.3f} s: {exc!r}")
                 self._stop.wait(max(0.0, self.every_s - (time.monotonic() - began)))
+
+    def assert_responsive(self) -> None:
+        slow = [t for _, t in self.latencies if t >= PING_TARGET_S]
+        assert self.latencies and not self.failures, self.summary()
+        assert len(slow) <= PING_SLOW_ALLOWED and self.worst < PING_LIMIT_S, self.summary()
 
     @property
     def worst(self) -> float:
         return max((t for _, t in self.latencies), default=0.0)
 
     def summary(self) -> str:
-        slow = sorted((t for _, t in self.latencies), reverse=True)[:5]
-        return (f"{len(self.latencies)} pings, worst {self.worst * 1000:.0f} ms, slowest "
-                f"{[round(s * 1000) for s in slow]} ms, failures {self.failures[:3]}")
+        """The slowest pings with the time they were sent (as the server log writes times)."""
+        slow = sorted(self.latencies, key=lambda p: p[1], reverse=True)[:5]
+        shown = ", ".join(f"{took * 1000:.0f} ms at {_clock(when)}" for when, took in slow)
+        return f"{len(self.latencies)} pings, worst {self.worst * 1000:.0f} ms; slowest: {shown}; failures {self.failures[:3]}"
+
+
+def _clock(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when)) + f",{int(when % 1 * 1000):03d}"

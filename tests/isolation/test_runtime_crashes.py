@@ -24,7 +24,6 @@ import pytest
 
 from .conftest import CALL_TIMEOUT_S, Canary, IsolationServer, PingWatch, kind_of, wait_for
 
-PING_LIMIT_S = 0.1
 MAX_GAP_S = 2.0
 STOP_LIMIT_S = 5.0
 QUARANTINE_CRASHES = 3
@@ -102,26 +101,29 @@ def test_a_crashing_plugin_takes_down_only_its_worker(case: Case, server: Isolat
         case.set_up(server, tmp_path / "culprit.jsonl")
         status = server.wait_status("culprit", lambda s: "lastCrash" in s, "the culprit's first crash")
         assert re.fullmatch(case.reason, status["lastCrash"]), json.dumps(status)
-        status = server.wait_status("culprit", _quarantined, "the culprit to be quarantined")
+        # (a status taken while the worker was dying may still name it: wait for the settled one)
+        status = server.wait_status("culprit", lambda s: _quarantined(s) and "worker" not in s,
+                                    "the culprit to be quarantined")
         assert status["crashesInWindow"] == QUARANTINE_CRASHES, json.dumps(status)
         assert re.fullmatch(case.reason, status["lastCrash"]), json.dumps(status)
         m = re.fullmatch(r"stopped: quarantined: its plugins crashed its worker 3 times within 60 s;"
                          r" last: (.*); start it again with POST /rules/culprit/start once the plugin is fixed",
                          status["status"])
         assert m and re.fullmatch(case.reason, m.group(1)), json.dumps(status)
-        assert "worker" not in status, json.dumps(status)  # it runs nowhere
+        # after its first crash it ran on workers of its own; the canary stayed on the pool
+        restarts = re.findall(rf"rule culprit: ({case.reason}); restarting it on a worker of its own", server.output())
+        assert len(restarts) == QUARANTINE_CRASHES - 1, server.output()[-4000:]
+        assert server.status(Canary.RULE)["worker"].endswith("pool)")
         quarantined_at = _now_ms()
         wait_for(lambda: canary.writes_after(quarantined_at + 200), "the canary to write after the quarantine")
         assert server.status(Canary.RULE)["status"] == "running"
-    assert not ping.failures, ping.summary()
-    assert ping.worst < PING_LIMIT_S, ping.summary()
+    ping.assert_responsive()
     gap, at = canary.max_gap_s()
     assert gap < MAX_GAP_S, f"the canary wrote nothing for {gap:.3f} s from {at} ms on\n{server.output()[-3000:]}"
 
     code, took = server.timed_stop()
     assert code == 0, server.output()[-3000:]
     assert took < STOP_LIMIT_S, f"SIGTERM took {took:.2f} s to end the server"
-
 
     # -- a restart does not start the quarantined rule ----------------------------------------
     server.start()
@@ -145,8 +147,7 @@ def test_a_crashing_plugin_takes_down_only_its_worker(case: Case, server: Isolat
         assert re.fullmatch(case.reason, status["lastCrash"]), json.dumps(status)
         again = _now_ms()
         wait_for(lambda: canary.writes_after(again + 200), "the canary to write after the culprit ran again")
-    assert not ping.failures, ping.summary()
-    assert ping.worst < PING_LIMIT_S, ping.summary()
+    ping.assert_responsive()
     gap, at = canary.max_gap_s(since_ms=restarted_at)
     assert gap < MAX_GAP_S, f"the canary wrote nothing for {gap:.3f} s from {at} ms on\n{server.output()[-3000:]}"
 

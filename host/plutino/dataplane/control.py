@@ -42,6 +42,7 @@ from plutino.io.memory import BROKER
 
 log = logging.getLogger("plutino.dataplane")
 STATUS_TIMEOUT_S = 3.0
+_CHANGING = ("starting", "stopping", "deleting")  # states this side sets while a worker acts
 QUARANTINED = "quarantined"
 
 
@@ -69,6 +70,7 @@ class DataPlane:
         self._topics: dict[str, Worker] = {}
         self._lock = threading.RLock()
         self._rule_locks: dict[str, threading.Lock] = {}
+        self._isolated: set[str] = set()  # released from quarantine: a worker of their own
 
     def _init_args(self) -> dict[str, Any]:
         return {"data_root": str(self.supervisor.data_root), "plugins": self.installed(),
@@ -168,7 +170,7 @@ class DataPlane:
             here = self._where.get(rule.id)
             if here is not None and not here.dead:
                 return here
-        if rule.isolation == "dedicated" or self.crashes.crashed_before(rule.id):
+        if rule.isolation == "dedicated" or self.crashes.crashed_before(rule.id) or rule.id in self._isolated:
             worker = self.supervisor.take("dedicated")
         else:
             worker = self._pool_worker(memory_topics(rule, self._stream_of(rule)))
@@ -224,21 +226,29 @@ class DataPlane:
                 self.catalog.put_rule(rule)  # raises the catalog's "already exists"
             worker = self._place(rule)  # checked where it will run
             try:
-                self._ask(worker, "validate", rule.id, rule=rule.to_dict())
+                # a rule that starts now has its instances made (and its config checked) by the
+                # start: no extra create and close (a close that hangs would cost the worker)
+                self._ask(worker, "validate", rule.id, rule=rule.to_dict(), instances=not rule.triggered)
             except BaseException:
                 self._unplace(rule.id)
                 raise
             self.catalog.put_rule(rule)
             self._states[rule.id] = "stopped"
             if rule.triggered:
-                self._start(rule)
+                try:
+                    self._start(rule)
+                except BaseException:  # refused at its start: not created, as if refused by the check
+                    self.catalog.delete_rule(rule.id)
+                    self._states.pop(rule.id, None)
+                    raise
         return rule
 
     def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
         rule = RuleDef.from_dict(body)
         with self._rule_lock(rule.id):
             self.catalog.get_rule(rule.id)
-            self.validate_rule(rule)
+            worker = self._worker_of(rule.id) or self._pool_worker(set())
+            self._ask(worker, "validate", rule.id, rule=rule.to_dict(), instances=False)
             was_running = self._running(rule.id)
             self._stop(rule.id, "updated", unplace=True)
             self.catalog.put_rule(rule, replace=True)
@@ -249,7 +259,7 @@ class DataPlane:
     def start_rule(self, rule_id: str) -> None:
         with self._rule_lock(rule_id):
             rule = self.catalog.get_rule(rule_id)
-            self.quarantined.pop(rule_id, None)
+            self._release(rule_id)
             if self._running(rule_id):
                 return
             self._start(rule)
@@ -262,28 +272,41 @@ class DataPlane:
     def restart_rule(self, rule_id: str) -> None:
         with self._rule_lock(rule_id):
             rule = self.catalog.get_rule(rule_id)
-            self.quarantined.pop(rule_id, None)
+            self._release(rule_id)
             self._stop(rule_id, "restarting")
             self._start(rule)
+
+    def _release(self, rule_id: str) -> None:
+        """A user starts a quarantined rule: it runs again, on a worker of its own."""
+        if self.quarantined.pop(rule_id, None) is not None:
+            self._isolated.add(rule_id)
 
     def delete_rule(self, rule_id: str) -> None:
         with self._rule_lock(rule_id):
             self.catalog.get_rule(rule_id)
+            self._states[rule_id] = "deleting"  # a death meanwhile must not start it again
             worker = self._worker_of(rule_id)
             if worker is not None:
-                self._ask(worker, "forget", rule_id, rule_id=rule_id)
+                try:
+                    self._ask(worker, "forget", rule_id, rule_id=rule_id)
+                except WorkerGone:
+                    pass  # gone with its worker
             self._unplace(rule_id)
             self.catalog.delete_rule(rule_id)
             self._states.pop(rule_id, None)
             self.quarantined.pop(rule_id, None)
+            self._isolated.discard(rule_id)
             self.crashes.forget(rule_id)
         with self._lock:
             self._rule_locks.pop(rule_id, None)
 
     def _start(self, rule: RuleDef) -> None:
         worker = self._place(rule)
+        self._states[rule.id] = "starting"
         try:
-            self._states[rule.id] = self._ask(worker, "start", rule.id, rule=rule.to_dict())
+            self._states[rule.id] = worker.call("start", self.call_deadline, rule=rule.to_dict())
+        except WorkerGone:
+            return  # it started, and its worker died: _died starts it again (or quarantines it)
         except BaseException as exc:
             self._states[rule.id] = f"stopped: {exc}"
             self._unplace(rule.id)
@@ -292,6 +315,7 @@ class DataPlane:
     def _stop(self, rule_id: str, reason: str, unplace: bool = False) -> None:
         worker = self._worker_of(rule_id)
         if worker is not None:
+            self._states[rule_id] = "stopping"  # a death meanwhile must not start it again
             try:
                 self._ask(worker, "stop", rule_id, rule_id=rule_id, reason=reason)
                 self._states[rule_id] = self._ask(worker, "state", rule_id, rule_id=rule_id)
@@ -320,7 +344,7 @@ class DataPlane:
             raise RuleError(f"rule '{for_rule}': {exc}") from None
 
     def _running(self, rule_id: str) -> bool:
-        return self._states.get(rule_id) == "running" and self._worker_of(rule_id) is not None
+        return self._states.get(rule_id) in ("running", "starting") and self._worker_of(rule_id) is not None
 
     # -- status --------------------------------------------------------------------------
     def rule_status(self, rule_id: str) -> dict[str, Any]:
@@ -329,8 +353,10 @@ class DataPlane:
         status: dict[str, Any] = {"status": self._state(rule_id)}
         if worker is not None:
             try:
-                status = worker.call("status", STATUS_TIMEOUT_S, rule_id=rule_id)
-                self._states[rule_id] = status.get("status", self._states.get(rule_id, "stopped"))
+                reply = worker.call("status", STATUS_TIMEOUT_S, rule_id=rule_id)
+                if reply.pop("known", True):
+                    status = reply
+                    self._adopt(rule_id, status.get("status", "stopped"))
             except PlutinoError as exc:
                 status["statusError"] = str(exc)
             status["worker"] = f"{worker.name} (pid {worker.pid}, {worker.role})"
@@ -364,7 +390,12 @@ class DataPlane:
                 continue
             for rule_id, state in states.items():
                 if self._where.get(rule_id) is worker:
-                    self._states[rule_id] = state
+                    self._adopt(rule_id, state)
+
+    def _adopt(self, rule_id: str, state: str) -> None:
+        """Take a worker's word for a rule's state, unless this side is changing it."""
+        if self._states.get(rule_id) not in _CHANGING:
+            self._states[rule_id] = state
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every live worker's metrics snapshot (``GET /metrics``)."""
@@ -417,7 +448,7 @@ class DataPlane:
                 del self._topics[topic]
         restart = []
         for rule_id in moved:
-            if self._states.get(rule_id) != "running" or not self.catalog.has_rule(rule_id):
+            if self._states.get(rule_id) not in ("running", "starting") or not self.catalog.has_rule(rule_id):
                 continue
             if rule_id == culprit:
                 count = self.crashes.add(rule_id, reason)
@@ -439,9 +470,12 @@ class DataPlane:
         for rule_id in rule_ids:
             lock = self._rule_lock(rule_id)
             with lock:
+                if self._states.get(rule_id) not in ("running", "starting"):
+                    continue  # stopped or deleted while its worker was dying
                 try:
                     rule = self.catalog.get_rule(rule_id)
                     worker = self._place(rule)
+                    self._states[rule_id] = "starting"
                     pending.append((rule_id, worker, worker.send("start", rule=rule.to_dict())))
                 except Exception as exc:  # noqa: BLE001
                     self._states[rule_id] = f"stopped: could not be restarted: {exc}"
@@ -449,6 +483,8 @@ class DataPlane:
         for rule_id, worker, future in pending:
             try:
                 self._states[rule_id] = future.result(self.call_deadline)
+            except WorkerGone:
+                continue  # that worker died too: its own death report restarts the rule
             except Exception as exc:  # noqa: BLE001
                 self._states[rule_id] = f"stopped: could not be restarted: {exc}"
                 self._unplace(rule_id)

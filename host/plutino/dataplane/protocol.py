@@ -96,8 +96,9 @@ class Channel:
             self.send(("req", rid, op, kwargs))
         except (OSError, ValueError) as exc:
             with self._lock:
-                self._pending.pop(rid, None)
-            future.set_exception(WorkerGone(f"the worker is gone ({exc})"))
+                mine = self._pending.pop(rid, None)
+            if mine is not None and not mine.done():  # else fail_all() got there first
+                mine.set_exception(WorkerGone(f"the worker is gone ({exc})"))
         return future
 
     def answered(self, rid: int, ok: bool, value: Any) -> None:

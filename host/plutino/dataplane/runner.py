@@ -94,10 +94,10 @@ class WorkerRules:
         ms = rule.plugin_timeout_ms
         self.board.set_timeout(rule.id, ms / 1000 if ms else None)
 
-    def validate(self, rule: dict[str, Any]) -> None:
+    def validate(self, rule: dict[str, Any], instances: bool = True) -> None:
         definition = RuleDef.from_dict(rule)
         self._timeout(definition)
-        self._rules().validate_rule(definition)
+        self._rules().validate_rule(definition, instances)
 
     def start(self, rule: dict[str, Any]) -> str:
         """Start a rule (its definition replaces any this worker had); return its state."""
@@ -131,7 +131,7 @@ class WorkerRules:
 
     def status(self, rule_id: str) -> dict[str, Any]:
         if not self.catalog.has_rule(rule_id):
-            return {"status": "stopped"}
+            return {"status": "stopped", "known": False}  # not (or no longer) placed here
         status = self._rules().rule_status(rule_id)
         return {**status, "pluginVersions": self._versions_of(rule_id)}
 

@@ -129,12 +129,14 @@ class RuleManager:
         streams = {s.name: s for s in self.catalog.streams()}
         return plan_query(rule.sql, streams, self.functions)
 
-    def validate_rule(self, body: Mapping[str, Any] | RuleDef) -> RuleDef:
+    def validate_rule(self, body: Mapping[str, Any] | RuleDef, instances: bool = True) -> RuleDef:
         """Check a rule completely without creating it: SQL, stream, functions, sinks and their
-        configuration (sink and source instances are created and closed again, no I/O)."""
-        return self._validated(body)[0]
+        configuration (sink and source instances are created and closed again, no I/O).
+        ``instances=False`` leaves out that last part, for a rule about to start, whose start
+        creates the instances and refuses a bad configuration the same way."""
+        return self._validated(body, instances)[0]
 
-    def _validated(self, body: Mapping[str, Any] | RuleDef) -> tuple[RuleDef, QueryPlan]:
+    def _validated(self, body: Mapping[str, Any] | RuleDef, instances: bool = True) -> tuple[RuleDef, QueryPlan]:
         rule = body if isinstance(body, RuleDef) else RuleDef.from_dict(body)
         plan = self._plan(rule)
         if rule.is_event_time and plan.window is not None and plan.window.is_time and not plan.stream.timestamp:
@@ -142,7 +144,9 @@ class RuleManager:
                 f"rule '{rule.id}' sets isEventTime, but stream '{plan.stream.name}' has no TIMESTAMP "
                 f'field; add TIMESTAMP="<field>" to its WITH (...) or drop the option'
             )
-        self._runtime(rule, plan).probe()
+        runtime = self._runtime(rule, plan)
+        if instances:
+            runtime.probe()
         return rule, plan
 
     def _runtime(self, rule: RuleDef, plan: QueryPlan) -> RuleRuntime:

@@ -1,0 +1,159 @@
+"""``plutino plugin install|update|list|describe|delete`` over REST, or locally on a data directory.
+
+The local commands are :mod:`plutino.cli.packages`'s; :func:`dual_plugin_commands` makes each
+of them work on a running server too (see there for how the place to act on is chosen).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import zipfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from plutino.api.client import Client, ServerError
+from plutino.cli.remote import DEFAULT_URL, quote, say, server_errors
+from plutino.config import KINDS
+
+
+def _package_identity(location: str) -> tuple[str | None, str | None]:
+    """Kind and name from a local zip's manifest (None, None when it cannot be read here)."""
+    from plutino.packages.format import MANIFEST
+
+    path = Path(urllib.parse.urlparse(location).path) if location.startswith("file://") else Path(location)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            manifest = json.loads(archive.read(MANIFEST))
+        return manifest.get("kind"), manifest.get("name")
+    except (OSError, KeyError, zipfile.BadZipFile, json.JSONDecodeError, AttributeError):
+        return None, None
+
+
+def _file_url(location: str) -> str:
+    if "://" in location:
+        return location
+    path = Path(location)
+    if not path.is_file():
+        raise ServerError(f"{location} does not exist or is not a file; give the package zip's path or URL")
+    return path.absolute().as_uri()
+
+
+def _rest_install(method: str, url: str, location: str, kind: str | None, name: str | None,
+                  shell_params: Sequence[str], sha256: str | None, as_json: bool) -> None:
+    file_url = _file_url(location)
+    if kind is None or name is None:
+        found_kind, found_name = _package_identity(location)
+        kind, name = kind or found_kind, name or found_name
+        if kind is None or name is None:
+            raise click.UsageError(f"cannot read the kind and name of {location} here; give --kind and --name")
+    body: dict[str, Any] = {"name": name, "file": file_url, "shellParas": list(shell_params)}
+    if sha256:
+        body["sha256"] = sha256
+    client = Client(url, timeout=300)
+    path = f"/plugins/{kind}s" + ("" if method == "POST" else f"/{quote(name)}")
+    answer = client.call(method, path, body)
+    if as_json:
+        say(client.call("GET", f"/plugins/{kind}s/{quote(name)}"), True)
+    else:
+        click.echo(answer)
+
+
+def _rest_list(url: str, kind: str | None, as_json: bool) -> None:
+    client = Client(url)
+    described = [client.call("GET", f"/plugins/{k}s/{quote(n)}") | {"kind": k}
+                 for k in ([kind] if kind else KINDS) for n in client.call("GET", f"/plugins/{k}s")]
+    if as_json:
+        say(described, True)
+        return
+    if not described:
+        click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
+    for d in described:
+        extra = f"  ({', '.join(d['functions'])})" if d.get("functions") else ""
+        error = f"  error: {d['error']}" if d.get("error") else ""
+        click.echo(f"{d['kind']:<9} {d['name']:<24} {d['version']:<10} {d.get('status', '')}{extra}{error}")
+
+
+def _rest_describe(url: str, kind: str, name: str, as_json: bool) -> None:
+    info = Client(url).call("GET", f"/plugins/{kind}s/{quote(name)}")
+    if as_json:
+        say(info, True)
+        return
+    for key, value in info.items():
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value) if isinstance(value, dict) else ", ".join(map(str, value))
+        click.echo(f"{key + ':':<15} {'' if value is None else value}")
+
+
+def _rest_delete(url: str, kind: str, name: str, force: bool, as_json: bool) -> None:
+    suffix = "?force=true" if force else ""
+    say(Client(url).call("DELETE", f"/plugins/{kind}s/{quote(name)}{suffix}"), as_json)
+
+
+_REST: dict[str, Callable[..., None]] = {
+    "install": lambda url, location, kind, name, shell_params, sha256, as_json: _rest_install(
+        "POST", url, location, kind, name, shell_params, sha256, as_json),
+    "update": lambda url, location, kind, name, shell_params, sha256, as_json: _rest_install(
+        "PUT", url, location, kind, name, shell_params, sha256, as_json),
+    "list": _rest_list,
+    "describe": _rest_describe,
+    "delete": _rest_delete,
+}
+
+DUAL_COMMANDS = tuple(_REST)  # the plugin commands that work over REST too
+
+
+def dual_plugin_commands(local: Sequence[click.Command]) -> list[click.Command]:
+    """``plugin install|update|list|describe|delete`` that talk to a server or work locally.
+
+    Built from the local commands of :mod:`plutino.cli.packages` (which they call unchanged
+    for local work). Where they act: ``--url`` given -> that server; ``--data-dir`` given ->
+    that data directory; otherwise ``$PLUTINO_URL`` -> that server, ``$PLUTINO_HOME`` -> that
+    data directory, and with neither, the server at http://127.0.0.1:9081.
+    """
+    by_name = {c.name: c for c in local}
+    return [_dual(by_name[name], _REST[name]) for name in _REST if name in by_name]
+
+
+def _dual(original: click.Command, remote: Callable[..., None]) -> click.Command:
+    params: list[click.Parameter] = [p for p in original.params if p.name != "data_dir"]
+    has_json = any(p.name == "as_json" for p in params)
+    local_names = {p.name for p in original.params}
+    params.append(click.Option(["--data-dir", "data_dir"], envvar="PLUTINO_HOME", default=None,
+                               type=click.Path(file_okay=False, path_type=Path),
+                               help="Work on this data directory instead of a server ($PLUTINO_HOME)."))
+    params.append(click.Option(["--url"], envvar="PLUTINO_URL", default=None,
+                               help=f"The server to work on ($PLUTINO_URL; default {DEFAULT_URL})."))
+    if not has_json:
+        params.append(click.Option(["--json", "as_json"], is_flag=True,
+                                   help="Print the server's answer as JSON (with --url)."))
+
+    @server_errors
+    def callback(**kwargs: Any) -> None:
+        ctx = click.get_current_context()
+        url, data_dir = kwargs.pop("url"), kwargs.get("data_dir")
+        url_given = ctx.get_parameter_source("url") == ParameterSource.COMMANDLINE
+        dir_given = ctx.get_parameter_source("data_dir") == ParameterSource.COMMANDLINE
+        if url_given and dir_given:
+            raise click.UsageError("give --url (a server) or --data-dir (a data directory), not both")
+        use_local = dir_given or (not url_given and url is None and data_dir is not None)
+        if use_local:
+            if kwargs.get("as_json") and not has_json:
+                raise click.UsageError("--json needs a server (--url); on a data directory this command prints text")
+            original.callback(**{k: v for k, v in kwargs.items() if k in local_names})  # type: ignore[misc]
+            return
+        kwargs.pop("data_dir", None)
+        remote(url or DEFAULT_URL, **kwargs)
+
+    help_text = (original.help or "") + (
+        "\n\nWorks on a running server (--url, $PLUTINO_URL, default " + DEFAULT_URL + ") or, with"
+        " --data-dir (or $PLUTINO_HOME), directly on a data directory.")
+    return click.Command(original.name, params=params, callback=callback, help=help_text,
+                         short_help=original.short_help or (original.help or "").split("\n")[0])
+
+
+__all__ = ["DUAL_COMMANDS", "dual_plugin_commands"]
