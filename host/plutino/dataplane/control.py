@@ -24,19 +24,17 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-
 from plutino.config import DataPlaneSettings
 from plutino.dataplane.memory_bridge import MemoryHub
 from plutino.dataplane.placement import CrashRecord, least_loaded, memory_topics
 from plutino.dataplane.protocol import WorkerGone
-from plutino.dataplane.supervisor import Death, Supervisor, Worker
+from plutino.dataplane.recovery import Recovery
+from plutino.dataplane.streams import StreamControl, stream_name
+from plutino.dataplane.supervisor import Supervisor, Worker
 from plutino.engine.catalog import Catalog
 from plutino.engine.errors import RuleError
-from plutino.engine.hints import closest, listing
 from plutino.engine.rules import RuleDef
-from plutino.engine.streams import CreateStream, DescribeStream, DropStream, StreamDef, parse_create_stream, parse_stream_statement
+from plutino.engine.streams import StreamDef
 from plutino.errors import PlutinoError
 from plutino.io.memory import BROKER
 
@@ -46,7 +44,7 @@ _CHANGING = ("starting", "stopping", "deleting")  # states this side sets while 
 QUARANTINED = "quarantined"
 
 
-class DataPlane:
+class DataPlane(StreamControl, Recovery):
     """Streams and rules of one host, run by worker processes. Thread-safe."""
 
     def __init__(self, catalog: Catalog, registry: Any, settings: DataPlaneSettings, data_root: Path,
@@ -104,64 +102,13 @@ class DataPlane:
             except Exception as exc:  # noqa: BLE001 - one worker's trouble is logged, not raised
                 log.error("worker %s: %s failed: %s", worker.name, what, exc)
 
-    # -- streams -------------------------------------------------------------------------
-    def exec_stream_sql(self, sql: str) -> Any:
-        stmt = parse_stream_statement(sql)
-        if isinstance(stmt, CreateStream):
-            self._put_stream(stmt.stream)
-            return f"Stream {stmt.stream.name} is created."
-        if isinstance(stmt, DropStream):
-            self.drop_stream(stmt.name)
-            return f"Stream {stmt.name} is dropped."
-        if isinstance(stmt, DescribeStream):
-            return self.describe_stream(stmt.name)
-        return self.list_streams()
-
-    def create_stream(self, sql: str) -> StreamDef:
-        stream = parse_create_stream(sql)
-        self._put_stream(stream)
-        return stream
-
-    def _put_stream(self, stream: StreamDef, replace: bool = False) -> None:
-        self._check_source(stream)
-        self.catalog.put_stream(stream, replace=replace)
-        self._settle(self.supervisor.broadcast("put_stream", sql=stream.sql), f"stream {stream.name}")
-
-    def replace_stream(self, sql: str) -> StreamDef:
-        stream = parse_create_stream(sql)
-        self.catalog.get_stream(stream.name)
-        self._put_stream(stream, replace=True)
-        return stream
-
-    def _check_source(self, stream: StreamDef) -> None:
-        if self.registry.find("source", stream.type) is None:
-            names = [p.name for p in self.registry.plugins("source")]
-            best = closest(stream.type, names)
-            guess = f'did you mean TYPE="{best}"? ' if best else ""
-            raise RuleError(
-                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
-                f"{guess}install it, or use one of: {listing(names)}")
-
-    def drop_stream(self, name: str) -> None:
-        users = [r.id for r in self.catalog.rules() if _reads(r, name)]
-        if users:
-            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
-        self.catalog.drop_stream(name)
-        self._settle(self.supervisor.broadcast("drop_stream", name=name), f"dropping stream {name}")
-
-    def describe_stream(self, name: str) -> dict[str, Any]:
-        return self.catalog.get_stream(name).describe()
-
-    def list_streams(self) -> list[str]:
-        return [s.name for s in self.catalog.streams()]
-
     # -- placement -----------------------------------------------------------------------
     def _rule_lock(self, rule_id: str) -> threading.Lock:
         with self._lock:
             return self._rule_locks.setdefault(rule_id, threading.Lock())
 
     def _stream_of(self, rule: RuleDef) -> StreamDef | None:
-        name = _stream_name(rule.sql)
+        name = stream_name(rule.sql)
         return self.catalog.get_stream(name) if name and self.catalog.has_stream(name) else None
 
     def _place(self, rule: RuleDef) -> Worker:
@@ -432,77 +379,5 @@ class DataPlane:
     def shutdown(self) -> None:
         self.supervisor.close()
         self.memory.close()
-
-    # -- deaths --------------------------------------------------------------------------
-    def _died(self, worker: Worker, death: Death) -> None:
-        reason = death.reason()
-        self.memory.forget(worker)
-        culprit = death.culprit.rule if death.culprit is not None else ""
-        if death.culprit is not None and not death.culprit.rule:
-            self.on_plugin_crash(death.culprit.plugin, reason)
-        with self._lock:
-            moved = [r for r, w in self._where.items() if w is worker]
-            for rule_id in moved:
-                del self._where[rule_id]
-            for topic in [t for t, w in self._topics.items() if w is worker]:
-                del self._topics[topic]
-        restart = []
-        for rule_id in moved:
-            if self._states.get(rule_id) not in ("running", "starting") or not self.catalog.has_rule(rule_id):
-                continue
-            if rule_id == culprit:
-                count = self.crashes.add(rule_id, reason)
-                if count >= self.settings.quarantine_crashes:
-                    why = (f"quarantined: its plugins crashed its worker {count} times within"
-                           f" {self.settings.quarantine_window_s:g} s; last: {reason}; start it again with"
-                           f" POST /rules/{rule_id}/start once the plugin is fixed")
-                    self.quarantined[rule_id] = why
-                    self._states[rule_id] = f"stopped: {why}"
-                    log.error("rule %s %s", rule_id, why)
-                    self.on_quarantine(rule_id, why)
-                    continue
-                log.error("rule %s: %s; restarting it on a worker of its own", rule_id, reason)
-            restart.append(rule_id)
-        self._restart(restart)
-
-    def _restart(self, rule_ids: list[str]) -> None:
-        pending = []
-        for rule_id in rule_ids:
-            lock = self._rule_lock(rule_id)
-            with lock:
-                if self._states.get(rule_id) not in ("running", "starting"):
-                    continue  # stopped or deleted while its worker was dying
-                try:
-                    rule = self.catalog.get_rule(rule_id)
-                    worker = self._place(rule)
-                    self._states[rule_id] = "starting"
-                    pending.append((rule_id, worker, worker.send("start", rule=rule.to_dict())))
-                except Exception as exc:  # noqa: BLE001
-                    self._states[rule_id] = f"stopped: could not be restarted: {exc}"
-                    log.error("rule %s could not be restarted: %s", rule_id, exc)
-        for rule_id, worker, future in pending:
-            try:
-                self._states[rule_id] = future.result(self.call_deadline)
-            except WorkerGone:
-                continue  # that worker died too: its own death report restarts the rule
-            except Exception as exc:  # noqa: BLE001
-                self._states[rule_id] = f"stopped: could not be restarted: {exc}"
-                self._unplace(rule_id)
-                log.error("rule %s could not be restarted on worker %s: %s", rule_id, worker.name, exc)
-
-
-def _stream_name(sql: str) -> str | None:
-    try:
-        tree = sqlglot.parse_one(sql)
-    except Exception:  # noqa: BLE001 - a rule that does not parse reads no stream we can name
-        return None
-    table = tree.find(exp.Table) if tree is not None else None
-    return table.name if table is not None else None
-
-
-def _reads(rule: RuleDef, stream: str) -> bool:
-    name = _stream_name(rule.sql)
-    return stream in rule.sql if name is None else name == stream
-
 
 __all__ = ["DataPlane"]
