@@ -85,6 +85,20 @@ def _describe_exit(code: int) -> str:
     return f"exit status {code}"
 
 
+def _remove_stale_boards(folder: str) -> None:
+    """Boards left behind by a host that was killed (its pid is in the name, and it is gone)."""
+    for path in Path(folder).glob("plutino-*-w*.board"):
+        try:
+            pid = int(path.name.split("-")[1])
+            os.kill(pid, 0)
+        except (ValueError, IndexError):
+            continue
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+        except PermissionError:
+            continue
+
+
 class Worker:
     """One worker process, as the supervisor sees it."""
 
@@ -146,6 +160,7 @@ class Supervisor:
         self._count = 0
         self._closed = False
         self._board_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
+        _remove_stale_boards(self._board_dir)
         self._monitor = threading.Thread(target=self._watch_deadlines, name="plutino-supervisor", daemon=True)
         self._monitor.start()
 

@@ -22,6 +22,7 @@ import os
 import resource
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -98,6 +99,20 @@ def serve(channel: Channel, rules: WorkerRules) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _orphan_watch(parent: int, channel: Channel) -> None:
+    """The host died without hanging up (SIGKILL): end as if it had, even when the main thread
+    is stuck in a plugin's code and cannot read the connection's end."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    timer = threading.Timer(EXIT_AFTER_S, os._exit, args=(0,))
+    timer.daemon = True
+    timer.start()
+    try:
+        os.close(channel.conn.fileno())  # the main loop reads the end of the connection
+    except OSError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plutino.dataplane.worker")
     parser.add_argument("--fd", type=int, required=True)
@@ -108,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _limit(args.memory)
     channel = Channel(Connection(args.fd))
+    threading.Thread(target=_orphan_watch, args=(os.getppid(), channel), name="plutino-orphan-watch",
+                     daemon=True).start()
     root = logging.getLogger()
     root.handlers[:] = [_ToSupervisor(channel)]
     root.setLevel(logging.INFO)
