@@ -20,11 +20,19 @@ INPUTS := pyproject.toml CMakeLists.txt README.md \
   $(shell find contract host native_plugins -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
           ! -path '*/build/*' ! -path '*/dist/*' ! -path '*.egg-info/*' 2>/dev/null)
 
-.PHONY: all build run test bench clean distclean
+.PHONY: all build run test bench clean distclean system-deps system-deps-test
 
 all: build
 
-$(VPY):
+# System tools (cmake, the venv module; mosquitto for the tests) are installed when missing
+# (apt-get, as root) or named with the command that installs them.
+system-deps:
+	@tools/system-deps.sh build
+
+system-deps-test:
+	@tools/system-deps.sh test
+
+$(VPY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 
 # pip always rebuilds a local directory, so the stamp keeps `make test` quick when nothing changed.
@@ -33,12 +41,12 @@ $(STAMP): $(VPY) $(INPUTS)
 	$(VPY) -m pip install '.[test]'
 	@touch $@
 
-build: $(STAMP)
+build: system-deps $(STAMP)
 
-run: $(STAMP)
+run: system-deps $(STAMP)
 	$(VPY) -m plutino serve --demo $(ARGS)
 
-test: $(STAMP)
+test: system-deps-test $(STAMP)
 	$(VPY) -m pytest -q tests
 
 bench: $(STAMP)
