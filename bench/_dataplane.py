@@ -65,12 +65,16 @@ class TempHost:
             raise RuntimeError(f"{kind} plugin {name} did not load: {getattr(record, 'error', record)}")
 
     def source_config(self, name: str, config: Mapping[str, Any], section: str = "default") -> None:
-        """Write ``etc/sources/<name>.yaml`` with ``config`` as its ``section``: the config of
-        every rule that starts from now on (the worker reads the file at each start)."""
+        """Set ``section`` of ``etc/sources/<name>.yaml`` to ``config`` (the other sections
+        stay): the config of every rule that starts from now on (the worker reads the file at
+        each start). Keys keep their order: the order of a ``random`` pattern's columns is
+        the order they are drawn in, so a sorted pattern would give other rows for a seed."""
         path = self.root / "etc" / "sources" / f"{name}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
+        doc = (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+        doc[section] = dict(config)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(yaml.safe_dump({section: dict(config)}, sort_keys=False))
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False))
         os.replace(tmp, path)
 
     # -- rules and workers -------------------------------------------------------------------
@@ -79,8 +83,7 @@ class TempHost:
 
     def worker_pid(self, rule_id: str) -> int | None:
         """The pid of the worker running ``rule_id`` (from its status), None if it has none."""
-        found = _PID.search(str(self.status(rule_id).get("worker", "")))
-        return int(found.group(1)) if found else None
+        return worker_pid_of(self.status(rule_id))
 
     def pin(self, rule_id: str, cpus: set[int]) -> int:
         """Pin the worker of ``rule_id`` (every thread of it) to ``cpus``; return its pid."""
@@ -110,6 +113,12 @@ class TempHost:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def worker_pid_of(status: Mapping[str, Any]) -> int | None:
+    """The worker's pid in a rule's status (field ``worker``: "w3 (pid 1234, pool)")."""
+    found = _PID.search(str(status.get("worker", "")))
+    return int(found.group(1)) if found else None
+
+
 def pin_process(pid: int, cpus: set[int]) -> None:
     """Pin every thread of process ``pid`` to ``cpus`` (sched_setaffinity acts on one thread;
     threads started later inherit the mask of the thread that starts them)."""
@@ -133,4 +142,4 @@ def counter(status: Mapping[str, Any], prefix: str, suffix: str) -> int:
     return int(status[keys[0]])
 
 
-__all__ = ["TempHost", "counter", "pin_process"]
+__all__ = ["TempHost", "counter", "pin_process", "worker_pid_of"]

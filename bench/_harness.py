@@ -69,8 +69,32 @@ def plugin_dir(explicit: str | None, targets: list[str]) -> Path:
         print(f"building the plugins under test into {BUILD.relative_to(ROOT)} ...", file=sys.stderr)
         _run(["cmake", "-S", str(NATIVE), "-B", str(BUILD), *generator, "-DCMAKE_BUILD_TYPE=Release",
               f"-DPython_EXECUTABLE={sys.executable}"], "configuring native_plugins")
-    _run(["cmake", "--build", str(BUILD), "-j2", "--target", *targets], "building native_plugins")
+    if targets:
+        _run(["cmake", "--build", str(BUILD), "-j2", "--target", *targets], "building native_plugins")
     return BUILD / "plugins"
+
+
+def hostile_plugin(name: str, explicit: str | None = None) -> Path:
+    """The hostile plugin ``name`` of native_plugins/hostile/ (e.g. ``h_segv_call``), built.
+
+    ``--hostile DIR`` wins (a built ``plugins/hostile`` folder, e.g. the tests'
+    build/test-native/plugins/hostile). Otherwise build/bench-native is configured with
+    PLUTINO_BUILD_BROKEN=ON (once; the other scripts build only their own targets there) and
+    the one target ``hostile_<name>`` is built."""
+    if explicit:
+        path = Path(explicit) / f"{name}.so"
+        if not path.is_file():
+            sys.exit(f"--hostile {explicit}: no {name}.so there; give the plugins/hostile folder of a "
+                     "native_plugins build configured with -DPLUTINO_BUILD_BROKEN=ON")
+        return path
+    plugin_dir(None, [])  # configured, as the other scripts have it
+    cache = (BUILD / "CMakeCache.txt").read_text()
+    if "PLUTINO_BUILD_BROKEN:BOOL=ON" not in cache:
+        print(f"configuring {BUILD.relative_to(ROOT)} with the hostile plugins ...", file=sys.stderr)
+        _run(["cmake", "-S", str(NATIVE), "-B", str(BUILD), "-DPLUTINO_BUILD_BROKEN=ON"],
+             "configuring native_plugins with PLUTINO_BUILD_BROKEN=ON")
+    _run(["cmake", "--build", str(BUILD), "-j2", "--target", f"hostile_{name}"], f"building hostile_{name}")
+    return BUILD / "plugins" / "hostile" / f"{name}.so"
 
 
 def compile_c(src: Path, out: Path, extra: list[str] | None = None) -> Path:

@@ -11,11 +11,18 @@ Two functions of the bundled library ``fastmath`` -- ``mul2add1(x)`` (float64 x*
                    "host" vs (a) is the cost of calling through the host and nothing else);
   (b) pyarrow      the same logic in pyarrow.compute (``pc.add(pc.multiply(x, 2), 1)``;
                    ``pc.utf8_upper``, and ``pc.ascii_upper``, which is upperAscii's logic);
-  (c) Python UDF   a per-row Python function (``to_pylist``, a loop, ``pa.array``), <= 64K rows.
+  (c) Python UDF   a per-row Python function (``to_pylist``, a loop, ``pa.array``), <= 64K rows;
+  host, call notes the host's call as a worker process makes it: an instance created while a
+                   :class:`plutino.dataplane.callboard.BoardWriter` is installed as the process's
+                   call notes (``plutino.native.watch.install``), so each call writes its note
+                   (site, since when, deadline) to a shared-memory call board before it and
+                   "returned" after it, as every plugin call in a worker does. Its ratio to
+                   "host" is the per-call cost of running plugins in a worker (the goal: not
+                   measurable at 16K rows, i.e. under 1%).
 
 It prints ns/row for each with its time relative to (a), and checks the goals of issue 8: the
 host runs at >= 0.8 of (a)'s speed at 64K rows and above, and adds <= 5 us per batch (host
-time minus (a)'s time at 1 row).
+time minus (a)'s time at 1 row); and the cost of the call notes at 1, 16K and 64K rows.
 
 Then an allocator check measures the host's allocator itself: each large batch size alone in a
 fresh process (as in a host whose batches keep one size; see _harness.settle_malloc), (a) with
@@ -29,8 +36,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -39,13 +48,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from plutino_contract.protocols import Context
 
+from plutino.dataplane.callboard import BoardWriter, create_board
+from plutino.native import watch
 from plutino.native.loader import load_plugin
 
-SIZES = [1, 1024, 65536, 1 << 20]
+SIZES = [1, 1024, 16384, 65536, 1 << 20]
 CHECK_SIZES = [65536, 1 << 20]
 PY_MAX_ROWS = 65536
 GOAL_SPEED = 0.8        # host speed / C's speed, at >= 64K rows
 GOAL_OVERHEAD_US = 5.0  # host time - C's time, at 1 row
+NOTED = "host, call notes"
+NOTES_SIZES = [1, 16384, 65536]  # where the cost of the call notes is reported
+GOAL_NOTES = 0.01       # the call notes' share of a call at >= 16K rows: not measurable
 
 
 # Data is made by pyarrow (in its own memory pool), so that making it does not change how
@@ -108,12 +122,25 @@ FUNCTIONS: dict[str, tuple[pa.DataType, Callable[[int], pa.Array], dict[str, Cas
 class Subject:
     """One function ready to run: through the host, and from C with either allocator."""
 
-    def __init__(self, so: Path, name: str, max_rows: int) -> None:
+    def __init__(self, so: Path, name: str, max_rows: int, notes: bool = False) -> None:
         self.name = name
         arg_type, maker, self.pcs, self.py = FUNCTIONS[name]
         fn = load_plugin(so, kind="function").functions[name]
         fn.validate([arg_type])  # once, as the engine does when a rule is created
         self.inst = fn.create(Context(plugin_name="fastmath"))
+        self.inst_noted: Any = None
+        self.board: str | None = None
+        if notes:  # an instance made as a worker makes it: with the call board as the notes
+            fd, self.board = tempfile.mkstemp(prefix="plutino-bench-", suffix=".board",
+                                              dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+            os.close(fd)
+            create_board(self.board)
+            previous = watch.current()
+            watch.install(BoardWriter(self.board, 10.0))
+            try:
+                self.inst_noted = fn.create(Context(plugin_name="fastmath", rule_id="bench"))
+            finally:
+                watch.install(previous)
         self.c = h.DirectFunction(so, name, host_alloc=True)
         self.c_aligned = h.DirectFunction(so, name)
         self.data = maker(max_rows)
@@ -123,10 +150,16 @@ class Subject:
         expected = next(iter(self.pcs.values()))(arr, None)
         if not self.inst.call([arr], n).equals(expected):
             sys.exit(f"{self.name}: the host's result differs from pyarrow's at {n} rows; the benchmark would be void")
+        if self.inst_noted is not None and not self.inst_noted.call([arr], n).equals(expected):
+            sys.exit(f"{self.name}: the host's result with call notes differs from pyarrow's at {n} rows")
         return arr
 
     def close(self) -> None:
         self.inst.close()
+        if self.inst_noted is not None:
+            self.inst_noted.close()
+        if self.board is not None:
+            os.unlink(self.board)
         self.c.close()
         self.c_aligned.close()
 
@@ -134,7 +167,7 @@ class Subject:
 def bench_function(so: Path, name: str, sizes: list[int], target_s: float, rounds: int,
                    stat: str) -> dict[int, dict[str, float]]:
     """ns per call of every case at every size: {rows: {case: ns}}."""
-    subject = Subject(so, name, max(sizes))
+    subject = Subject(so, name, max(sizes), notes=True)
     results: dict[int, dict[str, float]] = {}
     try:
         for n in sizes:
@@ -142,6 +175,7 @@ def bench_function(so: Path, name: str, sizes: list[int], target_s: float, round
             cases: dict[str, h.Runner] = {
                 "C": subject.c.bind([arr], n),
                 "host": h.py_runner(subject.inst.call, [arr], n),
+                NOTED: h.py_runner(subject.inst_noted.call, [arr], n),
             }
             for label, f in subject.pcs.items():
                 cases[label] = h.py_runner(f, arr, None)
@@ -186,6 +220,16 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
             ok = "meets" if speed >= GOAL_SPEED else "MISSES"
             verdicts.append(f"{name}: at {n:,} rows the host runs at {speed:.3f} of C's speed; "
                             f"{ok} the goal >= {GOAL_SPEED}")
+    for n in NOTES_SIZES:
+        r = results.get(n)
+        if r is None or NOTED not in r:
+            continue
+        share = r[NOTED] / r["host"] - 1
+        verdict = ""
+        if n >= 16384:
+            verdict = "; " + ("meets" if share <= GOAL_NOTES else "MISSES") + f" the goal < {GOAL_NOTES:.0%}"
+        verdicts.append(f"{name}: at {n:,} rows the call notes cost {(r[NOTED] - r['host']):+,.0f} ns a call "
+                        f"({share:+.1%} of the call through the host){verdict}")
     title = f"{name}: ns/row (in brackets: time relative to (a) C; lower is faster)"
     return title + "\n" + h.table(header, rows), verdicts
 

@@ -343,6 +343,10 @@ class WorkerEngine:
         self.cpus = cpus
         self.pinned: int | None = None
         self.runs = 0
+        # a first rule starts the pool worker and the spare behind it, before anything is measured
+        self.dp.host.create_rule({"id": "warmup", "sql": SQL, "triggered": False, "actions": [{"nop": {}}]})
+        self.dp.host.delete_rule("warmup")
+        self.dp.wait_spares()
 
     def status(self, rule_id: str) -> dict[str, Any]:
         return self.dp.host.rule_status(rule_id)

@@ -44,7 +44,11 @@ A run in the worker is timed like the in-process one: from the moment this proce
 host to start the rule to the rule's own stop timestamp (taken in the worker once the last row
 was written and the instances closed); the start request's round trip to the worker is in it.
 While it runs this process only looks for the count sink's file (no status requests, which
-would take the worker's CPU).
+would take the worker's CPU). The first rule starts the worker and its spare; the script waits
+for the spare's start-up before it measures. Beside events/s it prints the CPU time per event
+that "engine" and the worker case spent while their rules ran, summed over all the rounds (less
+sensitive to other processes than the wall clock): this process's for "engine"; the worker
+process's, and this process's (the control plane) beside it, for the worker case.
 
     python bench/pipeline.py [--quick] [--stat min|median] [--plugins DIR] [--batches 1024,16384,65536]
                              [--all-cpus] [--no-worker]
@@ -55,6 +59,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -142,9 +147,15 @@ class Bench:
         self.manager.create_stream(STREAM)
         self.tmp = Path(tempfile.mkdtemp(prefix="plutino-bench-"))
         self.runs = 0
+        self.cpu_s: dict[str, float] = {}  # CPU time of this process in the timed runs, by function
 
     def _config_for(self, kind: str, name: str, conf_key: str, props: Any) -> dict[str, Any]:
         return dict(self.config) if kind == "source" else dict(props)
+
+    def close(self) -> None:
+        """Stop the rule manager; remove the count sink's files."""
+        self.manager.shutdown()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def raw(self, batch: int, rows: int) -> tuple[float, int]:
         """The baseline: the engine's work done by a plain Python loop on one thread."""
@@ -187,6 +198,7 @@ class Bench:
         m.create_rule({"id": rule_id, "sql": SQL.format(fn=fn), "triggered": False,
                        "actions": [{"count": {"path": str(out)}}]})
         try:
+            cpu0 = time.process_time()
             started = time.time()
             m.start_rule(rule_id)
             runtime = m.runtime(rule_id)
@@ -195,6 +207,7 @@ class Bench:
             # (ms), set once the last row was written and the instances closed.
             while runtime.state == "running" or not runtime.last_stop_ms:
                 time.sleep(0.01)
+            self.cpu_s[fn] = self.cpu_s.get(fn, 0.0) + time.process_time() - cpu0
             elapsed = max(runtime.last_stop_ms / 1000 - started, 1e-3)
             if runtime.state != "stopped: end of stream":
                 sys.exit(f"rule {rule_id} stopped early: {runtime.state}")
@@ -222,6 +235,12 @@ class WorkerBench:
         self.cpus = cpus
         self.pinned: int | None = None
         self.runs = 0
+        self.worker_cpu_s = 0.0  # CPU time the worker process spent in the timed runs, in all
+        self.control_cpu_s = 0.0  # and this process (the control plane) meanwhile
+        # The first rule starts the pool worker, and the spare behind it, whose start-up
+        # (interpreter, imports, plugins: a CPU-second here) must not overlap the measured runs.
+        self.engine(1024, 1024 * 64)
+        self.dp.wait_spares()
 
     def engine(self, batch: int, rows: int) -> tuple[float, int]:
         """As :meth:`Bench.engine`, in the worker: the rule from the start request until the
@@ -241,9 +260,10 @@ class WorkerBench:
             if self.cpus is not None and pid != self.pinned:  # the first run, or a new worker
                 _dataplane.pin_process(pid, self.cpus)
                 self.pinned = pid
+            cpu0, ctl0 = process_cpu_s(pid), time.process_time()
             started = time.time()
             host.start_rule(rule_id)
-            while _told(out, timeout_s=0.25, poll_s=0.002) is None:  # the sink writes its file at the end
+            while _told(out, timeout_s=0.25, poll_s=0.01) is None:  # the sink writes its file at the end
                 if host.rule_status(rule_id)["status"] != "running":  # (or the rule failed)
                     break
             while True:  # then the rule's own stop time, set once its instances are closed
@@ -251,6 +271,8 @@ class WorkerBench:
                 if status["status"] != "running" and status.get("lastStopTimestamp"):
                     break
                 time.sleep(0.002)
+            self.worker_cpu_s += process_cpu_s(pid) - cpu0
+            self.control_cpu_s += time.process_time() - ctl0
             if status["status"] != "stopped: end of stream":
                 sys.exit(f"rule {rule_id} stopped early in its worker: {status['status']}")
             elapsed = max(status["lastStopTimestamp"] / 1000 - started, 1e-3)
@@ -264,6 +286,16 @@ class WorkerBench:
 
     def close(self) -> None:
         self.dp.close()
+
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU time (user + system) of process ``pid`` so far, its ended threads included, in
+    seconds; /proc counts it in clock ticks (10 ms), so sum many runs before comparing."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
 def _told(path: Path, timeout_s: float = 10.0, poll_s: float = 0.001) -> int | None:
@@ -288,8 +320,10 @@ WORKER = "engine in a worker"
 
 
 def run_point(bench: Bench, worker: WorkerBench | None, batch: int, seconds: float, rounds: int,
-              stat: str) -> dict[str, float]:
-    """events/s of each case at one batch size: interleaved rounds, the fastest (or median)."""
+              stat: str) -> tuple[dict[str, float], dict[str, float]]:
+    """events/s of each case at one batch size: interleaved rounds, the fastest (or median);
+    and the CPU time per event (ns) of "engine" and the worker case over all their rounds
+    (this process's CPU, plus the worker's for the worker case)."""
     cases: dict[str, Callable[[int], tuple[float, int]]] = {
         "raw loop": lambda n: bench.raw(batch, n),
         "engine": lambda n: bench.engine("mul2add1", batch, n),
@@ -316,13 +350,21 @@ def run_point(bench: Bench, worker: WorkerBench | None, batch: int, seconds: flo
             sys.exit(f"at {batch} rows a batch the engine in a worker wrote {got} rows, the raw loop {want}: "
                      "the benchmark is void")
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    cpu0 = (bench.cpu_s.get("mul2add1", 0.0), worker.worker_cpu_s if worker else 0.0,
+            worker.control_cpu_s if worker else 0.0)
     for _ in range(rounds):
         for name, run in cases.items():
             gc.collect()
             took, _ = run(sizes[name])
             samples[name].append(sizes[name] / took)
+    cpu = {"engine": bench.cpu_s["mul2add1"] - cpu0[0]}
+    if worker is not None:
+        cpu[WORKER] = worker.worker_cpu_s - cpu0[1]
+        cpu["control plane"] = worker.control_cpu_s - cpu0[2]
     pick = max if stat == "min" else statistics.median  # the fastest round is the highest rate
-    return {name: pick(s) for name, s in samples.items()}
+    return ({name: pick(s) for name, s in samples.items()},
+            {name: c / (sizes[WORKER if name == "control plane" else name] * rounds) * 1e9
+             for name, c in cpu.items()})
 
 
 def rss_kib() -> tuple[int, int]:
@@ -360,14 +402,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_worker:
         worker = WorkerBench(plugins, count_so, None if args.all_cpus else {cpus[-1]})
     results: dict[int, dict[str, float]] = {}
+    cpu_ns: dict[int, dict[str, float]] = {}
     try:
         for batch in batches:
-            results[batch] = run_point(bench, worker, batch, seconds, rounds, args.stat)
+            results[batch], cpu_ns[batch] = run_point(bench, worker, batch, seconds, rounds, args.stat)
             print(f"  {batch:>6,} rows a batch: " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in results[batch].items())
                   + " M events/s", file=sys.stderr)
         rss, peak = rss_kib()
     finally:
-        bench.manager.shutdown()
+        bench.close()
         if worker is not None:
             worker.close()
 
@@ -385,6 +428,15 @@ def main(argv: list[str] | None = None) -> int:
     for batch, r in results.items():
         per_batch = batch / r["engine"] - batch / r["raw loop"]
         print(f"at {batch:,} rows a batch the engine costs {per_batch * 1e6:.1f} us a batch more than the raw loop")
+    if worker is not None:
+        print()
+        print("CPU time per event while the rule runs, all rounds (ns; clock ticks of 10 ms summed over the rounds)")
+        print(h.table(["rows a batch", "engine", "worker process", "control plane meanwhile", "engine / worker",
+                       "engine / (worker + control plane)"],
+                      [[f"{b:,}", f"{c['engine']:.1f}", f"{c[WORKER]:.1f}", f"{c['control plane']:.2f}",
+                        f"{c['engine'] / c[WORKER]:.2f}", f"{c['engine'] / (c[WORKER] + c['control plane']):.2f}"]
+                       for b, c in cpu_ns.items()]))
+        print()
     for batch, r in results.items():
         if WORKER in r:
             ratio = r[WORKER] / r["engine"]

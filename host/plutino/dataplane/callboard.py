@@ -9,7 +9,7 @@ worker died by a signal or by ``exit(0)`` inside the plugin).
 
 Layout of the file (little-endian), fixed for the life of a worker::
 
-    header   magic u32, version u32, slots u32, strings_end u32
+    header   magic u32, version u32, slots u32 (the high-water mark of slots in use), strings_end u32
     slots    SLOTS x (site u32, state u32, ended f64, since f64, deadline f64)
     strings  records of (length u16, utf-8 "rule\\x1fplugin\\x1fcall"); a site is its offset
 
@@ -70,7 +70,7 @@ def create_board(path: str) -> None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.ftruncate(fd, SIZE)
-        os.pwrite(fd, _HEADER.pack(MAGIC, VERSION, SLOTS, STRINGS_AT), 0)
+        os.pwrite(fd, _HEADER.pack(MAGIC, VERSION, 0, STRINGS_AT), 0)
     finally:
         os.close(fd)
 
@@ -106,6 +106,7 @@ class BoardWriter(CallNotes):
         self._sites: dict[tuple[str, str, str], int] = {}
         self._site_timeout: dict[int, float] = {}
         self._end = STRINGS_AT
+        self._used = 0
         self._free = list(range(SLOTS - 1, -1, -1))
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -134,7 +135,7 @@ class BoardWriter(CallNotes):
                 self._mm[at + _LEN.size:at + _LEN.size + len(data)] = data
                 _LEN.pack_into(self._mm, at, len(data))
                 self._end = at + _LEN.size + len(data)
-                _HEADER.pack_into(self._mm, 0, MAGIC, VERSION, SLOTS, self._end)
+                _HEADER.pack_into(self._mm, 0, MAGIC, VERSION, self._used, self._end)
             self._sites[key] = at
             self._site_timeout[at] = self._timeouts.get(rule_id, self._default)
             return at
@@ -142,6 +143,9 @@ class BoardWriter(CallNotes):
     def _claim(self) -> int:
         with self._lock:
             slot = self._free.pop() if self._free else SLOTS - 1  # beyond 1024 threads: shared
+            if slot >= self._used:
+                self._used = slot + 1
+                _HEADER.pack_into(self._mm, 0, MAGIC, VERSION, self._used, self._end)
         self._local.lease = _Lease(slot, self._release)
         off = self._local.off = _HEADER.size + slot * _SLOT.size
         return off
@@ -185,8 +189,10 @@ class BoardReader:
 
     def notes(self) -> list[Note]:
         """Every slot that is in a call or has returned from one."""
-        raw = self._mm[_HEADER.size:STRINGS_AT]
-        again = self._mm[_HEADER.size:STRINGS_AT]
+        used = min(SLOTS, _HEADER.unpack_from(self._mm, 0)[2])
+        end = _HEADER.size + used * _SLOT.size
+        raw = self._mm[_HEADER.size:end]
+        again = self._mm[_HEADER.size:end]
         out = []
         for i, (site, state, ended, since, deadline) in enumerate(_SLOT.iter_unpack(raw)):
             if state == IDLE or site == 0:

@@ -45,6 +45,7 @@ from plutino.errors import PlutinoError
 log = logging.getLogger("plutino.supervisor")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `import plutino` finds it
 MONITOR_S = 0.05
+REFILL_AFTER_S = 0.5
 #: Signals no plugin sends its own process: a worker ended by one was killed from outside.
 _FROM_OUTSIDE = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -157,6 +158,7 @@ class Supervisor:
         self.workers: list[Worker] = []
         self.spares: list[Worker] = []
         self._lock = threading.RLock()
+        self._refill_lock = threading.Lock()
         self._count = 0
         self._closed = False
         self._board_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
@@ -178,16 +180,20 @@ class Supervisor:
         if worker is None:
             worker = self.spawn(role)
         self._wait_ready(worker)
-        self.refill()
+        # the new spare starts a little later: not beside the rules that are moving right now
+        refill = threading.Timer(REFILL_AFTER_S, self.refill)
+        refill.daemon = True
+        refill.start()
         return worker
 
     def refill(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            missing = self.settings.spare_workers - len([w for w in self.spares if not w.dead])
-        for _ in range(max(0, missing)):
-            self.spawn("spare")
+        with self._refill_lock:  # one at a time: two refills must not both start the missing spare
+            with self._lock:
+                if self._closed:
+                    return
+                missing = self.settings.spare_workers - len([w for w in self.spares if not w.dead])
+            for _ in range(max(0, missing)):
+                self.spawn("spare")
 
     def _wait_ready(self, worker: Worker) -> None:
         try:

@@ -35,6 +35,7 @@ from plutino.dataplane.runner import WorkerRules
 from plutino.native import watch
 
 THREAD_STACK_BYTES = 2 * 1024 * 1024
+MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
 _OPS = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "validate", "start", "stop",
         "forget", "state", "states", "status", "snapshot", "users", "query", "query_batches", "ping", "mem_remote", "mem_deliver"}
 #: Run in the order received, one at a time: what every other operation depends on.
@@ -60,6 +61,24 @@ def _limit(memory: int) -> None:
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     threading.stack_size(THREAD_STACK_BYTES)
+    _settle_malloc()
+
+
+def _settle_malloc() -> None:
+    """Batches of results (half a MiB for 64K doubles) come from the heap, not from a fresh mmap
+    each: glibc maps blocks over its mmap threshold (128 KiB at start, raised only by what the
+    process happened to free before) and its pages fault in on every batch. A fixed threshold
+    makes a worker as fast from its first batch as a long-running process (bench/pipeline.py)."""
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef("int mallopt(int param, int value);")
+    try:
+        libc = ffi.dlopen(None)
+        libc.mallopt(-3, MALLOC_MMAP_THRESHOLD)   # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 2 * MALLOC_MMAP_THRESHOLD)  # M_TRIM_THRESHOLD: keep freed heap for the next batch
+    except (OSError, AttributeError):  # not glibc: its own policy stands
+        pass
 
 
 def serve(channel: Channel, rules: WorkerRules) -> None:

@@ -6,8 +6,10 @@ connection, a full disk) is retried ``retryCount`` times, ``retryInterval`` apar
 error, or the last retry, drops that batch and counts the error in the sink's metrics. A stop
 during a retry's wait counts the batch as undelivered.
 
-A sink that is caught up (nothing queued, its thread idle) and quick (its last write took
-under ``INLINE_WRITE_S``) may be written by the operators' thread instead
+A sink that is caught up (nothing queued, its thread idle) and quick (its writes take under
+``INLINE_WRITE_S`` on average; once quick, it stays so until the average passes twice that,
+so one write slowed by a busy core does not send the next batches through a hand-off) may be
+written by the operators' thread instead
 (:meth:`SinkWriter.can_inline`, used by :mod:`.ops_runner`): a hand-off between threads costs
 several context switches per batch on a busy core, more than such a write.
 """
@@ -25,7 +27,8 @@ from .instances import failed, quietly, status_of
 from .metrics import NodeMetrics
 from .rules import Action
 
-INLINE_WRITE_S = 20e-6  # a sink whose last write took less is written on the operators' thread
+INLINE_WRITE_S = 20e-6  # a sink whose writes take less (on average) is written on the operators' thread
+_AVERAGE_WEIGHT = 0.25  # of the newest write in the moving average
 
 
 class SinkWriter:
@@ -51,7 +54,8 @@ class SinkWriter:
         self.handoffs = handoffs
         self.stop = stop
         self.on_end = on_end  # called once the end of the stream was flushed
-        self.quick = False  # the last write took < INLINE_WRITE_S
+        self.quick = False  # its writes take < INLINE_WRITE_S on average (see above)
+        self._average_s: float | None = None
 
     def can_inline(self) -> bool:
         """Quick and caught up, and the rule is running: the operators may write it themselves."""
@@ -86,7 +90,10 @@ class SinkWriter:
         started = m.begin(batch.num_rows)
         if self._write(batch):
             m.end(started, batch.num_rows)
-        self.quick = time.perf_counter() - started < INLINE_WRITE_S
+        took = time.perf_counter() - started
+        average = took if self._average_s is None else self._average_s + (took - self._average_s) * _AVERAGE_WEIGHT
+        self._average_s = average
+        self.quick = average < (2 * INLINE_WRITE_S if self.quick else INLINE_WRITE_S)
         m.connection_status = status_of(sink)
 
     def _write(self, batch: pa.RecordBatch) -> bool:
