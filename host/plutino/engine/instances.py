@@ -9,6 +9,7 @@ while closing is logged and ignored.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Mapping
 
 from plutino_contract.protocols import Context
@@ -17,6 +18,7 @@ from .errors import RuleError
 from .metrics import NodeMetrics
 
 _log = logging.getLogger("plutino.engine")
+STATUS_EVERY_S = 0.1
 
 
 def create(plugin: Any, config: Mapping[str, Any], ctx: Context, what: str) -> Any:
@@ -35,6 +37,26 @@ def status_of(instance: Any) -> str:
         return "disconnected"
 
 
+class StatusPoll:
+    """An instance's connection status, asked at most every ``STATUS_EVERY_S`` on the data path:
+    asking is a call into the plugin, which per batch costs more than the batch's bookkeeping
+    (bench/pipeline.py at 1K rows), while the status changes on a human time scale."""
+
+    __slots__ = ("instance", "value", "_next")
+
+    def __init__(self, instance: Any) -> None:
+        self.instance = instance
+        self.value = "connecting"
+        self._next = 0.0
+
+    def __call__(self) -> str:
+        now = time.monotonic()
+        if now >= self._next:
+            self.value = status_of(self.instance)
+            self._next = now + STATUS_EVERY_S
+        return self.value
+
+
 def quietly(fn: Callable[[], Any]) -> None:
     """Call ``fn`` (a flush or a close), logging and ignoring its error."""
     try:
@@ -49,4 +71,4 @@ def failed(rule_id: str, m: NodeMetrics, exc: BaseException, call: str) -> None:
     _log.warning("rule %s: %s %s failed: %s", rule_id, m.name, call, exc)
 
 
-__all__ = ["create", "failed", "quietly", "status_of"]
+__all__ = ["StatusPoll", "create", "failed", "quietly", "status_of"]

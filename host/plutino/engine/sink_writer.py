@@ -23,7 +23,7 @@ from typing import Any, Callable
 import pyarrow as pa
 
 from .handoff import END, Handoffs
-from .instances import failed, quietly, status_of
+from .instances import StatusPoll, failed, quietly, status_of
 from .metrics import NodeMetrics
 from .rules import Action
 
@@ -56,6 +56,7 @@ class SinkWriter:
         self.on_end = on_end  # called once the end of the stream was flushed
         self.quick = False  # its writes take < INLINE_WRITE_S on average (see above)
         self._average_s: float | None = None
+        self._status = StatusPoll(sink)
 
     def can_inline(self) -> bool:
         """Quick and caught up, and the rule is running: the operators may write it themselves."""
@@ -94,7 +95,7 @@ class SinkWriter:
         average = took if self._average_s is None else self._average_s + (took - self._average_s) * _AVERAGE_WEIGHT
         self._average_s = average
         self.quick = average < (2 * INLINE_WRITE_S if self.quick else INLINE_WRITE_S)
-        m.connection_status = status_of(sink)
+        m.connection_status = self._status()
 
     def _write(self, batch: pa.RecordBatch) -> bool:
         action, m = self.action, self.metrics

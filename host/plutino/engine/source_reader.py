@@ -22,7 +22,7 @@ from plutino_contract.protocols import EndOfStream
 from .clock import Clock
 from .decode import Decoder
 from .handoff import END, POLL_S
-from .instances import failed, status_of
+from .instances import StatusPoll, failed, status_of
 from .metrics import NodeMetrics
 
 SOURCE_TIMEOUT_S = 0.1  # the timeout passed to source.next()
@@ -70,6 +70,7 @@ class SourceReader:
                 m.connection_status = "disconnected"
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+        poll = StatusPoll(src)
         while not self.stopping():
             try:
                 batch = src.next(SOURCE_TIMEOUT_S)
@@ -81,7 +82,7 @@ class SourceReader:
                 failed(self.rule_id, m, exc, "next")
                 self.stop.wait(POLL_S)
                 continue
-            m.connection_status = status_of(src)
+            m.connection_status = poll()
             if batch is None:
                 continue
             if isinstance(batch, pa.Table):
