@@ -12,21 +12,13 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from plutino.engine.errors import RuleError
-from plutino.engine.hints import closest, listing
 from plutino.engine.rules import RuleDef
-from plutino.engine.streams import (
-    CreateStream,
-    DescribeStream,
-    DropStream,
-    StreamDef,
-    parse_create_stream,
-    parse_stream_statement,
-)
+from plutino.engine.stream_api import StreamApi
+from plutino.engine.streams import StreamDef
 
 
-class StreamControl:
-    """The stream half of the engine's API (``POST /streams`` and the rest)."""
+class StreamControl(StreamApi):
+    """The stream half of the engine's API, each change copied to every worker."""
 
     catalog: Any
     registry: Any
@@ -35,55 +27,14 @@ class StreamControl:
     def _settle(self, futures: Any, what: str) -> None:
         raise NotImplementedError
 
-    def exec_stream_sql(self, sql: str) -> Any:
-        stmt = parse_stream_statement(sql)
-        if isinstance(stmt, CreateStream):
-            self._put_stream(stmt.stream)
-            return f"Stream {stmt.stream.name} is created."
-        if isinstance(stmt, DropStream):
-            self.drop_stream(stmt.name)
-            return f"Stream {stmt.name} is dropped."
-        if isinstance(stmt, DescribeStream):
-            return self.describe_stream(stmt.name)
-        return self.list_streams()
+    def _stream_users(self, name: str) -> list[str]:
+        return [r.id for r in self.catalog.rules() if _reads(r, name)]
 
-    def create_stream(self, sql: str) -> StreamDef:
-        stream = parse_create_stream(sql)
-        self._put_stream(stream)
-        return stream
-
-    def _put_stream(self, stream: StreamDef, replace: bool = False) -> None:
-        self._check_source(stream)
-        self.catalog.put_stream(stream, replace=replace)
+    def _stream_stored(self, stream: StreamDef) -> None:
         self._settle(self.supervisor.broadcast("put_stream", sql=stream.sql), f"stream {stream.name}")
 
-    def replace_stream(self, sql: str) -> StreamDef:
-        stream = parse_create_stream(sql)
-        self.catalog.get_stream(stream.name)
-        self._put_stream(stream, replace=True)
-        return stream
-
-    def _check_source(self, stream: StreamDef) -> None:
-        if self.registry.find("source", stream.type) is None:
-            names = [p.name for p in self.registry.plugins("source")]
-            best = closest(stream.type, names)
-            guess = f'did you mean TYPE="{best}"? ' if best else ""
-            raise RuleError(
-                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
-                f"{guess}install it, or use one of: {listing(names)}")
-
-    def drop_stream(self, name: str) -> None:
-        users = [r.id for r in self.catalog.rules() if _reads(r, name)]
-        if users:
-            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
-        self.catalog.drop_stream(name)
+    def _stream_dropped(self, name: str) -> None:
         self._settle(self.supervisor.broadcast("drop_stream", name=name), f"dropping stream {name}")
-
-    def describe_stream(self, name: str) -> dict[str, Any]:
-        return self.catalog.get_stream(name).describe()
-
-    def list_streams(self) -> list[str]:
-        return [s.name for s in self.catalog.streams()]
 
 
 def stream_name(sql: str) -> str | None:

@@ -21,16 +21,8 @@ from .hints import closest, listing
 from .planner import QueryPlan, plan_query
 from .plugin_functions import FunctionLookup, RegistryFunctions
 from .rules import RuleDef
+from .stream_api import StreamApi
 from .runtime import RuleRuntime, SinkBinding
-from .streams import (
-    CreateStream,
-    DescribeStream,
-    DropStream,
-    ShowStreams,
-    StreamDef,
-    parse_create_stream,
-    parse_stream_statement,
-)
 
 _log = logging.getLogger("plutino.engine")
 
@@ -44,7 +36,7 @@ def _plain_config(kind: str, name: str, conf_key: str, props: Mapping[str, Any])
     return dict(props)
 
 
-class RuleManager:
+class RuleManager(StreamApi):
     """Streams and rules of one host. Thread-safe."""
 
     def __init__(
@@ -63,60 +55,13 @@ class RuleManager:
         self._runtimes: dict[str, RuleRuntime] = {}
         self._lock = threading.RLock()
 
-    # -- streams -----------------------------------------------------------------------------
-    def exec_stream_sql(self, sql: str) -> Any:
-        """Run one stream statement, answering as eKuiper's POST /streams does."""
-        stmt = parse_stream_statement(sql)
-        if isinstance(stmt, CreateStream):
-            self._put_stream(stmt.stream)
-            return f"Stream {stmt.stream.name} is created."
-        if isinstance(stmt, DropStream):
-            self.drop_stream(stmt.name)
-            return f"Stream {stmt.name} is dropped."
-        if isinstance(stmt, DescribeStream):
-            return self.describe_stream(stmt.name)
-        assert isinstance(stmt, ShowStreams)
-        return self.list_streams()
-
-    def create_stream(self, sql: str) -> StreamDef:
-        stream = parse_create_stream(sql)
-        self._put_stream(stream)
-        return stream
-
-    def _put_stream(self, stream: StreamDef) -> None:
-        self._check_source(stream)
-        self.catalog.put_stream(stream)
-
-    def replace_stream(self, sql: str) -> StreamDef:
-        """PUT /streams/{id}: a new definition; rules pick it up when they next start."""
-        stream = parse_create_stream(sql)
-        self._check_source(stream)
-        self.catalog.get_stream(stream.name)
-        self.catalog.put_stream(stream, replace=True)
-        return stream
-
-    def _check_source(self, stream: StreamDef) -> None:
-        if self.registry.find("source", stream.type) is None:
-            names = [p.name for p in self.registry.plugins("source")]
-            best = closest(stream.type, names)
-            guess = f'did you mean TYPE="{best}"? ' if best else ""
-            raise RuleError(
-                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
-                f"{guess}install it, or use one of: {listing(names)}"
-            )
-
+    # -- streams (the rest in StreamApi) ---------------------------------------------------
     def drop_stream(self, name: str) -> None:
         with self._lock:
-            users = [r.id for r in self.catalog.rules() if self._reads(r, name)]
-            if users:
-                raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
-            self.catalog.drop_stream(name)
+            super().drop_stream(name)
 
-    def describe_stream(self, name: str) -> dict[str, Any]:
-        return self.catalog.get_stream(name).describe()
-
-    def list_streams(self) -> list[str]:
-        return [s.name for s in self.catalog.streams()]
+    def _stream_users(self, name: str) -> list[str]:
+        return [r.id for r in self.catalog.rules() if self._reads(r, name)]
 
     def _reads(self, rule: RuleDef, stream: str) -> bool:
         try:

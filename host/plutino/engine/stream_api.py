@@ -1,0 +1,96 @@
+"""The stream half of the engine's API: ``POST /streams`` and the rest, over a catalog.
+
+Shared by :class:`~plutino.engine.RuleManager` (everything in one process) and the control
+plane's :class:`~plutino.dataplane.control.DataPlane` (definitions here, copies in every
+worker): both check a stream's source against the registry the same way and answer the same
+words. What differs goes through three hooks: ``_stream_stored`` and ``_stream_dropped``
+after the catalog changed, ``_stream_users`` for the rules that read a stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import RuleError
+from .hints import closest, listing
+from .streams import (
+    CreateStream,
+    DescribeStream,
+    DropStream,
+    StreamDef,
+    parse_create_stream,
+    parse_stream_statement,
+)
+
+
+class StreamApi:
+    """Streams over ``self.catalog``, checked against ``self.registry``."""
+
+    catalog: Any
+    registry: Any
+
+    def exec_stream_sql(self, sql: str) -> Any:
+        """Run one stream statement, answering as eKuiper's POST /streams does."""
+        stmt = parse_stream_statement(sql)
+        if isinstance(stmt, CreateStream):
+            self._put_stream(stmt.stream)
+            return f"Stream {stmt.stream.name} is created."
+        if isinstance(stmt, DropStream):
+            self.drop_stream(stmt.name)
+            return f"Stream {stmt.name} is dropped."
+        if isinstance(stmt, DescribeStream):
+            return self.describe_stream(stmt.name)
+        return self.list_streams()
+
+    def create_stream(self, sql: str) -> StreamDef:
+        stream = parse_create_stream(sql)
+        self._put_stream(stream)
+        return stream
+
+    def replace_stream(self, sql: str) -> StreamDef:
+        """PUT /streams/{id}: a new definition; rules pick it up when they next start."""
+        stream = parse_create_stream(sql)
+        self.catalog.get_stream(stream.name)
+        self._put_stream(stream, replace=True)
+        return stream
+
+    def _put_stream(self, stream: StreamDef, replace: bool = False) -> None:
+        self._check_source(stream)
+        self.catalog.put_stream(stream, replace=replace)
+        self._stream_stored(stream)
+
+    def _check_source(self, stream: StreamDef) -> None:
+        if self.registry.find("source", stream.type) is None:
+            names = [p.name for p in self.registry.plugins("source")]
+            best = closest(stream.type, names)
+            guess = f'did you mean TYPE="{best}"? ' if best else ""
+            raise RuleError(
+                f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
+                f"{guess}install it, or use one of: {listing(names)}"
+            )
+
+    def drop_stream(self, name: str) -> None:
+        users = self._stream_users(name)
+        if users:
+            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
+        self.catalog.drop_stream(name)
+        self._stream_dropped(name)
+
+    def describe_stream(self, name: str) -> dict[str, Any]:
+        return self.catalog.get_stream(name).describe()
+
+    def list_streams(self) -> list[str]:
+        return [s.name for s in self.catalog.streams()]
+
+    # -- hooks ---------------------------------------------------------------------------
+    def _stream_users(self, name: str) -> list[str]:
+        return []
+
+    def _stream_stored(self, stream: StreamDef) -> None:
+        """After the catalog took a new or replaced stream."""
+
+    def _stream_dropped(self, name: str) -> None:
+        """After the catalog dropped a stream."""
+
+
+__all__ = ["StreamApi"]
