@@ -46,6 +46,7 @@ log = logging.getLogger("plutino.supervisor")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # where `import plutino` finds it
 MONITOR_S = 0.05
 REFILL_AFTER_S = 0.5
+MAX_RESPAWN_DELAY_S = 30.0
 #: Signals no plugin sends its own process: a worker ended by one was killed from outside.
 _FROM_OUTSIDE = {signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -159,6 +160,7 @@ class Supervisor:
         self.spares: list[Worker] = []
         self._lock = threading.RLock()
         self._refill_lock = threading.Lock()
+        self._failed_starts = 0  # workers in a row that died before they were ready
         self._count = 0
         self._closed = False
         self._board_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
@@ -255,6 +257,7 @@ class Supervisor:
             log.error("worker %s could not load plugin %s: %s", worker.name, plugin, reason)
         if not worker.ready.done():
             worker.ready.set_result(True)
+        self._failed_starts = 0
 
     def broadcast(self, op: str, **kwargs: Any) -> list[tuple[Worker, Future[Any]]]:
         """Send ``op`` to every live worker (spares included); return their futures."""
@@ -308,7 +311,17 @@ class Supervisor:
             self.on_death(worker, death)
         except Exception:  # noqa: BLE001 - the supervisor must outlive any bug in a handler
             log.exception("handling the death of worker %s failed", worker.name)
-        self.refill()
+        if worker.ready.done() and worker.ready.exception() is None:
+            self.refill()
+            return
+        # it died before it was ready: a broken environment must not become a spawn loop
+        self._failed_starts += 1
+        delay = min(MAX_RESPAWN_DELAY_S, 0.5 * 2 ** self._failed_starts)
+        log.error("worker %s died while starting (%d in a row); the next spare starts in %g s",
+                  worker.name, self._failed_starts, delay)
+        timer = threading.Timer(delay, self.refill)
+        timer.daemon = True
+        timer.start()
 
     def _watch_deadlines(self) -> None:
         while not self._closed:
