@@ -138,8 +138,10 @@ class DataPlaneSettings(_Overridable):
     #: Default deadline of one call into a plugin (rule option ``pluginTimeout`` overrides it);
     #: a source's ``next`` gets its own timeout on top.
     call_timeout_s: float = 10.0
-    #: Address-space limit of a worker in bytes; 0: a quarter of the machine's memory (at least
-    #: 2 GiB); negative: no limit.
+    #: Resident memory a worker may use, in bytes: past it the supervisor kills the worker (the
+    #: plugin call in progress is named); its address space is limited to twice that, so one huge
+    #: allocation fails at once. 0: a quarter of the machine's memory (at least 2 GiB);
+    #: negative: no limit.
     worker_memory_bytes: int = 0
     #: A rule whose plugin crashed its worker this many times within ``quarantine_window_s``
     #: is stopped and not started again until ``POST /rules/{id}/start``.

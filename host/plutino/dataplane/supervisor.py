@@ -75,7 +75,17 @@ class Death:
         if self.likely:
             return (f"plugin '{c.plugin}': its worker {self.worker} died ({self.how}) just after {c.call}"
                     " returned; a result that breaks the contract is the likely cause")
+        if self.how.startswith("killed: its resident memory"):
+            return f"plugin '{c.plugin}': {c.call} ran its worker {self.worker} out of memory ({self.how})"
         return f"plugin '{c.plugin}': {c.call} crashed its worker {self.worker} ({self.how})"
+
+
+def _resident_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/statm", "rb") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def _describe_exit(code: int) -> str:
@@ -117,6 +127,7 @@ class Worker:
         self.load_failures: dict[str, str] = {}
         self.rules: set[str] = set()
         self.killed_for: Note | None = None
+        self.over_memory = ""  # why the supervisor killed it for its memory, if it did
         self.dead = False
         self.stopping = False
 
@@ -161,6 +172,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._refill_lock = threading.Lock()
         self._failed_starts = 0  # workers in a row that died before they were ready
+        self._rss_limit = settings.memory_limit() or 0
         self._count = 0
         self._closed = False
         self._board_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
@@ -217,7 +229,7 @@ class Supervisor:
         env = dict(os.environ)
         package_root = _PACKAGE_ROOT
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        memory = self.settings.memory_limit() or 0
+        memory = 2 * self._rss_limit  # address space: room for thread stacks and allocator reserves
         cmd = [sys.executable, "-m", "plutino.dataplane.worker", "--fd", str(child.fileno()),
                "--board", board_path, "--name", name, "--memory", str(memory),
                "--call-timeout", str(self.settings.call_timeout_s)]
@@ -277,7 +289,11 @@ class Supervisor:
         worker.dead = True
         how = _describe_exit(code)
         culprit, likely = worker.killed_for, False
-        if culprit is None and -code in _FROM_OUTSIDE:
+        if worker.over_memory:
+            how = worker.over_memory
+            in_calls = worker.board.in_calls()
+            culprit = min(in_calls, key=lambda n: n.since) if in_calls else None
+        elif culprit is None and -code in _FROM_OUTSIDE:
             how += " from outside the host (an operator, or the kernel's out-of-memory killer)"
         elif culprit is None:
             in_calls = worker.board.in_calls()
@@ -328,11 +344,18 @@ class Supervisor:
             time.sleep(MONITOR_S)
             now = time.monotonic()
             with self._lock:
-                live = [w for w in self.workers if not w.dead and w.killed_for is None]
+                live = [w for w in self.workers if not w.dead and w.killed_for is None and not w.over_memory]
             for worker in live:
                 try:
                     late = worker.board.overdue(now)
-                except (ValueError, OSError):  # closed meanwhile
+                    rss = _resident_bytes(worker.pid) if self._rss_limit else 0
+                except (ValueError, OSError):  # closed or gone meanwhile
+                    continue
+                if rss > self._rss_limit:
+                    worker.over_memory = (f"killed: its resident memory, {rss / 2**30:.1f} GiB, passed the worker"
+                                          f" limit of {self._rss_limit / 2**30:.1f} GiB")
+                    log.error("worker %s: %s", worker.name, worker.over_memory)
+                    worker.kill()
                     continue
                 if late is not None:
                     worker.killed_for = late
