@@ -61,7 +61,18 @@ def _limit(memory: int) -> None:
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     threading.stack_size(THREAD_STACK_BYTES)
+    raise_fd_limit()
     _settle_malloc()
+
+
+def raise_fd_limit() -> None:
+    """Open files up to the hard limit: every connection of every rule is one (or three)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
+        except (ValueError, OSError):
+            pass
 
 
 def _settle_malloc() -> None:
