@@ -5,79 +5,25 @@
 **
 ** Calls are counted per process (a static counter in the .so, shared by every instance):
 ** calls 1 and 2 return their argument unchanged. */
-#include <stdatomic.h>
-
-#include "plutino/plutino_helpers.h"
-
 #define NAME "h_badptr"
-
-static atomic_int calls;
-
-#define BOGUS ((const void*)0x10)
-
-/* ---------------------------------------------------------------- identity (int64 or float64) */
-
-static int id_type_ok(const struct ArrowSchema* type) {
-  return plutino_format_is(type, "l") || plutino_format_is(type, "g");
-}
-
-static plutino_status id_validate(plutino_context* ctx, int32_t nargs, const struct ArrowSchema* const* types,
-                                  struct ArrowSchema* out) {
-  (void)nargs;
-  if (!id_type_ok(types[0]))
-    return plutino_set_error(ctx, NAME "(x) needs an int64 or float64 argument, got format '%s'",
-                             types[0]->format),
-           PLUTINO_INVALID;
-  return plutino_schema_make(out, types[0]->format, "");
-}
-
-/* Copy x into *out: its 8-byte values bit for bit, its nulls as nulls, a constant repeated. */
-static plutino_status id_copy(plutino_context* ctx, const struct ArrowArray* x, const struct ArrowSchema* type,
-                              int64_t n, struct ArrowArray* out, struct ArrowSchema* out_type) {
-  const char* in;
-  int64_t* res;
-  int64_t i;
-  if (!id_type_ok(type))
-    return plutino_set_error(ctx, NAME "(x) needs an int64 or float64 argument, got format '%s'", type->format),
-           PLUTINO_INVALID;
-  in = (const char*)x->buffers[1] + x->offset * 8;
-  res = plutino_result_i64(ctx, out, n);
-  if (!res) return PLUTINO_NOMEM;
-  for (i = 0; i < n; i++) {
-    int64_t r = plutino_arg_row(x, i);
-    res[i] = 0;
-    if (plutino_is_valid(x, r)) memcpy(&res[i], in + r * 8, 8);
-    else if (plutino_result_set_null(ctx, out, i) != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
-  }
-  if (plutino_schema_make(out_type, type->format, "") != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
-  return PLUTINO_OK;
-}
+#define HOSTILE_FN_FLAGS PLUTINO_FN_VOLATILE
+#define HOSTILE_AFTER_CALL /* hostile_after_call() below */
+#include "hostile_identity.h"
 
 /* ---------------------------------------------------------------- the hostile part */
 
-static plutino_status badptr_call(plutino_context* ctx, void* state, int32_t nargs,
-                                  const struct ArrowArray* const* args,
-                                  const struct ArrowSchema* const* types, int64_t n,
-                                  struct ArrowArray* out, struct ArrowSchema* out_type) {
-  plutino_status status;
-  (void)state;
-  (void)nargs;
-  if (atomic_fetch_add(&calls, 1) + 1 < 3) return id_copy(ctx, args[0], types[0], n, out, out_type);
-  /* A well-formed result of n rows, no nulls, then its data pointer swapped for a bogus
-  ** address. The release callback still frees the real buffer (the helpers keep it apart). */
-  status = id_copy(ctx, args[0], types[0], n, out, out_type);
-  if (status != PLUTINO_OK) return status;
+#define BOGUS ((const void*)0x10)
+
+/* From the 3rd call on, the identity's well-formed result of n rows gets its data pointer
+** swapped for a bogus address. The release callback still frees the real buffer (the helpers
+** keep it apart). */
+static void hostile_after_call(int call, struct ArrowArray* out) {
+  if (call < 3) return;
   if (out->buffers[0]) { /* drop the validity bitmap: every row claims a value */
     out->buffers[0] = NULL;
     out->null_count = 0;
   }
   out->buffers[1] = BOGUS;
-  return PLUTINO_OK;
 }
 
-static const plutino_function badptr_fn = {
-    sizeof(plutino_function), PLUTINO_FN_VOLATILE, NAME, 1, 1, id_validate, NULL, NULL, badptr_call, NULL};
-
-static const plutino_function* const functions[] = {&badptr_fn};
-
-PLUTINO_DECLARE_FUNCTIONS(NAME, "1.0.0", functions)
+PLUTINO_DECLARE_FUNCTIONS(NAME, "1.0.0", hostile_functions)
