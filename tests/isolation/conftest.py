@@ -56,7 +56,7 @@ culprit:
   interval: {CULPRIT_INTERVAL_MS}
 """
 
-HOSTILE = ("h_segv_call", "h_abort", "h_exit0", "h_badptr", "h_loop_call", "h_alloc", "h_stdout",
+HOSTILE = ("h_segv_call", "h_abort", "h_exit0", "h_badptr", "h_loop_call", "h_alloc", "h_grow", "h_stdout",
            "h_segv_entry", "h_loop_entry", "h_segv_ctor", "h_segv_next", "h_loop_next", "h_loop_close",
            "h_segv_write")
 KIND = {"h_segv_next": "source", "h_loop_next": "source", "h_loop_close": "source", "h_segv_write": "sink"}

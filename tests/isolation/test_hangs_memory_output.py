@@ -145,6 +145,23 @@ def test_a_huge_allocation_fails_in_the_worker_and_the_server_survives(server: I
     _check_canary_and_stop(server, canary, ping)
 
 
+def test_a_worker_whose_memory_grows_past_the_limit_is_replaced_and_the_call_named(
+        server: IsolationServer, hostile_zips: dict[str, Path], tmp_path: Path) -> None:
+    """h_grow keeps 128 MiB a call, in allocations small enough for the address-space limit:
+    the supervisor sees the worker's resident memory pass its 2 GiB and kills it, naming the call."""
+    assert server.install("h_grow", hostile_zips["h_grow"]).status_code == 201
+    canary = Canary(server, tmp_path / "canary.jsonl").create()
+    with PingWatch(server.url) as ping:
+        server.create_stream('CREATE STREAM gr_s () WITH (TYPE="simulator", CONF_KEY="culprit")')
+        server.create_rule("gr", "SELECT h_grow(n) AS y FROM gr_s", [{"nop": {}}])
+        status = server.wait_status("gr", lambda s: "lastCrash" in s, "the worker to be killed for its memory")
+        assert re.fullmatch(r"plugin 'h_grow': function h_grow call ran its worker w\d+ out of memory \(killed: its"
+                            r" resident memory, 2\.\d GiB, passed the worker limit of 2\.0 GiB\)",
+                            status["lastCrash"]), json.dumps(status)
+        server.post("/rules/gr/stop")
+    _check_canary_and_stop(server, canary, ping)
+
+
 # -- h_stdout -----------------------------------------------------------------------------------
 def test_plugin_output_reaches_the_log_at_a_limited_rate(server: IsolationServer, hostile_zips: dict[str, Path],
                                                          tmp_path: Path) -> None:
