@@ -283,8 +283,11 @@ class DataPlane(StreamControl, Recovery):
     def _ask(self, worker: Worker, op: str, for_rule: str, /, **kwargs: Any) -> Any:
         """Run ``op`` for ``rule_id`` on ``worker``; a worker that dies meanwhile is reported
         as a :class:`RuleError` naming the culprit."""
+        deadline = self.call_deadline
+        if op in ("stop", "forget", "start") and self.catalog.has_rule(for_rule):  # a stop drains first
+            deadline += self.catalog.get_rule(for_rule).drain_timeout_ms / 1000
         try:
-            return worker.call(op, self.call_deadline, **kwargs)
+            return worker.call(op, deadline, **kwargs)
         except WorkerGone as exc:
             if op in ("stop", "forget", "state"):
                 raise
