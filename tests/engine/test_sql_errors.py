@@ -356,7 +356,7 @@ def test_a_rule_with_bad_sql_is_not_created(manager: RuleManager):
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"isEventtime": True}},
             "rule 'r1': unknown option 'isEventtime'; did you mean 'isEventTime'? options: isEventTime, lateTolerance, "
-            "bufferLength, triggered, drainTimeout, isolation, pluginTimeout",
+            "bufferLength, triggered, drainTimeout, isolation, pluginTimeout, windowMaxRows, windowMaxBytes",
         ),
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"bufferLength": 0}},

@@ -209,3 +209,30 @@ def test_event_time_accepts_a_datetime_timestamp_column(h: Harness):
     r.feed([{"v": 1, "at": base}, {"v": 2, "at": base + datetime.timedelta(seconds=3)}], schema=schema)
     r.feed([{"v": 3, "at": base + datetime.timedelta(seconds=10)}], schema=schema)
     assert r.take() == [[{"c": 2, "we": T0 + 10_000}]]
+
+
+def test_a_window_over_its_row_cap_drops_its_oldest_rows_and_counts_them(h: Harness):
+    r = window_rule(h, "TUMBLINGWINDOW(ss, 10)", options={"windowMaxRows": 3})
+    at(h, r, 0, 1, 2)
+    at(h, r, 1_000, 3, 4)
+    at(h, r, 2_000, 5)
+    r.tick(T0 + 10_000)
+    assert r.take() == [[{"vs": [3, 4, 5], "ws": T0, "we": T0 + 10_000}]]
+    assert r.status()["op_1_window_0_records_dropped_total"] == 2
+
+
+def test_a_window_over_its_byte_cap_keeps_only_the_newest_rows_that_fit(h: Harness):
+    r = window_rule(h, "TUMBLINGWINDOW(ss, 10)", options={"windowMaxBytes": 64})  # 8-byte v, plus k
+    at(h, r, 0, *range(100))
+    r.tick(T0 + 10_000)
+    (window,) = r.take()
+    kept = window[0]["vs"]
+    assert 0 < len(kept) < 100 and kept == list(range(100 - len(kept), 100))
+    assert r.status()["op_1_window_0_records_dropped_total"] == 100 - len(kept)
+
+
+def test_a_count_window_is_never_capped_by_the_time_window_limits(h: Harness):
+    r = window_rule(h, "COUNTWINDOW(4)", options={"windowMaxRows": 2})
+    at(h, r, 0, 1, 2, 3, 4)
+    assert [w[0]["vs"] for w in r.take()] == [[1, 2, 3, 4]]
+    assert "op_1_window_0_records_dropped_total" not in r.status()

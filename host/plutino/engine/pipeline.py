@@ -222,15 +222,28 @@ class WindowStage:
 
     kind = "window"
 
-    def __init__(self, index: int, plan: QueryPlan, event_time: bool, late_tolerance_ms: int) -> None:
+    def __init__(self, index: int, plan: QueryPlan, event_time: bool, late_tolerance_ms: int,
+                 max_rows: int = 1_000_000, max_bytes: int = 256 << 20) -> None:
         assert plan.window is not None
         self.metrics = NodeMetrics(f"op_{index}_window_0")
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self.on_dropped: Callable[[int], None] | None = None
         self.assigner: WindowAssigner = make_assigner(plan.window)
         self.time_column = plan.stream.timestamp if event_time and plan.window.is_time else None
         self.tolerance = late_tolerance_ms
         self.watermark: int | None = None
 
     def on_batch(self, batch: pa.RecordBatch, arrival_ms: int) -> list[Window]:
+        closed = self._take(batch, arrival_ms)
+        dropped = self.assigner.cap(self.max_rows, self.max_bytes)
+        if dropped:
+            self.metrics.add("records_dropped_total", dropped)
+            if self.on_dropped is not None:
+                self.on_dropped(dropped)
+        return closed
+
+    def _take(self, batch: pa.RecordBatch, arrival_ms: int) -> list[Window]:
         n = batch.num_rows
         if self.time_column is None:
             return self.assigner.add(batch, pa.repeat(pa.scalar(arrival_ms, pa.int64()), n), arrival_ms)
@@ -272,7 +285,8 @@ def _millis(column: pa.Array) -> pa.Array:
 class Pipeline:
     """The stages of one rule. Not thread-safe: one thread runs it."""
 
-    def __init__(self, plan: QueryPlan, *, event_time: bool = False, late_tolerance_ms: int = 0) -> None:
+    def __init__(self, plan: QueryPlan, *, event_time: bool = False, late_tolerance_ms: int = 0,
+                 window_max_rows: int = 1_000_000, window_max_bytes: int = 256 << 20) -> None:
         self.plan = plan
         self.window: WindowStage | None = None
         self.before: list[Stage] = []  # stages before the window (all stages when there is none)
@@ -282,7 +296,8 @@ class Pipeline:
         if plan.where is not None and (window is None or window.is_time):
             self.before.append(FilterStage(next(index), plan.where))
         if window is not None:
-            self.window = WindowStage(next(index), plan, event_time, late_tolerance_ms)
+            self.window = WindowStage(next(index), plan, event_time, late_tolerance_ms,
+                                      window_max_rows, window_max_bytes)
             if plan.where is not None and not window.is_time:
                 self.after.append(FilterStage(next(index), plan.where))
             if plan.grouped:

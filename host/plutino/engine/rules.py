@@ -25,6 +25,8 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "drainTimeout": 5000,  # ms a stop waits for the rows already taken in to reach the sinks (Plutino)
     "isolation": "shared",  # "shared": on a pool worker; "dedicated": a worker process of its own (Plutino)
     "pluginTimeout": 0,  # ms any one call into a plugin may take before its worker is replaced; 0: the host's
+    "windowMaxRows": 1_000_000,  # rows a window may hold; past it the oldest are dropped and counted (Plutino)
+    "windowMaxBytes": 256 << 20,  # bytes a window may hold; the same (Plutino)
 }
 
 ISOLATIONS = ("shared", "dedicated")
@@ -81,6 +83,14 @@ class RuleDef:
     def plugin_timeout_ms(self) -> int:
         """0: the host's default deadline for a plugin call."""
         return int(self.options.get("pluginTimeout", 0))
+
+    @property
+    def window_max_rows(self) -> int:
+        return int(self.options.get("windowMaxRows", DEFAULT_OPTIONS["windowMaxRows"]))
+
+    @property
+    def window_max_bytes(self) -> int:
+        return int(self.options.get("windowMaxBytes", DEFAULT_OPTIONS["windowMaxBytes"]))
 
     @property
     def triggered(self) -> bool:
@@ -174,7 +184,7 @@ def _options(rule_id: str, given: Any) -> dict[str, Any]:
             options[key] = value
         elif isinstance(default, bool):
             options[key] = _bool(rule_id, key, value)
-        elif key == "bufferLength":
+        elif key in ("bufferLength", "windowMaxRows", "windowMaxBytes"):
             options[key] = _positive(rule_id, key, value)
         else:
             options[key] = _non_negative(rule_id, key, value)

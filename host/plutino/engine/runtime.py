@@ -84,8 +84,12 @@ class RuleRuntime:
         self._source_plugin = source_plugin
         self._source_config = dict(source_config)
         self._bindings = sinks
-        self.pipeline = Pipeline(plan, event_time=rule.is_event_time, late_tolerance_ms=rule.late_tolerance_ms)
+        self.pipeline = Pipeline(plan, event_time=rule.is_event_time, late_tolerance_ms=rule.late_tolerance_ms,
+                                 window_max_rows=rule.window_max_rows, window_max_bytes=rule.window_max_bytes)
         self.pipeline.on_error = self._stage_failed
+        if self.pipeline.window is not None:
+            self.pipeline.window.on_dropped = self._window_full
+        self._dropped_logged_at = 0.0
         self._inline_ops = plan.window is None  # operators on the source thread (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
         self.sink_metrics = [NodeMetrics(f"sink_{b.action.sink}_{i}_0") for i, b in enumerate(sinks)]
@@ -263,6 +267,19 @@ class RuleRuntime:
         """A payload the stream's FORMAT cannot decode: counted and shown on the source; the
         other payloads of its batch go on."""
         failed(self.rule.id, self.source_metrics, ValueError(message), "decode")
+
+    def _window_full(self, dropped: int) -> None:
+        """The window held more than its cap: its oldest rows were dropped (counted in the
+        window node's ``records_dropped_total``); said in the log at most every 10 s."""
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= 10:
+            self._dropped_logged_at = now
+            window = self.pipeline.window
+            assert window is not None
+            _log.warning("rule %s: its window holds more than windowMaxRows %d rows or windowMaxBytes %d bytes;"
+                         " the oldest rows are dropped (%d so far, records_dropped_total of %s)", self.rule.id,
+                         window.max_rows, window.max_bytes, window.metrics.extra.get("records_dropped_total", 0),
+                         window.metrics.name)
 
     def _stage_failed(self, m: NodeMetrics, exc: BaseException) -> None:
         _log.warning("rule %s: %s failed, batch dropped: %s", self.rule.id, m.name, exc)

@@ -141,6 +141,23 @@ class WindowAssigner:
         """Rows held (the window operator's buffer length)."""
         return len(self.rows)
 
+    def cap(self, max_rows: int, max_bytes: int) -> int:
+        """Drop the oldest rows held beyond ``max_rows`` rows or ``max_bytes`` bytes; return how
+        many were dropped. A window that never closes over a fast source must not hold memory
+        without bound (a count window holds ``size`` rows at most: it is never capped)."""
+        held = len(self.rows)
+        if held == 0 or not self.spec.is_time:
+            return 0
+        excess = held - max_rows
+        assert self.rows.batch is not None
+        size = self.rows.batch.nbytes
+        if size > max_bytes:
+            excess = max(excess, -(-(size - max_bytes) * held // size))  # whole rows, rounded up
+        if excess <= 0:
+            return 0
+        self.rows.drop_first(excess)
+        return excess
+
 
 class Tumbling(WindowAssigner):
     def advance(self, now: int) -> list[Window]:
