@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         pipe = notes["pipeline"]
         batch_ns = NOTES_BATCH / pipe["engine"] * 1e9
         print()
-        print(f"2. the call notes (a worker's, on its call board) against none (CallNotes, the no-op)")
+        print("2. the call notes (a worker's, on its call board) against none (CallNotes, the no-op)")
         print(h.table(["", "without", "with", "with / without", "share, computed"], [
             ["enter + leave, ns a call", f"{notes['note']['no-op notes']:.0f}", f"{notes['note']['call board']:.0f}",
              f"{notes['note']['call board'] / notes['note']['no-op notes']:.1f}x", "-"],

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import PlainTextResponse
 
 from .deps import get_host
-from .query import QUERY_PREFIX
 
 router = APIRouter(tags=["metrics"])
 

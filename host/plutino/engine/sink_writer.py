@@ -87,7 +87,7 @@ class SinkWriter:
 
     def deliver(self, batch: pa.RecordBatch) -> None:
         """Write ``batch`` (retrying as the action says), timed in the sink's metrics."""
-        sink, m = self.sink, self.metrics
+        m = self.metrics
         started = m.begin(batch.num_rows)
         if self._write(batch):
             m.end(started, batch.num_rows)
