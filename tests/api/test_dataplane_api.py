@@ -106,3 +106,18 @@ def test_a_killed_worker_is_replaced_and_its_rules_run_again(client):
     BROKER.publish(topic, pa.RecordBatch.from_pydict({"a": [3]}))
     assert wait_for(lambda: out.get(timeout=0.05), "the rule's output").to_pylist() == [{"a": 3}]
     out.close()
+
+
+def test_an_update_refused_at_its_start_keeps_the_old_rule_running(client):
+    topic = f"in-{id(client)}"
+    _stream(client, "s", topic)
+    out = BROKER.subscribe(f"out-{id(client)}")
+    _rule(client, "r1", "SELECT a FROM s", out.topic)
+    r = client.put("/rules/r1", json={"sql": "SELECT a FROM s", "actions": [{"memory": {"nope": 1}}]})
+    assert r.status_code == 400
+    assert "unknown property 'nope'" in r.json()["message"]
+    assert client.get("/rules/r1").json()["actions"] == [{"memory": {"topic": out.topic}}]
+    assert client.get("/rules/r1/status").json()["status"] == "running"
+    BROKER.publish(topic, pa.RecordBatch.from_pydict({"a": [9]}))
+    assert wait_for(lambda: out.get(timeout=0.05), "the old rule's output").to_pylist() == [{"a": 9}]
+    out.close()

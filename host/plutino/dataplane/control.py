@@ -193,15 +193,27 @@ class DataPlane(StreamControl, Recovery):
     def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
         rule = RuleDef.from_dict(body)
         with self._rule_lock(rule.id):
-            self.catalog.get_rule(rule.id)
+            old = self.catalog.get_rule(rule.id)
             worker = self._worker_of(rule.id) or self._pool_worker(set())
             self._ask(worker, "validate", rule.id, rule=rule.to_dict(), instances=False)
             was_running = self._running(rule.id)
             self._stop(rule.id, "updated", unplace=True)
             self.catalog.put_rule(rule, replace=True)
             if was_running or rule.triggered:
-                self._start(rule)
+                try:
+                    self._start(rule)
+                except BaseException:  # refused at its start (a sink's config, say): the old rule stays
+                    self.catalog.put_rule(old, replace=True)
+                    if was_running:
+                        self._start_again(old)
+                    raise
         return rule
+
+    def _start_again(self, rule: RuleDef) -> None:
+        try:
+            self._start(rule)
+        except Exception as exc:  # noqa: BLE001 - the caller reports the first error
+            log.error("rule %s could not be started again after a refused update: %s", rule.id, exc)
 
     def start_rule(self, rule_id: str) -> None:
         with self._rule_lock(rule_id):
