@@ -65,10 +65,8 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         self.port = free_port()
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "plutino", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-                 *self.args], env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
+        self.proc = self._spawn([sys.executable, "-m", "plutino", "serve", "--port", str(self.port),
+                                 "--data-dir", str(self.data_dir), *self.args])
         self.http = httpx.Client(base_url=self.url, timeout=30)
         try:
             wait_for(self._ready, f"the server on port {self.port} to answer /ping")
@@ -76,6 +74,12 @@ class ServerProcess:
             self.stop(signal.SIGKILL)
             raise
         return self
+
+    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
+        """Start the server process (its stdout and stderr into the log)."""
+        with open(self.log, "ab") as log:
+            return subprocess.Popen(cmd, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+                                    cwd=self.data_dir.parent)
 
     def _ready(self) -> bool:
         assert self.proc is not None

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ import pytest
 
 from plutino.packages.format import pack
 
-from api.api_helpers import ServerProcess, free_port, subprocess_env, wait_for
+from api.api_helpers import ServerProcess, subprocess_env, wait_for
 
 #: The data plane's settings of every server these tests start.
 SERVER_ENV = {
@@ -107,20 +105,10 @@ class IsolationServer(ServerProcess):
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "simulator.yaml").write_text(SIMULATOR_YAML)
 
-    def start(self) -> IsolationServer:
-        self.port = free_port()
+    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in subprocess_env(**self.env).items() if k not in DEFAULTED or k in self.env}
         with open(self.log, "ab") as err, open(self.stdout_log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "plutino", "serve", "--port", str(self.port), "--data-dir",
-                 str(self.data_dir)], env=env, stdout=out, stderr=err, cwd=self.data_dir.parent)
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-        try:
-            wait_for(self._ready, f"the server on port {self.port} to answer /ping")
-        except BaseException:
-            self.stop(signal.SIGKILL)
-            raise
-        return self
+            return subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=self.data_dir.parent)
 
     def timed_stop(self) -> tuple[int, float]:
         """SIGTERM; (exit code, seconds until the process ended)."""

@@ -135,25 +135,25 @@ class WorkerRules:
         status = self._rules().rule_status(rule_id)
         return {**status, "pluginVersions": self._versions_of(rule_id)}
 
-    def _versions_of(self, rule_id: str, all_plugins: bool = False) -> dict[str, str]:
+    def _used(self, rule_id: str) -> set[tuple[str, str]]:
+        """(kind, name) of every plugin the rule's current run uses."""
         try:
             runtime = self._rules().runtime(rule_id)
         except PlutinoError:
-            return {}
+            return set()
         plan = runtime.plan
-        used = {("source", plan.stream.type), *(("sink", a.sink) for a in runtime.rule.actions),
+        return {("source", plan.stream.type), *(("sink", a.sink) for a in runtime.rule.actions),
                 *(("function", u.plugin) for u in plan.uses)}
-        if all_plugins:
-            return {f"{k}/{n}": self.versions.get((k, n), "built-in") for k, n in used}
+
+    def _versions_of(self, rule_id: str) -> dict[str, str]:
+        """``kind/name`` -> version of each installed plugin the rule uses (built-ins have none)."""
+        used = self._used(rule_id)
         return {f"{k}/{n}": v for (k, n), v in sorted(self.versions.items()) if (k, n) in used}
 
     def users(self, kind: str, name: str) -> list[str]:
         """Running rules of this worker that use plugin ``name`` of ``kind``."""
-        found = []
-        for rule in self.catalog.rules():
-            if self.state(rule.id) == "running" and f"{kind}/{name}" in self._versions_of(rule.id, all_plugins=True):
-                found.append(rule.id)
-        return found
+        return [r.id for r in self.catalog.rules()
+                if self.state(r.id) == "running" and (kind, name) in self._used(r.id)]
 
     def snapshot(self) -> dict[str, Any]:
         """Everything ``GET /metrics`` shows of this worker: the plugins' counters, and each
