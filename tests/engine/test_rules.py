@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Sequence
 
 import pyarrow as pa
@@ -344,11 +345,11 @@ def test_bounded_source_end_flushes_windows_and_stops_the_rule(h: Harness, broke
 @pytest.mark.parametrize(
     ("sql", "taken_in", "ops_queue_full"),
     [
-        # stuck, and stable: 1 batch in the sink's write, 2 in its queue, 1 held by the operator
-        # thread, 2 in the operators' queue, 1 held by the source thread
-        ("SELECT v FROM demo GROUP BY COUNTWINDOW(1)", 7, True),
-        # no window: the operators run on the source thread, which holds 1 batch
-        ("SELECT v FROM demo", 4, False),
+        # stuck, and stable: 1 batch in the sink's write, 2 in its mailbox (full), 2 in the
+        # operators' mailbox (full: the operators wait for the sink), and the source reads no more
+        ("SELECT v FROM demo GROUP BY COUNTWINDOW(1)", 5, True),
+        # no window: the operators run in the source's turn, which reads no more once the sink is full
+        ("SELECT v FROM demo", 3, False),
     ],
 )
 def test_backpressure_bounded_queues_hold_back_the_source(
@@ -384,12 +385,14 @@ def test_backpressure_bounded_queues_hold_back_the_source(
         wait_for(
             lambda: (
                 runtime.source_metrics.records_in == taken_in
-                and runtime._ops_queue.full() == ops_queue_full
-                and runtime._sink_queues[0].full()
+                and runtime._handoffs.full(0) == ops_queue_full
+                and runtime._handoffs.full(1)
             ),
             "the queues to fill",
         )
-        source = runtime._source
+        time.sleep(0.2)  # stable: nothing more is taken in
+        assert runtime.source_metrics.records_in == taken_in
+        source = runtime._feed.source
         assert source._sub.queue.qsize() == 20 - taken_in
         assert runtime.sink_metrics[0].records_out == 0
     finally:

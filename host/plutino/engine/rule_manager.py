@@ -6,12 +6,17 @@ the running rules together. Its methods mirror eKuiper's REST API: ``exec_stream
 ``GET /rules/{id}/status`` and so on. Everything a user can get wrong is checked when a rule
 is created (SQL, stream, functions, sinks and their configuration), so a rule that was
 accepted starts.
+
+Locking: one lock per rule orders the operations on that rule (a stop, then a start); the
+manager's own lock guards only its maps and is never held across a start, a drain or a plugin
+call, so ``GET /rules`` and operations on other rules never wait behind a slow sink.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
 from .catalog import Catalog
@@ -23,6 +28,8 @@ from .plugin_functions import FunctionLookup, RegistryFunctions
 from .rules import RuleDef
 from .stream_api import StreamApi
 from .runtime import RuleRuntime, SinkBinding
+from .scheduler import Scheduler, default_scheduler
+from .shared_sources import SharedFeeds
 
 _log = logging.getLogger("plutino.engine")
 
@@ -46,14 +53,18 @@ class RuleManager(StreamApi):
         *,
         clock: Clock | None = None,
         config_for: ConfigResolver | None = None,
+        scheduler: Scheduler | None = None,
     ) -> None:
         self.registry = registry
         self.catalog = catalog or Catalog()
         self.clock: Clock = clock or SystemClock()
         self.config_for = config_for or _plain_config
         self.functions: FunctionLookup = RegistryFunctions(registry)
+        self.scheduler = scheduler or default_scheduler()
+        self.shared_feeds = SharedFeeds()
         self._runtimes: dict[str, RuleRuntime] = {}
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the maps (catalog, runtimes); never held across a call
+        self._rule_locks: dict[str, threading.Lock] = {}
 
     # -- streams (the rest in StreamApi) ---------------------------------------------------
     def drop_stream(self, name: str) -> None:
@@ -113,13 +124,21 @@ class RuleManager(StreamApi):
                 )
             config = self.config_for("sink", action.sink, "default", action.props)
             bindings.append(SinkBinding(action, plugin, config))
-        return RuleRuntime(rule, plan, source, source_config, bindings, self.clock)
+        return RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler, self.shared_feeds)
+
+    def _rule_lock(self, rule_id: str) -> threading.Lock:
+        with self._lock:
+            lock = self._rule_locks.get(rule_id)
+            if lock is None:
+                lock = self._rule_locks[rule_id] = threading.Lock()
+            return lock
 
     def create_rule(self, body: Mapping[str, Any]) -> RuleDef:
         """POST /rules: check, store, and start the rule unless ``triggered`` is false."""
         rule, plan = self._validated(body)
-        with self._lock:
-            self.catalog.put_rule(rule)
+        with self._rule_lock(rule.id):
+            with self._lock:
+                self.catalog.put_rule(rule)
             if rule.triggered:
                 self._start(rule, plan)
         return rule
@@ -127,39 +146,43 @@ class RuleManager(StreamApi):
     def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
         """PUT /rules/{id}: replace the definition; a running rule restarts with it."""
         rule, plan = self._validated(body)
-        with self._lock:
-            self.catalog.get_rule(rule.id)
+        with self._rule_lock(rule.id):
+            with self._lock:
+                self.catalog.get_rule(rule.id)
             was_running = self._running(rule.id)
             self._stop(rule.id)
-            self.catalog.put_rule(rule, replace=True)
+            with self._lock:
+                self.catalog.put_rule(rule, replace=True)
             if was_running or rule.triggered:
                 self._start(rule, plan)
         return rule
 
     def start_rule(self, rule_id: str) -> None:
-        with self._lock:
+        with self._rule_lock(rule_id):
             rule = self.catalog.get_rule(rule_id)
             if self._running(rule_id):
                 return
             self._start(rule)
 
     def stop_rule(self, rule_id: str) -> None:
-        with self._lock:
+        with self._rule_lock(rule_id):
             self.catalog.get_rule(rule_id)
             self._stop(rule_id, "canceled manually")
 
     def restart_rule(self, rule_id: str) -> None:
-        with self._lock:
+        with self._rule_lock(rule_id):
             rule = self.catalog.get_rule(rule_id)
             self._stop(rule_id, "restarting")
             self._start(rule)
 
     def delete_rule(self, rule_id: str) -> None:
-        with self._lock:
+        with self._rule_lock(rule_id):
             self.catalog.get_rule(rule_id)
             self._stop(rule_id)
-            self._runtimes.pop(rule_id, None)
-            self.catalog.delete_rule(rule_id)
+            with self._lock:
+                self._runtimes.pop(rule_id, None)
+                self.catalog.delete_rule(rule_id)
+                self._rule_locks.pop(rule_id, None)
 
     def rule_status(self, rule_id: str) -> dict[str, Any]:
         # no lock: a status must not wait behind a start or a stop that is in a plugin call
@@ -178,12 +201,11 @@ class RuleManager(StreamApi):
 
     def runtime(self, rule_id: str) -> RuleRuntime:
         """The rule's current (or last) run, for tests and tools."""
-        with self._lock:
-            self.catalog.get_rule(rule_id)
-            runtime = self._runtimes.get(rule_id)
-            if runtime is None:
-                raise NotFoundError("running rule", rule_id, list(self._runtimes))
-            return runtime
+        self.catalog.get_rule(rule_id)
+        runtime = self._runtimes.get(rule_id)
+        if runtime is None:
+            raise NotFoundError("running rule", rule_id, list(self._runtimes))
+        return runtime
 
     def start_all(self) -> dict[str, str]:
         """Start every stored rule that is triggered (host start-up); return failures by id."""
@@ -199,12 +221,14 @@ class RuleManager(StreamApi):
         return failures
 
     def shutdown(self) -> None:
-        """Stop every running rule (host shutdown)."""
+        """Stop every running rule (host shutdown): every source first, so the drains overlap,
+        then the stops, several at once (each waits at most its drainTimeout)."""
         with self._lock:
-            for runtime in self._runtimes.values():  # every source first, so the drains overlap
-                runtime.stop_source()
-            for rule_id in list(self._runtimes):
-                self._stop(rule_id, "host shutting down")
+            runtimes = list(self._runtimes.values())
+        for runtime in runtimes:
+            runtime.stop_source()
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="plutino-shutdown") as pool:
+            list(pool.map(lambda r: r.stop("host shutting down"), runtimes))
 
     # -- internals ---------------------------------------------------------------------------
     def _running(self, rule_id: str) -> bool:
@@ -220,7 +244,8 @@ class RuleManager(StreamApi):
         if plan is None:
             plan = self._plan(rule)
         runtime = self._runtime(rule, plan)
-        self._runtimes[rule.id] = runtime
+        with self._lock:
+            self._runtimes[rule.id] = runtime
         try:
             runtime.start()
         except Exception as exc:

@@ -1,31 +1,31 @@
 """A running rule: its life cycle (start, stop, status) and the wiring of its parts.
 
-    source thread --queue--> operator thread --queue--> sink thread (one per action)
+    source feed --> operators --mailbox--> sink (one mailbox per action)
 
-The source thread pulls batches, decodes them into the stream's rows and stamps their arrival
-time (:mod:`.source_reader`); the operator thread runs the :class:`Pipeline`
-(:mod:`.ops_runner`); each sink thread writes to its sink (:mod:`.sink_writer`). Queues are
-bounded (the rule's ``bufferLength``, in batches; :mod:`.handoff`), so a slow sink slows the
-operators and then the source: backpressure, not unbounded memory. Native calls release the
-GIL, so the threads run plugin code in parallel.
+A rule owns no thread. Its source feed (:mod:`.source_reader`) reads the source when it has
+data and hands the decoded rows to the rule's operators (:mod:`.ops_runner`); each sink
+(:mod:`.sink_writer`) drains its mailbox; all of it runs as tasks on the process's
+:class:`~.scheduler.Scheduler`. A rule without a window runs its operators in the feed's turn;
+a rule with one has an operators' mailbox, which the clock's ticks also reach. A sink that is
+caught up and quick is written by the operators themselves. Mailboxes hold up to the rule's
+``bufferLength`` batches (:mod:`.handoff`), so a slow sink holds back the operators and then
+the source: backpressure, not unbounded memory.
 
-A rule without a window has no clock ticks to take, so its operators run on the source thread
-(``source thread --queue--> sink thread``). And a sink that is caught up (nothing queued, its
-thread idle) and quick (its last write took under ``INLINE_WRITE_S``) is written on the
-operators' thread; any other batch goes through its queue and thread, in order. A hand-off
-between threads costs several context switches per batch on a busy core, more than such a
-write, and lets the source run ahead of the cache (bench/pipeline.py, docs/performance.md).
+A stream created with ``SHARED="true"`` gives its rules one feed (:mod:`.shared_sources`):
+one source instance, one decode per batch.
 
 A failure inside a plugin is counted in the node's metrics and the rule keeps running: a
 source's ``next`` error is retried, a function's error drops that batch, a sink's write error
 is retried ``retryCount`` times and then drops that batch. A bounded source's end
 (EndOfStream) flushes the windows, drains the sinks and stops the rule.
 
-Stopping drains: the source stops taking data in first, then the rows it already took go
-through the operators and out of the sinks for up to the rule's ``drainTimeout``; whatever is
-still queued after that is counted, per node, as ``records_undelivered_total`` in the status,
-so a stop never loses rows silently. A thread still inside a plugin call after the stop
-(:mod:`.rule_threads`) leaves the instances it may be in open.
+Stopping drains: the rule stops reading first, then the rows it already took go through the
+operators and out of the sinks for up to the rule's ``drainTimeout``; whatever is still queued
+after that is counted, per node, as ``records_undelivered_total`` in the status, so a stop never
+loses rows silently, and a source that can replay them (:mod:`.delivery`) is not told they
+were delivered. A node still inside a plugin call ``JOIN_S`` after the stop leaves the
+instances it may be in open: the contract never has the host call one instance from two
+threads at once.
 """
 
 from __future__ import annotations
@@ -39,18 +39,20 @@ from typing import Any, Callable, Mapping
 from plutino_contract.protocols import Context
 
 from .clock import Clock
-from .decode import Decoder, make_decoder
+from .decode import make_decoder
 from .errors import RuleError
+from .delivery import release_all
 from .handoff import POLL_S, Handoffs  # noqa: F401  (POLL_S: importable from here, as before)
-from .instances import create, failed, quietly
+from .instances import create, quietly
 from .metrics import NodeMetrics
 from .ops_runner import OpsRunner
 from .pipeline import Pipeline
 from .planner import QueryPlan
-from .rule_threads import JOIN_S, RuleThread
 from .rules import Action, RuleDef
+from .scheduler import Scheduler, default_scheduler
+from .shared_sources import JOIN_S, SharedFeeds
 from .sink_writer import INLINE_WRITE_S, SinkWriter  # noqa: F401  (INLINE_WRITE_S: as before)
-from .source_reader import SOURCE_TIMEOUT_S, SourceReader  # noqa: F401  (SOURCE_TIMEOUT_S: as before)
+from .source_reader import SOURCE_TIMEOUT_S, Inlet, SourceFeed  # noqa: F401  (SOURCE_TIMEOUT_S: as before)
 
 _log = logging.getLogger("plutino.engine")
 
@@ -77,10 +79,14 @@ class RuleRuntime:
         source_config: Mapping[str, Any],
         sinks: list[SinkBinding],
         clock: Clock,
+        scheduler: Scheduler | None = None,
+        shared_feeds: SharedFeeds | None = None,
     ) -> None:
         self.rule = rule
         self.plan = plan
         self.clock = clock
+        self.scheduler = scheduler or default_scheduler()
+        self._shared_feeds = shared_feeds if plan.stream.option("SHARED") in ("true", "TRUE", "True") else None
         self._source_plugin = source_plugin
         self._source_config = dict(source_config)
         self._bindings = sinks
@@ -90,23 +96,20 @@ class RuleRuntime:
         if self.pipeline.window is not None:
             self.pipeline.window.on_dropped = self._window_full
         self._dropped_logged_at = 0.0
-        self._inline_ops = plan.window is None  # operators on the source thread (see above)
+        self._inline_ops = plan.window is None  # operators in the feed's turn (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
         self.sink_metrics = [NodeMetrics(f"sink_{b.action.sink}_{i}_0") for i, b in enumerate(sinks)]
         self.state = "stopped"
         self.last_start_ms = 0
         self.last_stop_ms = 0
         self._stop = threading.Event()
-        self._stop_source = threading.Event()  # set first when stopping: no new data in
-        self._threads: list[RuleThread] = []
-        self._source: Any = None
+        self._feed: SourceFeed | None = None
+        self._feed_key = ""
+        self._inlet: Inlet | None = None
+        self._ops: OpsRunner | None = None
         self._writers: list[SinkWriter] = []  # one per sink instance, made by start()
-        self._decoder: Decoder = lambda b: b
-        self._handoffs = Handoffs(
-            rule.buffer_length, [b.action.buffer_length or rule.buffer_length for b in sinks], self._stop
-        )
-        self._ops_queue = self._handoffs.ops
-        self._sink_queues = self._handoffs.sinks
+        self._handoffs = Handoffs(self.scheduler, rule.buffer_length,
+                                  [b.action.buffer_length or rule.buffer_length for b in sinks], self._stop)
         self._unsubscribe: Callable[[], None] | None = None
         self._sinks_running = 0
         self._lock = threading.Lock()
@@ -114,11 +117,12 @@ class RuleRuntime:
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
-        """Create the instances (config errors raise RuleError here) and start the threads."""
+        """Create the instances (config errors raise RuleError here) and start reading."""
         rule_id = self.rule.id
+        own_feed: SourceFeed | None = None
         try:
-            self._source = self._make_source()
-            self._decoder = make_decoder(self.plan.stream, self._source.schema(), self._decode_error)
+            if self._shared_feeds is None:
+                own_feed = self._make_feed()
             sinks = self._make_sinks()
             self._writers = [
                 SinkWriter(rule_id, i, sink, b.action, m, self._handoffs, self._stop, self._sink_finished)
@@ -132,38 +136,56 @@ class RuleRuntime:
                         f"rule '{rule_id}': function '{use.name}' of plugin '{use.plugin}' could not start: {exc}"
                     ) from None
         except BaseException:
+            self._feed = own_feed
             self._close_instances()
             raise
         ops = OpsRunner(rule_id, self.pipeline, self._writers, self._handoffs, self._stop, self.source_metrics,
-                        inline=self._inline_ops)
-        reader = SourceReader(rule_id, self._source, self._decoder, self.source_metrics, self.clock, ops.submit,
-                              self._ops_queue.qsize, self._stop, self._stop_source)
+                        inline=self._inline_ops, event_time=self.rule.is_event_time)
+        self._ops = ops
+        self._inlet = Inlet(rule_id, self.source_metrics, ops)
         self._stop.clear()
-        self._stop_source.clear()
         self.state = "running"
         self.last_start_ms = int(time.time() * 1000)
         self._sinks_running = len(self._writers)
+        for w in self._writers:
+            w.start()
         window = self.plan.window
         if window is not None and window.is_time and not self.rule.is_event_time:
             self._unsubscribe = self.clock.subscribe(ops.tick, TICK_MS)
-        self._spawn(RuleThread(rule_id, "source", reader.run, operators=ops if self._inline_ops else None))
-        if not self._inline_ops:
-            self._spawn(RuleThread(rule_id, "ops", ops.run, operators=ops))
-        for w in self._writers:
-            self._spawn(RuleThread(rule_id, f"sink{w.index}", w.run, sink=w.index))
+        if own_feed is not None:
+            self._feed = own_feed
+            own_feed.attach(self._inlet)
+            own_feed.start()
+        else:
+            assert self._shared_feeds is not None
+            self._feed_key = SharedFeeds.key(self.plan.stream.name, self._source_config)
+            self._feed = self._shared_feeds.attach(self._feed_key, self._make_shared_feed, self._inlet)
+
+    def _make_feed(self, shared: bool = False) -> SourceFeed:
+        plugin = self._source_plugin
+        ctx = Context(plugin_name=plugin.name, rule_id="" if shared else self.rule.id, op_id="source")
+        stream = self.plan.stream
+        source = create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {stream.name}")
+        feed = SourceFeed(f"{stream.name}", source, self.clock, self.scheduler, shared=shared)
+        try:
+            feed.decoder = make_decoder(stream, source.schema(), feed.decode_error)
+        except BaseException:
+            quietly(source.close)
+            raise
+        return feed
+
+    def _make_shared_feed(self) -> SourceFeed:
+        return self._make_feed(shared=True)
 
     def probe(self) -> None:
         """Create and close the source and sink instances: their configuration is checked by
         the plugins themselves, and no I/O happens (create() does no slow work)."""
-        source = self._make_source()
+        plugin = self._source_plugin
+        ctx = Context(plugin_name=plugin.name, rule_id=self.rule.id, op_id="source")
+        source = create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {self.plan.stream.name}")
         quietly(source.close)
         for sink in self._make_sinks():
             quietly(sink.close)
-
-    def _make_source(self) -> Any:
-        plugin = self._source_plugin
-        ctx = Context(plugin_name=plugin.name, rule_id=self.rule.id, op_id="source")
-        return create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {self.plan.stream.name}")
 
     def _make_sinks(self) -> list[Any]:
         made: list[Any] = []
@@ -178,15 +200,22 @@ class RuleRuntime:
         return made
 
     def stop_source(self) -> None:
-        """The first step of a stop: the source takes no more data in (the rows it already
-        took keep going). RuleManager.shutdown() calls it on every rule before stopping them,
-        so their drains overlap."""
-        self._stop_source.set()
+        """The first step of a stop: the rule takes no more data in (the rows it already took
+        keep going). RuleManager.shutdown() calls it on every rule before stopping them, so
+        their drains overlap."""
+        inlet, feed = self._inlet, self._feed
+        if inlet is None or feed is None or inlet.detached:
+            return
+        if self._shared_feeds is not None:
+            self._shared_feeds.detach(self._feed_key, feed, inlet)
+        else:
+            inlet.detached = True
+            feed.stop()
 
     def stop(self, reason: str = "", drain_s: float | None = None) -> None:
-        """Stop the source, drain for up to ``drain_s`` seconds (default: the rule's
-        drainTimeout), then stop the threads, count what was left undelivered, flush and close
-        every instance. Idempotent."""
+        """Stop reading, drain for up to ``drain_s`` seconds (default: the rule's
+        drainTimeout), then stop, count what was left undelivered, flush and close every
+        instance. Idempotent."""
         self.stop_source()
         if not self._stop.is_set():
             self._drain(self.rule.drain_timeout_ms / 1000 if drain_s is None else drain_s)
@@ -194,8 +223,9 @@ class RuleRuntime:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        for t in self._threads:
-            t.join(JOIN_S)
+        for w in self._writers:
+            w.abandon_retry()
+        self._settle(JOIN_S)
         self._count_left_behind()
         self._close_instances()
         with self._lock:
@@ -206,13 +236,38 @@ class RuleRuntime:
     def _drain(self, seconds: float) -> None:
         """Let the rows already taken in reach the sinks, for at most ``seconds``."""
         deadline = time.monotonic() + seconds
-        source = next((t for t in self._threads if t.role == "source"), None)
-        if source is not None:
-            source.join(max(0.0, deadline - time.monotonic()))
+        if self._feed is not None and self._shared_feeds is None:
+            self._feed.join(seconds)
+        if self._inlet is not None:
+            self._inlet.quiet(max(0.0, deadline - time.monotonic()))
         self.wait_idle(max(0.0, deadline - time.monotonic()))
 
+    def _settle(self, seconds: float) -> None:
+        """After the stop flag: wait for the turns still running (each sees the flag at its next item)."""
+        deadline = time.monotonic() + seconds
+        while self._stuck() and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def _stuck(self) -> dict[str, Any]:
+        """What is still inside a call: "source" (a feed of its own), "ops", and the sinks."""
+        out: dict[str, Any] = {}
+        feed, inlet, ops = self._feed, self._inlet, self._ops
+        if feed is not None and self._shared_feeds is None and not feed.join(0):
+            out["source"] = True
+        busy = self._handoffs.busy()
+        ops_busy = (inlet is not None and inlet.active) if self._inline_ops else 0 in busy
+        if ops_busy:
+            out["ops"] = True
+        sinks = {n - 1 for n in busy if n > 0}
+        if ops_busy and ops is not None and ops.writing >= 0:
+            sinks.add(ops.writing)
+        if sinks:
+            out["sinks"] = sinks
+        return out
+
     def _count_left_behind(self) -> None:
-        """After the threads stopped: count the rows still queued as undelivered, per node."""
+        """After the stop: count the rows still queued as undelivered, per node. On a shared
+        feed, which goes on for other rules, their deliveries are let go (see source_reader)."""
         for node, rows in enumerate(self._handoffs.left_behind()):
             if rows:
                 metrics = self.source_metrics if node == 0 else self.sink_metrics[node - 1]
@@ -220,34 +275,35 @@ class RuleRuntime:
                 _log.warning("rule %s: %d rows were not delivered by %s when the rule stopped (drainTimeout"
                              " %d ms)", self.rule.id, rows, "the operators" if node == 0 else metrics.name,
                              self.rule.drain_timeout_ms)
-
-    def _spawn(self, thread: RuleThread) -> None:
-        self._threads.append(thread)
-        thread.start()
+        if self._shared_feeds is not None:
+            release_all(self._handoffs.abandoned)
+            if self._ops is not None:
+                release_all(self._ops.let_go())
+        self._handoffs.abandoned.clear()
 
     def _close_instances(self) -> None:
         with self._lock:
             if self._closed:
                 return
             self._closed = True
-        # An instance whose thread is still inside a plugin call (one that ignored its timeout)
-        # is left open: the contract never has the host call one instance from two threads.
-        stuck = sorted((t for t in self._threads if t.stuck()), key=lambda t: t.role)
-        for t in stuck:
-            _log.error("rule %s: the %s thread is still inside a plugin call %g s after the stop; its"
-                       " instances are left open", self.rule.id, t.role, JOIN_S)
-        if not any(t.runs_operators for t in stuck):
+        # An instance still inside a plugin call (one that ignored its timeout) is left open:
+        # the contract never has the host call one instance from two threads.
+        stuck = self._stuck()
+        if stuck:
+            _log.error("rule %s: %s still inside a plugin call %g s after the stop; its instances are left open",
+                       self.rule.id, ", ".join(sorted(stuck)), JOIN_S)
+        if "ops" not in stuck:
             for use in self.plan.uses:
                 use.close()
-        in_use = {i for t in stuck for i in t.sinks_in_use()}
+        in_use = stuck.get("sinks", set())
         for w in self._writers:
             if w.index not in in_use:
                 quietly(w.sink.flush)
                 quietly(w.sink.close)
-        if self._source is not None and not any(t.role == "source" for t in stuck):
-            quietly(self._source.close)
+        if self._feed is not None and self._shared_feeds is None and "source" not in stuck:
+            quietly(self._feed.source.close)
 
-    # -- the threads' callbacks ------------------------------------------------------------
+    # -- callbacks -----------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until everything queued so far went through the operators and was written by
         the sinks (or the rule stopped); False on timeout. For tests and orderly hand-overs."""
@@ -261,12 +317,7 @@ class RuleRuntime:
             with self._lock:
                 if self.state == "running":
                     self.state = "stopped: end of stream"
-            threading.Thread(target=self.stop, name=f"plutino-rule-{self.rule.id}-finish", daemon=True).start()
-
-    def _decode_error(self, message: str) -> None:
-        """A payload the stream's FORMAT cannot decode: counted and shown on the source; the
-        other payloads of its batch go on."""
-        failed(self.rule.id, self.source_metrics, ValueError(message), "decode")
+            self.scheduler.submit(self.stop)
 
     def _window_full(self, dropped: int) -> None:
         """The window held more than its cap: its oldest rows were dropped (counted in the
@@ -292,13 +343,19 @@ class RuleRuntime:
             "lastStartTimestamp": self.last_start_ms,
             "lastStopTimestamp": self.last_stop_ms,
         }
-        self.source_metrics.buffer_length = self._ops_queue.qsize()
-        out.update(self.source_metrics.flat())
+        m = self.source_metrics
+        m.buffer_length = self._handoffs.backlog(0)
+        if self._feed is not None:
+            m.connection_status = self._feed.status()
+            redelivered = self._feed.redelivered()
+            if redelivered:
+                m.extra["records_redelivered_total"] = redelivered
+        out.update(m.flat())
         for node in self.pipeline.nodes:
             out.update(node.flat())
-        for m, q in zip(self.sink_metrics, self._sink_queues):
-            m.buffer_length = q.qsize()
-            out.update(m.flat())
+        for i, sm in enumerate(self.sink_metrics):
+            sm.buffer_length = self._handoffs.backlog(i + 1)
+            out.update(sm.flat())
         for use in self.plan.uses:
             prefix = f"function_{use.name}_{use.index}"
             out[f"{prefix}_plugin"] = use.plugin

@@ -1,17 +1,20 @@
-"""One sink of a running rule: its thread, its writes and their retries.
+"""One sink of a running rule: its mailbox, its writes and their retries.
 
-The sink's thread opens it, then writes every batch queued for it, in order, until the end of
-the stream (then it flushes) or the stop. A write that fails with an ``OSError`` (a lost
-connection, a full disk) is retried ``retryCount`` times, ``retryInterval`` apart; any other
-error, or the last retry, drops that batch and counts the error in the sink's metrics. A stop
-during a retry's wait counts the batch as undelivered.
+The sink's mailbox (node ``1 + index`` of :mod:`.handoff`) is drained on the scheduler: the
+first turn opens the sink, then every batch queued for it is written, in order, until the end
+of the stream (then it flushes) or the stop. A write that fails with an ``OSError`` (a lost
+connection, a full disk) is retried ``retryCount`` times, ``retryInterval`` apart: the mailbox
+pauses and a timer resumes it, so a waiting sink holds no thread. Any other error, or the
+last retry, drops that batch and counts the error in the sink's metrics. A stop during a
+retry's wait counts the batch as undelivered.
 
-A sink that is caught up (nothing queued, its thread idle) and quick (its writes take under
+A sink that is caught up (nothing queued, its handler idle) and quick (its writes take under
 ``INLINE_WRITE_S`` on average; once quick, it stays so until the average passes twice that,
 so one write slowed by a busy core does not send the next batches through a hand-off) may be
-written by the operators' thread instead
-(:meth:`SinkWriter.can_inline`, used by :mod:`.ops_runner`): a hand-off between threads costs
-several context switches per batch on a busy core, more than such a write.
+written by the operators instead (:meth:`SinkWriter.can_inline`, used by :mod:`.ops_runner`).
+
+Each batch comes with its deliveries (:mod:`.delivery`): released once the batch is written,
+or dropped after its retries; never when the stop keeps it from the sink.
 """
 
 from __future__ import annotations
@@ -22,13 +25,16 @@ from typing import Any, Callable
 
 import pyarrow as pa
 
+from .delivery import Deliveries, hold_all, release_all
 from .handoff import END, Handoffs
 from .instances import StatusPoll, failed, quietly, status_of
 from .metrics import NodeMetrics
 from .rules import Action
 
-INLINE_WRITE_S = 20e-6  # a sink whose writes take less (on average) is written on the operators' thread
+INLINE_WRITE_S = 20e-6  # a sink whose writes take less (on average) is written by the operators
 _AVERAGE_WEIGHT = 0.25  # of the newest write in the moving average
+OPEN = ("open",)  # the first item of a sink's mailbox
+_DONE, _RETRY, _FAILED = 0, 1, 2
 
 
 class SinkWriter:
@@ -57,39 +63,92 @@ class SinkWriter:
         self.quick = False  # its writes take < INLINE_WRITE_S on average (see above)
         self._average_s: float | None = None
         self._status = StatusPoll(sink)
+        self._retry: tuple[Any, pa.RecordBatch, Deliveries] | None = None  # while a retry waits
+        self._lock = threading.Lock()
+        self.box = handoffs.bind(self.node, self.handle)
+
+    def start(self) -> None:
+        """Open the sink in its mailbox's first turn."""
+        self.handoffs.put(self.node, OPEN)
 
     def can_inline(self) -> bool:
         """Quick and caught up, and the rule is running: the operators may write it themselves."""
         return self.quick and self.handoffs.caught_up(self.node) and not self.stop.is_set()
 
-    def run(self) -> None:
-        """The sink's thread."""
-        sink, m, handoffs, node = self.sink, self.metrics, self.handoffs, self.node
-        q = handoffs.queues[node]
+    # -- the mailbox ------------------------------------------------------------------------
+    def handle(self, item: Any) -> None:
+        if item is OPEN:
+            self._open()
+            self.handoffs.finished(self.node)
+            return
+        if item is END:
+            quietly(self.sink.flush)
+            self.handoffs.finished(self.node)
+            self.on_end()
+            return
+        batch, deliveries = item
+        self.metrics.buffer_length = len(self.box)
+        self._attempt(batch, deliveries, 0, self.metrics.begin(batch.num_rows))
+
+    def _open(self) -> None:
+        m = self.metrics
         try:
-            sink.open()
-            m.connection_status = status_of(sink)
+            self.sink.open()
+            m.connection_status = status_of(self.sink)
         except Exception as exc:
             failed(self.rule_id, m, exc, "open")
             m.connection_status = "disconnected"
-        while True:
-            item = handoffs.get(node)
-            if item is None:
-                return
-            if item is END:
-                quietly(sink.flush)
-                handoffs.finished(node)
-                self.on_end()
-                return
-            m.buffer_length = q.qsize()
-            self.deliver(item)
-            handoffs.finished(node)  # last: from here on the operators' thread may write inline
 
-    def deliver(self, batch: pa.RecordBatch) -> None:
-        """Write ``batch`` (retrying as the action says), timed in the sink's metrics."""
+    def _attempt(self, batch: pa.RecordBatch, deliveries: Deliveries, attempt: int, started: float) -> None:
+        outcome = self._write(batch, last=attempt >= self.action.retry_count)
+        if outcome == _RETRY:
+            self.box.pause()
+
+            def again() -> None:
+                with self._lock:
+                    waiting, self._retry = self._retry, None
+                if waiting is None:  # the stop took it
+                    return
+                self.metrics.add("retries_total")
+                self._attempt(batch, deliveries, attempt + 1, started)
+
+            with self._lock:
+                self._retry = (self.box.task.scheduler.call_later(self.action.retry_interval_ms / 1000, again), batch,
+                               deliveries)
+            if self.stop.is_set():
+                self.abandon_retry()
+            return
+        self._written(batch, outcome == _DONE, started)
+        release_all(deliveries)
+        self.handoffs.finished(self.node)  # last: from here on the operators may write inline
+        if self.box.paused:
+            self.box.resume()
+
+    def abandon_retry(self) -> None:
+        """The stop: a batch waiting for its retry is counted undelivered."""
+        with self._lock:
+            waiting, self._retry = self._retry, None
+        if waiting is not None:
+            waiting[0].cancel()
+            self.handoffs.lost(self.node, waiting[1].num_rows, waiting[2])
+            self.handoffs.finished(self.node)
+
+    # -- written by the operators ------------------------------------------------------------------
+    def deliver(self, batch: pa.RecordBatch, deliveries: Deliveries) -> None:
+        """Write ``batch`` right here (the operators' turn); one that should be retried goes
+        through the mailbox, which waits for its retries."""
+        started = self.metrics.begin(batch.num_rows)
+        outcome = self._write(batch, last=self.action.retry_count == 0)
+        if outcome == _RETRY:
+            self.metrics.records_in -= batch.num_rows  # counted again by the mailbox
+            hold_all(deliveries)
+            self.handoffs.put(self.node, (batch, deliveries))
+            return
+        self._written(batch, outcome == _DONE, started)
+
+    def _written(self, batch: pa.RecordBatch, ok: bool, started: float) -> None:
         m = self.metrics
-        started = m.begin(batch.num_rows)
-        if self._write(batch):
+        if ok:
             m.end(started, batch.num_rows)
         took = time.perf_counter() - started
         average = took if self._average_s is None else self._average_s + (took - self._average_s) * _AVERAGE_WEIGHT
@@ -97,27 +156,17 @@ class SinkWriter:
         self.quick = average < (2 * INLINE_WRITE_S if self.quick else INLINE_WRITE_S)
         m.connection_status = self._status()
 
-    def _write(self, batch: pa.RecordBatch) -> bool:
-        action, m = self.action, self.metrics
-        attempts = 1 + action.retry_count
-        for attempt in range(attempts):
-            try:
-                self.sink.write(batch)
-                return True
-            except OSError as exc:
-                if attempt + 1 < attempts:
-                    if self.stop.wait(action.retry_interval_ms / 1000):
-                        # the rule stopped while this batch waited for its retry
-                        self.handoffs.lost(self.node, batch.num_rows)
-                        return False
-                    m.add("retries_total")
-                    continue
-                failed(self.rule_id, m, exc, "write")
-                return False
-            except Exception as exc:
-                failed(self.rule_id, m, exc, "write")
-                return False
-        return False
+    def _write(self, batch: pa.RecordBatch, last: bool) -> int:
+        try:
+            self.sink.write(batch)
+            return _DONE
+        except OSError as exc:
+            if not last and not self.stop.is_set():
+                return _RETRY
+            failed(self.rule_id, self.metrics, exc, "write")
+        except Exception as exc:
+            failed(self.rule_id, self.metrics, exc, "write")
+        return _FAILED
 
 
-__all__ = ["INLINE_WRITE_S", "SinkWriter"]
+__all__ = ["INLINE_WRITE_S", "OPEN", "SinkWriter"]
