@@ -162,6 +162,7 @@ class HttpPushSource:
         self._cond = threading.Condition()
         self._server: _Server | None = None
         self._status: ConnectionStatus = "connecting"
+        self._ready: Any = None  # the engine's callback: next(0) has something (set_ready)
 
     @property
     def url(self) -> str:
@@ -187,7 +188,18 @@ class HttpPushSource:
                 return False
             self._pending.append(body)
             self._cond.notify()
-            return True
+            ready = self._ready
+        if ready is not None:
+            ready()
+        return True
+
+    def set_ready(self, callback: Any) -> None:
+        """Read on the engine's scheduler: ``callback()`` whenever a body was queued."""
+        with self._cond:
+            self._ready = callback
+            pending = bool(self._pending)
+        if pending:
+            callback()
 
     def next(self, timeout: float) -> pa.RecordBatch | None:
         with self._cond:
