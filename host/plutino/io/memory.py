@@ -13,6 +13,10 @@ feed a stream and read a rule's output directly::
 Publishing to a topic nobody reads drops the batch (as a message broker would); publishing to
 a reader whose queue is full waits, so a slow rule slows its producer (backpressure).
 
+An engine that schedules rather than blocks calls ``set_ready(callback)`` on the source (or
+sets :attr:`Subscription.on_ready`): the callback then comes, from the publishing thread,
+whenever a batch or the end of the topic is queued, i.e. whenever ``next(0)`` has something new.
+
 A topic lives in one process. When rules run in several (the data plane's workers), a bridge
 (:mod:`plutino.dataplane.memory_bridge`) joins the processes' brokers: each broker reports its
 readers per topic (``on_readers``), is told which topics are read elsewhere (``remote``),
@@ -45,13 +49,15 @@ class Subscription:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize)
         self.closed = False
         self.ended = False
+        #: Called (cheap, from the publisher's thread) after a batch or the end was queued.
+        self.on_ready: Callable[[], None] | None = None
 
     def get(self, timeout: float | None = None) -> pa.RecordBatch | None:
         """The next batch, None after ``timeout`` seconds; EndOfStream once the topic ended."""
         if self.ended:
             raise EndOfStream(self.topic)
         try:
-            item = self.queue.get(timeout=timeout)
+            item = self.queue.get(timeout=timeout) if timeout is None or timeout > 0 else self.queue.get_nowait()
         except queue.Empty:
             return None
         if item is _END:
@@ -134,6 +140,9 @@ class MemoryBroker:
                 try:
                     sub.queue.put(item, timeout=0.1)
                     delivered += 1
+                    ready = sub.on_ready
+                    if ready is not None:
+                        ready()
                     break
                 except queue.Full:
                     continue
@@ -164,6 +173,12 @@ class MemorySource:
 
     def open(self) -> None:
         pass
+
+    def set_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever ``next(0)`` has something new (a batch, or the end)."""
+        self._sub.on_ready = callback
+        if not self._sub.queue.empty() or self._sub.ended:
+            callback()
 
     def next(self, timeout: float) -> pa.RecordBatch | None:
         return self._sub.get(timeout)

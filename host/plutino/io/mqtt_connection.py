@@ -84,6 +84,7 @@ class Connection:
     key: str | None
     ca: str | None
     insecure: bool
+    explicit_id: bool = False  # the client id was given (not generated): the connection is this client's own
 
     @classmethod
     def from_options(cls, opts: Options, what: str, context: Context) -> "Connection":
@@ -109,6 +110,7 @@ class Connection:
                 f"{what}: cleanSession false keeps a session at the broker under a client id, "
                 "but no 'clientid' is set; set a fixed clientid"
             )
+        explicit_id = bool(client_id)
         if not client_id:
             rule = context.rule_id or "host"
             client_id = f"plutino-{rule}-{context.op_id or 'op'}-{uuid.uuid4().hex[:8]}"[:64]
@@ -134,6 +136,7 @@ class Connection:
             key=opts.text("privateKeyPath"),
             ca=opts.text("rootCaPath"),
             insecure=opts.flag("insecureSkipVerify", False),
+            explicit_id=explicit_id,
         )
 
     @property
