@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
+from .alarms import call_at
 from .formats import rows_to_batch
 from .options import RESERVED_SOURCE_KEYS, Options
 
@@ -40,6 +41,7 @@ class SimulatorSource:
         self._due = 0.0
         self._stop = threading.Event()
         self._status: ConnectionStatus = "connecting"
+        self._ready: Callable[[], None] | None = None
 
     def schema(self) -> pa.Schema:
         return self.rows.schema
@@ -47,6 +49,17 @@ class SimulatorSource:
     def open(self) -> None:
         self._status = "connected"
         self._due = time.monotonic()
+
+    def set_ready(self, callback: Callable[[], None]) -> None:
+        """Read on the engine's scheduler: ``callback()`` when the next batch is due (from the
+        process's one alarm thread, :mod:`.alarms`), instead of a thread waiting in next()."""
+        self._ready = callback
+        call_at(self._due, self._wake)
+
+    def _wake(self) -> None:
+        ready = self._ready
+        if ready is not None and not self._stop.is_set():
+            ready()
 
     def next(self, timeout: float) -> pa.RecordBatch | None:
         if self._pos >= self.rows.num_rows:
@@ -60,12 +73,15 @@ class SimulatorSource:
         batch = self.rows.slice(self._pos, self.batch_size)
         self._pos += batch.num_rows
         self._due = max(self._due + self.interval, time.monotonic()) if self.interval else 0.0
+        if self._ready is not None and self.interval:
+            call_at(self._due, self._wake)  # without an interval, the reader reads on by itself
         return batch
 
     def status(self) -> ConnectionStatus:
         return self._status
 
     def close(self) -> None:
+        self._ready = None
         self._stop.set()
         self._status = "disconnected"
 
