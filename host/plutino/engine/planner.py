@@ -9,6 +9,7 @@ here, when the rule is created, as a :class:`~plutino.engine.errors.SqlError` wi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import pyarrow as pa
 from sqlglot import exp
@@ -77,7 +78,7 @@ class QueryPlan:
         return [a.use for a in self.aggs if a.use is not None]
 
 
-def plan_query(sql: str, streams: dict[str, StreamDef], lookup: FunctionLookup) -> QueryPlan:
+def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLookup) -> QueryPlan:
     """Parse and check ``sql`` against the known ``streams`` and functions."""
     select = parse_select(sql)
     if select.args.get("distinct"):
@@ -215,7 +216,7 @@ def _error(sql: str, node: exp.Expression | None, problem: str, hint: str = "") 
     return SqlError(problem, line=line, col=col, hint=hint)
 
 
-def _source(sql: str, select: exp.Select, streams: dict[str, StreamDef]) -> tuple[StreamDef, str | None]:
+def _source(sql: str, select: exp.Select, streams: Mapping[str, StreamDef]) -> tuple[StreamDef, str | None]:
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
         raise _error(sql, select, "the SELECT has no FROM", "name the stream: SELECT ... FROM demo")

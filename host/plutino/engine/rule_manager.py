@@ -82,8 +82,7 @@ class RuleManager(StreamApi):
 
     # -- rules -------------------------------------------------------------------------------
     def _plan(self, rule: RuleDef) -> QueryPlan:
-        streams = {s.name: s for s in self.catalog.streams()}
-        return plan_query(rule.sql, streams, self.functions)
+        return plan_query(rule.sql, self.catalog.stream_map(), self.functions)
 
     def validate_rule(self, body: Mapping[str, Any] | RuleDef, instances: bool = True) -> RuleDef:
         """Check a rule completely without creating it: SQL, stream, functions, sinks and their
