@@ -12,13 +12,15 @@ Sink: ``{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "out", "qos": 1}}``
 batch (a JSON array) or per row with ``sendSingle``, see :mod:`plutino.io.sink_props`. A topic
 containing ``{{`` is a template rendered per row (per batch without sendSingle).
 
-Connection: paho reconnects by itself (``reconnectMinDelay`` doubling up to
-``reconnectMaxDelay``). The status is ``connecting`` until the first connection, ``connected``
-once connected (the source: once its subscription is acknowledged, so "connected" means
-messages flow), ``disconnected`` from a lost connection until the next one. With
-``cleanSession: false`` and a fixed ``clientid`` the broker keeps the subscription and the
-QoS 1/2 messages that arrive while the source is away (and across its own restart when it
-persists them), and hands them over on reconnection.
+Connection: sources that connect alike share one connection, each being one subscription on
+it (:mod:`.mqtt_hub`; a ``clientid`` or a persistent session gets a connection of its own).
+paho reconnects by itself (``reconnectMinDelay`` doubling up to ``reconnectMaxDelay``), and the
+hub subscribes again to every filter. A source's status is ``connecting`` until its
+subscription is acknowledged (so "connected" means messages flow), ``disconnected`` from a lost
+connection until the next subscription. With ``cleanSession: false`` and a fixed ``clientid``
+the broker keeps the subscription and the QoS 1/2 messages that arrive while the source is away
+(and across its own restart when it persists them), and the source acknowledges a message only
+when the engine says the rules delivered it (:meth:`MqttSource.take_ack`, :mod:`.mqtt_acks`).
 
 This module holds the two plugins, which check a stream's or an action's options and create
 the instances; the parts are :mod:`.mqtt_connection` (the connection options and status both
@@ -35,6 +37,7 @@ from plutino_contract.protocols import Context
 from .gotemplate import Template, TemplateError
 from .mqtt_connection import CONNECTION_KEYS, VERSION, ClientBase, Connection, Status  # noqa: F401
 from .mqtt_fast_client import _FastClient, source_client, varint  # noqa: F401  (_FastClient: bench/mqtt.py)
+from .mqtt_hub import HUB  # noqa: F401
 from .mqtt_sink import MqttSink
 from .mqtt_source import MAX_BATCH, MqttSource  # noqa: F401
 from .options import RESERVED_SOURCE_KEYS, Options

@@ -66,6 +66,7 @@ class Lane:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
+        client.on_socket_open = self._on_socket_open
 
     def start(self) -> None:
         """Connect (in paho's thread), once the first source is attached: a persistent session's
@@ -194,6 +195,17 @@ class Lane:
         if not self._closing and sources:
             _log.warning("mqtt: disconnected from %s (%s); reconnecting (%d sources)",
                          self.conn.server, reason, len(sources))
+
+    def _on_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:
+        """paho watches its socket with select(), which cannot watch descriptors >= 1024: say so
+        rather than stay "connecting" for ever."""
+        fd = sock.fileno() if hasattr(sock, "fileno") else -1
+        if fd >= 1024:
+            for source in self._each():
+                source._fail(
+                    f"the connection to {self.conn.server} got file descriptor {fd}, which paho-mqtt's select() "
+                    "cannot watch (>= 1024): this process holds too many files or connections"
+                )
 
     def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         for source in self._each():
