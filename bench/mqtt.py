@@ -321,7 +321,7 @@ class Engine:
         self.manager.create_rule({"id": rule_id, "sql": SQL, "actions": [action]})
         runtime = self.manager.runtime(rule_id)
         deadline = time.monotonic() + 10
-        while runtime.source_metrics.connection_status != "connected":
+        while counter_str(self.manager.rule_status(rule_id), "source_", "_connection_status") != "connected":
             if time.monotonic() > deadline:
                 sys.exit(f"the rule's mqtt source did not connect: {self.manager.rule_status(rule_id)}")
             time.sleep(0.01)
