@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from plutino.dataplane.control import DataPlane
 from plutino.engine import BUILTIN_NAMES, Catalog
 from plutino.engine.adhoc_query import QUERY_PREFIX
 from plutino.engine.errors import NotFoundError
+from plutino.engine.rules import RuleDef
 from plutino.errors import PlutinoError
 from plutino.io.builtin import builtin_plugin, is_builtin, register_builtins
 from plutino.packages.manager import PluginManager
@@ -44,6 +46,7 @@ from plutino.store import Store
 
 log = logging.getLogger("plutino.host")
 QUARANTINE_STATE = "quarantined: "  # a rule's stored state while it is quarantined
+RESTORE_WAIT_S = 5.0  # the API opens once the stored rules run, or after this long (see Host.start)
 
 DEMO_STREAM = 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")'
 DEMO_SQL = ("SELECT count, temperature, mul2add1(temperature) AS t2, upperAscii(name) AS sensor "
@@ -106,8 +109,14 @@ class Host:
 
     # ---------------------------------------------------------------- life cycle
 
-    def start(self, demo: bool = False, bundled_dir: Path | None = None) -> StartReport:
+    def start(self, demo: bool = False, bundled_dir: Path | None = None, background: bool = False) -> StartReport:
         """Load plugins, streams and rules from the store; start the rules that were running.
+
+        ``background`` (``plutino serve``): the rules are started by a thread of their own, and
+        this returns when they run or after ``RESTORE_WAIT_S``, whichever comes first: a few
+        rules are running when the API opens, as before, and thousands do not keep it closed
+        (they show "starting" until they run). ``report.rules_started`` and
+        ``report.failures`` fill in as they start.
 
         ``demo``: on a data directory with nothing in it yet, install the bundled plugins
         (from ``bundled_dir``, default :func:`bundled_plugins_dir`) and create the demo stream
@@ -122,7 +131,7 @@ class Host:
         for failed in report.plugins["failed"]:
             log.error("plugin %s did not load; see GET /plugins/<kind>s/<name> for the reason", failed)
         register_builtins(self.registry)  # an installed plugin keeps a built-in's name
-        self._restore(report)
+        self._restore(report, background)
         if demo:
             if fresh:
                 self._install_demo(report, bundled_dir)
@@ -134,7 +143,7 @@ class Host:
                  f", failures {sorted(report.failures)}" if report.failures else "")
         return report
 
-    def _restore(self, report: StartReport) -> None:
+    def _restore(self, report: StartReport, background: bool = False) -> None:
         for entry in self.store.list_entries("streams"):
             try:
                 self.catalog.load(streams=[entry.body])
@@ -157,15 +166,30 @@ class Host:
             # no recorded state (a rule written by an older host): its triggered option decides
             if entry.state == "running" or (entry.state == "" and self.catalog.get_rule(entry.id).triggered):
                 wanted.append(entry.id)
+        if background:
+            self.engine.mark_starting(wanted)
+            restoring = threading.Thread(target=self._start_wanted, args=(wanted, report), name="plutino-restore",
+                                         daemon=True)
+            restoring.start()
+            restoring.join(RESTORE_WAIT_S)
+        else:
+            self._start_wanted(wanted, report)
+
+    def _start_wanted(self, wanted: list[str], report: StartReport) -> None:
+        # started together, their requests to the workers in flight at once: one after another,
+        # 10,000 rules kept the API closed for as many round trips
+        failures = self.engine.start_many(wanted)
+        if self._closed:
+            return  # shut down while restoring: what did not start is not a failure of the rule
         for rule_id in wanted:
-            try:
-                self.engine.start_rule(rule_id)
+            exc = failures.get(rule_id)
+            if exc is None:
                 report.rules_started.append(rule_id)
-            except Exception as exc:  # noqa: BLE001 - one rule's failure never stops the host
-                reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
-                self.start_failures[rule_id] = reason
-                report.failures[f"rule/{rule_id}"] = reason
-                log.error("rule %s did not start: %s", rule_id, reason)
+                continue
+            reason = str(exc) if isinstance(exc, PlutinoError) else f"{type(exc).__name__}: {exc}"
+            self.start_failures[rule_id] = reason
+            report.failures[f"rule/{rule_id}"] = reason
+            log.error("rule %s did not start: %s", rule_id, reason)
 
     def close(self) -> None:
         """Stop every rule (their sinks are flushed and closed) and the workers, then close the store."""
@@ -184,7 +208,9 @@ class Host:
             if name.startswith(QUERY_PREFIX):
                 return
             previous = self.store.get_entry("rules", name)
-            self.store.put_entry("rules", name, record, previous.state if previous else "")
+            # a new rule is written with its desired state at once: one write per create, not two
+            state = previous.state if previous else ("running" if RuleDef.from_dict(record).triggered else "stopped")
+            self.store.put_entry("rules", name, record, state)
         else:
             self.store.put_entry("streams", name, record)
 
@@ -198,9 +224,9 @@ class Host:
     # ---------------------------------------------------------------- rules, with their desired state
 
     def create_rule(self, body: Mapping[str, Any]) -> Any:
-        rule = self.engine.create_rule(body)
-        self._want(rule.id, "running" if rule.triggered else "stopped")
-        return rule
+        """Create (and start) a rule; its store record, desired state included, is written once
+        (by the catalog's hook, :meth:`_stored`)."""
+        return self.engine.create_rule(body)
 
     def update_rule(self, body: Mapping[str, Any]) -> Any:
         rule = self.engine.update_rule(body)

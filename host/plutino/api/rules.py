@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
-from fastapi.responses import PlainTextResponse
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response
 
 from .deps import get_host
 from .errors import BadRequest
@@ -43,9 +44,12 @@ def validate_rule(body: RuleBody, host: Any = Depends(get_host)) -> dict[str, An
 
 
 @router.get("/rules", response_model=list[RuleListItem])
-def list_rules(host: Any = Depends(get_host)) -> list[dict[str, Any]]:
+async def list_rules(request: Request) -> Response:
     """Every rule with its status ("running", "stopped", "stopped: <why>")."""
-    return host.list_rules()
+    # Answered on the event loop from the control plane's own record (no worker is asked, and
+    # no request waits in the thread pool's queue behind creates and deletes), and serialised
+    # directly: validating 10,000 items against the response model took longer than the rest.
+    return Response(orjson.dumps(get_host(request).list_rules()), media_type="application/json")
 
 
 @router.get("/rules/{rule_id}")

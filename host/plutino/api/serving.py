@@ -109,7 +109,7 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
     the_host: Any = None
     try:
         the_host = Host(data)
-        the_host.start(demo=demo, bundled_dir=bundled_dir)
+        the_host.start(demo=demo, bundled_dir=bundled_dir, background=True)  # the API opens at once
         bound_port = sock.getsockname()[1]
         from plutino.api.access import load_access_settings
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,28 +30,28 @@ from plutino.dataplane.memory_bridge import MemoryHub
 from plutino.dataplane.placement import CrashRecord, least_loaded, memory_topics
 from plutino.dataplane.protocol import WorkerGone
 from plutino.dataplane.recovery import Recovery
-from plutino.dataplane.streams import StreamControl, stream_name
+from plutino.dataplane.rule_states import RuleStates
+from plutino.dataplane.streams import StreamControl
 from plutino.dataplane.supervisor import Supervisor, Worker
 from plutino.engine.catalog import Catalog
 from plutino.engine.errors import RuleError
 from plutino.engine.rules import RuleDef
-from plutino.engine.streams import StreamDef
 from plutino.errors import PlutinoError
 from plutino.io.memory import BROKER
 
 log = logging.getLogger("plutino.dataplane")
 STATUS_TIMEOUT_S = 3.0
-_CHANGING = ("starting", "stopping", "deleting")  # states this side sets while a worker acts
 QUARANTINED = "quarantined"
 
 
-class DataPlane(StreamControl, Recovery):
+class DataPlane(StreamControl, RuleStates, Recovery):
     """Streams and rules of one host, run by worker processes. Thread-safe."""
 
     def __init__(self, catalog: Catalog, registry: Any, settings: DataPlaneSettings, data_root: Path,
                  installed: Callable[[], list[dict[str, Any]]],
                  on_quarantine: Callable[[str, str], None] = lambda rule_id, reason: None,
                  on_plugin_crash: Callable[[str, str], None] = lambda plugin, reason: None) -> None:
+        RuleStates.__init__(self)
         self.catalog = catalog
         self.registry = registry
         self.settings = settings
@@ -64,7 +65,6 @@ class DataPlane(StreamControl, Recovery):
                                 lambda: [w for w in self.supervisor.workers if not w.dead])
         self._pool: list[Worker] = []
         self._where: dict[str, Worker] = {}
-        self._states: dict[str, str] = {}
         self._topics: dict[str, Worker] = {}
         self._lock = threading.RLock()
         self._rule_locks: dict[str, threading.Lock] = {}
@@ -81,6 +81,8 @@ class DataPlane(StreamControl, Recovery):
             self.memory.published(worker, *payload)
         elif name == "stopped":
             self.memory.forget(worker)
+        elif name == "states":
+            self._pushed(worker, *payload)
 
     @property
     def call_deadline(self) -> float:
@@ -107,25 +109,22 @@ class DataPlane(StreamControl, Recovery):
         with self._lock:
             return self._rule_locks.setdefault(rule_id, threading.Lock())
 
-    def _stream_of(self, rule: RuleDef) -> StreamDef | None:
-        name = stream_name(rule.sql)
-        return self.catalog.get_stream(name) if name and self.catalog.has_stream(name) else None
-
     def _place(self, rule: RuleDef) -> Worker:
         """The worker ``rule`` runs on: where it is, else a new one by its isolation."""
         with self._lock:
             here = self._where.get(rule.id)
             if here is not None and not here.dead:
                 return here
+        topics = memory_topics(rule, self._memory_stream_of(rule))
         if rule.isolation == "dedicated" or self.crashes.crashed_before(rule.id) or rule.id in self._isolated:
             worker = self.supervisor.take("dedicated")
         else:
-            worker = self._pool_worker(memory_topics(rule, self._stream_of(rule)))
+            worker = self._pool_worker(topics)
         with self._lock:
             self._where[rule.id] = worker
             worker.rules.add(rule.id)
             if worker.role != "dedicated":
-                for topic in memory_topics(rule, self._stream_of(rule)):
+                for topic in topics:
                     self._topics.setdefault(topic, worker)
         return worker
 
@@ -172,21 +171,23 @@ class DataPlane(StreamControl, Recovery):
             if self.catalog.has_rule(rule.id):
                 self.catalog.put_rule(rule)  # raises the catalog's "already exists"
             worker = self._place(rule)  # checked where it will run
-            try:
-                # a rule that starts now has its instances made (and its config checked) by the
-                # start: no extra create and close (a close that hangs would cost the worker)
-                self._ask(worker, "validate", rule.id, rule=rule.to_dict(), instances=not rule.triggered)
-            except BaseException:
-                self._unplace(rule.id)
-                raise
+            if not rule.triggered:
+                try:
+                    self._ask(worker, "validate", rule.id, rule=rule.to_dict(), instances=True)
+                except BaseException:
+                    self._unplace(rule.id)
+                    raise
+            # a rule that starts now is checked by its start, in the same request: its SQL and
+            # plugins as ``validate`` would, its instances made (and configs checked) by the
+            # start itself; no extra create and close (a close that hangs would cost the worker)
             self.catalog.put_rule(rule)
-            self._states[rule.id] = "stopped"
+            self._set(rule.id, "stopped")
             if rule.triggered:
                 try:
                     self._start(rule)
                 except BaseException:  # refused at its start: not created, as if refused by the check
                     self.catalog.delete_rule(rule.id)
-                    self._states.pop(rule.id, None)
+                    self._forget_state(rule.id)
                     raise
         return rule
 
@@ -252,7 +253,7 @@ class DataPlane(StreamControl, Recovery):
                     pass  # gone with its worker
             self._unplace(rule_id)
             self.catalog.delete_rule(rule_id)
-            self._states.pop(rule_id, None)
+            self._forget_state(rule_id)
             self.quarantined.pop(rule_id, None)
             self._isolated.discard(rule_id)
             self.crashes.forget(rule_id)
@@ -263,7 +264,7 @@ class DataPlane(StreamControl, Recovery):
         worker = self._place(rule)
         self._states[rule.id] = "starting"
         try:
-            self._states[rule.id] = worker.call("start", self.call_deadline, rule=rule.to_dict())
+            self._set(rule.id, worker.call("start", self.call_deadline, rule=rule.to_dict()))
         except WorkerGone:
             return  # it started, and its worker died: _died starts it again (or quarantines it)
         except BaseException as exc:
@@ -276,8 +277,7 @@ class DataPlane(StreamControl, Recovery):
         if worker is not None:
             self._states[rule_id] = "stopping"  # a death meanwhile must not start it again
             try:
-                self._ask(worker, "stop", rule_id, rule_id=rule_id, reason=reason)
-                self._states[rule_id] = self._ask(worker, "state", rule_id, rule_id=rule_id)
+                self._set(rule_id, self._ask(worker, "stop", rule_id, rule_id=rule_id, reason=reason))
             except WorkerGone:
                 self._states[rule_id] = f"stopped: {reason}"
             if unplace or worker.role == "dedicated":
@@ -315,10 +315,11 @@ class DataPlane(StreamControl, Recovery):
         status: dict[str, Any] = {"status": self._state(rule_id)}
         if worker is not None:
             try:
+                asked_at = time.monotonic()
                 reply = worker.call("status", STATUS_TIMEOUT_S, rule_id=rule_id)
                 if reply.pop("known", True):
                     status = reply
-                    self._adopt(rule_id, status.get("status", "stopped"))
+                    self._adopt(rule_id, status.get("status", "stopped"), asked_at)
             except PlutinoError as exc:
                 status["statusError"] = str(exc)
             status["worker"] = f"{worker.name} (pid {worker.pid}, {worker.role})"
@@ -329,35 +330,14 @@ class DataPlane(StreamControl, Recovery):
             status["crashesInWindow"] = self.crashes.recent(rule_id)
         return status
 
-    def _state(self, rule_id: str) -> str:
-        if rule_id in self.quarantined:
-            return f"stopped: {self.quarantined[rule_id]}"
-        return self._states.get(rule_id, "stopped")
-
     def describe_rule(self, rule_id: str) -> dict[str, Any]:
         return self.catalog.get_rule(rule_id).to_dict()
 
     def list_rules(self) -> list[dict[str, Any]]:
-        self._refresh_states()
+        """Every rule and its state, from this side's record alone: no request to a worker, so a
+        list of 10,000 rules costs what building it costs, however busy the workers are. The
+        record is kept by this side's own requests and by the state changes the workers push."""
         return [{"id": r.id, "status": self._state(r.id)} for r in self.catalog.rules()]
-
-    def _refresh_states(self) -> None:
-        with self._lock:
-            workers = {w for w in self._where.values() if not w.dead}
-        asked = [(w, w.send("states")) for w in workers]
-        for worker, future in asked:
-            try:
-                states = future.result(STATUS_TIMEOUT_S)
-            except Exception:  # noqa: BLE001 - a busy or dying worker keeps its last known states
-                continue
-            for rule_id, state in states.items():
-                if self._where.get(rule_id) is worker:
-                    self._adopt(rule_id, state)
-
-    def _adopt(self, rule_id: str, state: str) -> None:
-        """Take a worker's word for a rule's state, unless this side is changing it."""
-        if self._states.get(rule_id) not in _CHANGING:
-            self._states[rule_id] = state
 
     def snapshots(self) -> list[dict[str, Any]]:
         """Every live worker's metrics snapshot (``GET /metrics``)."""

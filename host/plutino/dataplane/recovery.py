@@ -5,6 +5,9 @@ The rules of the dead worker that should be running are started again: the culpr
 on a worker of its own (a second crash takes nobody else down), the others on a spare worker
 at once; a rule whose plugins crashed their worker ``quarantine_crashes`` times within the
 window is quarantined instead. Part of :class:`~plutino.dataplane.control.DataPlane`.
+
+:meth:`Recovery.start_many` also starts the stored rules when the host starts: thousands of
+them, with their requests to the workers in flight together.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class Recovery:
     _where: dict[str, Worker]
     _topics: dict[str, Worker]
     _states: dict[str, str]
+    _set: Any  # RuleStates._set
 
     def _rule_lock(self, rule_id: str) -> Any:
         raise NotImplementedError
@@ -72,32 +76,52 @@ class Recovery:
                     continue
                 log.error("rule %s: %s; restarting it on a worker of its own", rule_id, reason)
             restart.append(rule_id)
-        self._restart(restart)
+        self.start_many(restart, restarting=True)
 
-    def _restart(self, rule_ids: list[str]) -> None:
+    def start_many(self, rule_ids: list[str], restarting: bool = False) -> dict[str, BaseException]:
+        """Start many rules with their requests in flight together, not one round trip after
+        another: the host's start-up with thousands of stored rules, and the rules of a dead
+        worker. ``restarting``: only the rules this side still wants running (a rule stopped or
+        deleted while its worker was dying stays so). Return the failures by rule id."""
+        failures: dict[str, BaseException] = {}
         pending = []
         for rule_id in rule_ids:
-            lock = self._rule_lock(rule_id)
-            with lock:
-                if self._states.get(rule_id) not in ("running", "starting"):
-                    continue  # stopped or deleted while its worker was dying
+            with self._rule_lock(rule_id):
+                state = self._states.get(rule_id)
+                if (state not in ("running", "starting")) if restarting else state == "running":
+                    continue
+                if not self.catalog.has_rule(rule_id):
+                    continue  # deleted meanwhile
                 try:
                     rule = self.catalog.get_rule(rule_id)
                     worker = self._place(rule)
                     self._states[rule_id] = "starting"
                     pending.append((rule_id, worker, worker.send("start", rule=rule.to_dict())))
-                except Exception as exc:  # noqa: BLE001
-                    self._states[rule_id] = f"stopped: could not be restarted: {exc}"
-                    log.error("rule %s could not be restarted: %s", rule_id, exc)
+                except Exception as exc:  # noqa: BLE001 - one rule's failure is its own
+                    self._failed_start(rule_id, exc, restarting, failures)
         for rule_id, worker, future in pending:
             try:
-                self._states[rule_id] = future.result(self.call_deadline)
+                self._set(rule_id, future.result(self.call_deadline))
             except WorkerGone:
                 continue  # that worker died too: its own death report restarts the rule
             except Exception as exc:  # noqa: BLE001
-                self._states[rule_id] = f"stopped: could not be restarted: {exc}"
+                self._failed_start(rule_id, exc, restarting, failures)
                 self._unplace(rule_id)
-                log.error("rule %s could not be restarted on worker %s: %s", rule_id, worker.name, exc)
+        return failures
+
+    def mark_starting(self, rule_ids: list[str]) -> None:
+        """Rules :meth:`start_many` will start in the background: listed as "starting" until then."""
+        for rule_id in rule_ids:
+            self._states.setdefault(rule_id, "starting")
+
+    def _failed_start(self, rule_id: str, exc: BaseException, restarting: bool,
+                      failures: dict[str, BaseException]) -> None:
+        failures[rule_id] = exc
+        if restarting:
+            self._states[rule_id] = f"stopped: could not be restarted: {exc}"
+            log.error("rule %s could not be restarted: %s", rule_id, exc)
+        else:
+            self._states[rule_id] = f"stopped: {exc}"
 
 
 __all__ = ["Recovery"]

@@ -18,6 +18,7 @@ from typing import Any
 
 from plutino.engine import BUILTIN_NAMES, Catalog, RuleManager
 from plutino.engine.adhoc_query import run_query
+from plutino.engine.errors import NotFoundError
 from plutino.engine.metering import MeteredRegistry, PluginMeters
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.engine.rules import RuleDef
@@ -100,26 +101,42 @@ class WorkerRules:
         self._rules().validate_rule(definition, instances)
 
     def start(self, rule: dict[str, Any]) -> str:
-        """Start a rule (its definition replaces any this worker had); return its state."""
+        """Start a rule (its definition replaces any this worker had); return its state.
+
+        A rule new to this worker is checked here (as ``validate`` would) before it starts, so
+        the control plane creates a triggered rule with one request, not two; refused, it is
+        not kept."""
         engine = self._rules()
         definition = RuleDef.from_dict(rule)
         self._timeout(definition)
-        if self.catalog.has_rule(definition.id):
+        known = self.catalog.has_rule(definition.id)
+        if known:
             engine.stop_rule(definition.id)
             self.catalog.put_rule(definition, replace=True)
         else:
+            engine.validate_rule(definition, instances=False)
             self.catalog.put_rule(definition)
-        engine.start_rule(definition.id)
+        try:
+            engine.start_rule(definition.id)
+        except BaseException:
+            if not known:
+                self.forget(definition.id)
+            raise
         return self.state(definition.id)
 
-    def stop(self, rule_id: str, reason: str = "") -> None:
+    def stop(self, rule_id: str, reason: str = "") -> str:
+        """Stop a rule (draining it); return its state: the control plane's record of it."""
         if self.catalog.has_rule(rule_id):
             self._rules()._stop(rule_id, reason)
+        return self.state(rule_id)
 
     def forget(self, rule_id: str) -> None:
         """Stop the rule and drop it from this worker (deleted, or moved elsewhere)."""
         if self.catalog.has_rule(rule_id):
-            self._rules().delete_rule(rule_id)
+            try:
+                self._rules().delete_rule(rule_id)
+            except NotFoundError:
+                pass  # forgotten by a request that ran alongside
 
     def state(self, rule_id: str) -> str:
         if not self.catalog.has_rule(rule_id):
@@ -127,7 +144,8 @@ class WorkerRules:
         return self._rules()._state(rule_id)
 
     def states(self) -> dict[str, str]:
-        return {r.id: self._rules()._state(r.id) for r in self.catalog.rules()}
+        engine = self._rules()
+        return {r.id: engine._state(r.id) for r in self.catalog.rules()}
 
     def status(self, rule_id: str) -> dict[str, Any]:
         if not self.catalog.has_rule(rule_id):
@@ -135,11 +153,17 @@ class WorkerRules:
         status = self._rules().rule_status(rule_id)
         return {**status, "pluginVersions": self._versions_of(rule_id)}
 
+    def _runtime(self, rule_id: str) -> Any:
+        """The rule's current (or last) run, or None (not started, or dropped meanwhile)."""
+        try:
+            return self._rules().runtime(rule_id)
+        except PlutinoError:
+            return None
+
     def _used(self, rule_id: str) -> set[tuple[str, str]]:
         """(kind, name) of every plugin the rule's current run uses."""
-        try:
-            runtime = self._rules().runtime(rule_id)
-        except PlutinoError:
+        runtime = self._runtime(rule_id)
+        if runtime is None:
             return set()
         plan = runtime.plan
         return {("source", plan.stream.type), *(("sink", a.sink) for a in runtime.rule.actions),
@@ -158,12 +182,10 @@ class WorkerRules:
     def snapshot(self) -> dict[str, Any]:
         """Everything ``GET /metrics`` shows of this worker: the plugins' counters, and each
         rule's state and node counters."""
-        engine = self._rules()
         rules = {}
         for rule in self.catalog.rules():
-            try:
-                runtime = engine.runtime(rule.id)
-            except PlutinoError:
+            runtime = self._runtime(rule.id)
+            if runtime is None:
                 continue
             nodes = [runtime.source_metrics, *runtime.pipeline.nodes, *runtime.sink_metrics]
             rules[rule.id] = {"state": runtime.state, "nodes": [

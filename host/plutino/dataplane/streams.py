@@ -7,6 +7,7 @@ all of them when they start). Part of :class:`~plutino.dataplane.control.DataPla
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import sqlglot
@@ -23,6 +24,7 @@ class StreamControl(StreamApi):
     catalog: Any
     registry: Any
     supervisor: Any
+    _memory_streams: frozenset[str] | None = None  # names of the memory streams; None: not known yet
 
     def _settle(self, futures: Any, what: str) -> None:
         raise NotImplementedError
@@ -31,13 +33,30 @@ class StreamControl(StreamApi):
         return [r.id for r in self.catalog.rules() if _reads(r, name)]
 
     def _stream_stored(self, stream: StreamDef) -> None:
+        self._memory_streams = None
         self._settle(self.supervisor.broadcast("put_stream", sql=stream.sql), f"stream {stream.name}")
 
     def _stream_dropped(self, name: str) -> None:
+        self._memory_streams = None
         self._settle(self.supervisor.broadcast("drop_stream", name=name), f"dropping stream {name}")
 
 
+    def _memory_stream_of(self, rule: RuleDef) -> StreamDef | None:
+        """The rule's stream if it is a ``memory`` one (placement joins the rules of a memory
+        topic), else None. Most hosts have no memory stream, and then no SQL is parsed: a parse
+        is 0.2 ms, and a start-up places thousands of rules."""
+        if self._memory_streams is None:
+            self._memory_streams = frozenset(s.name for s in self.catalog.streams() if s.type == "memory")
+        sql = rule.sql.lower()
+        if not any(name.lower() in sql for name in self._memory_streams):
+            return None
+        name = stream_name(rule.sql)
+        return self.catalog.get_stream(name) if name in self._memory_streams and self.catalog.has_stream(name) else None
+
+
+@lru_cache(maxsize=16384)
 def stream_name(sql: str) -> str | None:
+    """The stream a rule's SQL reads (cached: dropping a stream asks it of every rule)."""
     try:
         tree = sqlglot.parse_one(sql)
     except Exception:  # noqa: BLE001 - a rule that does not parse reads no stream we can name

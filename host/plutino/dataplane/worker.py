@@ -11,6 +11,8 @@ Started by the supervisor (:mod:`.supervisor`), never by hand. It
 - answers requests (:mod:`.protocol`) by calling the :class:`~.runner.WorkerRules` method of
   the same name, each on a thread of its own, so a status request is answered while another
   request waits in a plugin's create();
+- pushes the states of its rules that changed (:func:`_push_states`), so the control plane
+  lists rules without asking;
 - ends when the connection closes: it stops its rules (draining them) and exits.
 """
 
@@ -41,6 +43,8 @@ _OPS = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "val
 #: Run in the order received, one at a time: what every other operation depends on.
 _SERIAL = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "mem_remote", "mem_deliver"}
 EXIT_AFTER_S = 4.5  # once the supervisor is gone, rules get this long to drain
+STATE_PUSH_S = 0.5  # the states that changed go to the control plane this often
+STATE_RESYNC_S = 10.0  # and all of them this often (see plutino.dataplane.rule_states)
 
 
 class _ToSupervisor(logging.Handler):
@@ -129,6 +133,32 @@ def serve(channel: Channel, rules: WorkerRules) -> None:
     pool.shutdown(wait=False, cancel_futures=True)
 
 
+def _push_states(channel: Channel, rules: WorkerRules, stop: threading.Event) -> None:
+    """Tell the control plane the states of this worker's rules that changed: it answers
+    ``GET /rules`` from its own record, without a request to every worker. A rule that ends by
+    itself (end of stream, a failed start in a restart) is the change only this side sees."""
+    sent: dict[str, str] = {}
+    resync_at = 0.0
+    while not stop.wait(STATE_PUSH_S):
+        if rules.engine is None:
+            continue
+        read_at = time.monotonic()
+        try:
+            states = rules.states()
+        except Exception:  # noqa: BLE001 - a rule dropped while reading: the next round has it
+            continue
+        if read_at >= resync_at:
+            changed, resync_at = states, read_at + STATE_RESYNC_S
+        else:
+            changed = {k: v for k, v in states.items() if sent.get(k) != v}
+        sent = states
+        if changed:
+            try:
+                channel.send(("evt", "states", (read_at, changed)))
+            except (OSError, ValueError):
+                return
+
+
 def _orphan_watch(parent: int, channel: Channel) -> None:
     """The host died without hanging up (SIGKILL): end as if it had, even when the main thread
     is stuck in a plugin's code and cannot read the connection's end."""
@@ -160,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     root.setLevel(logging.INFO)
     board = BoardWriter(args.board, args.call_timeout)
     watch.install(board)
-    serve(channel, WorkerRules(board))
+    rules = WorkerRules(board)
+    stop_pushing = threading.Event()
+    threading.Thread(target=_push_states, args=(channel, rules, stop_pushing), name="plutino-state-push",
+                     daemon=True).start()
+    serve(channel, rules)
+    stop_pushing.set()
     logging.shutdown()
     sys.stdout.flush()
     os._exit(0)  # threads stuck in plugin code must not hold the exit
