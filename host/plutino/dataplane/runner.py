@@ -113,11 +113,12 @@ class WorkerRules:
         if known:
             engine.stop_rule(definition.id)
             self.catalog.put_rule(definition, replace=True)
+            plan = None
         else:
-            engine.validate_rule(definition, instances=False)
+            definition, plan = engine.check_rule(definition, instances=False)
             self.catalog.put_rule(definition)
         try:
-            engine.start_rule(definition.id)
+            engine.start_rule(definition.id, plan)
         except BaseException:
             if not known:
                 self.forget(definition.id)
@@ -127,7 +128,7 @@ class WorkerRules:
     def stop(self, rule_id: str, reason: str = "") -> str:
         """Stop a rule (draining it); return its state: the control plane's record of it."""
         if self.catalog.has_rule(rule_id):
-            self._rules()._stop(rule_id, reason)
+            self._rules().stop_rule(rule_id, reason)
         return self.state(rule_id)
 
     def forget(self, rule_id: str) -> None:
@@ -141,11 +142,11 @@ class WorkerRules:
     def state(self, rule_id: str) -> str:
         if not self.catalog.has_rule(rule_id):
             return "stopped"
-        return self._rules()._state(rule_id)
+        return self._rules().state(rule_id)
 
     def states(self) -> dict[str, str]:
         engine = self._rules()
-        return {r.id: engine._state(r.id) for r in self.catalog.rules()}
+        return {r.id: engine.state(r.id) for r in self.catalog.rules()}
 
     def status(self, rule_id: str) -> dict[str, Any]:
         if not self.catalog.has_rule(rule_id):
@@ -202,9 +203,10 @@ class WorkerRules:
     def query(self, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
         return run_query(self._rules(), self.registry, sql, limit, timeout_s)
 
-    def shutdown(self) -> None:
+    def shutdown(self, deadline_s: float | None = None) -> None:
+        """Stop every rule, all within ``deadline_s`` (the worker exits after that anyway)."""
         if self.engine is not None:
-            self.engine.shutdown()
+            self.engine.shutdown(deadline_s)
 
 
 __all__ = ["WorkerRules"]

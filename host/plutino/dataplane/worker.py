@@ -129,7 +129,7 @@ def serve(channel: Channel, rules: WorkerRules) -> None:
     timer = threading.Timer(EXIT_AFTER_S, os._exit, args=(0,))  # a stuck plugin must not keep us
     timer.daemon = True
     timer.start()
-    rules.shutdown()
+    rules.shutdown(EXIT_AFTER_S - 0.5)
     pool.shutdown(wait=False, cancel_futures=True)
 
 

@@ -24,6 +24,19 @@ class YamlConfigResolver:
 
     def __init__(self, dirs: Mapping[str, Iterable[Path]]) -> None:
         self.dirs = {kind: [Path(d) for d in ds] for kind, ds in dirs.items()}
+        # path -> ((mtime_ns, size), parsed document): a yaml is parsed again only when it
+        # changed, not for every one of ten thousand rules
+        self._parsed: dict[Path, tuple[tuple[int, int], Any]] = {}
+
+    def _load(self, path: Path) -> Any:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        cached = self._parsed.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        self._parsed[path] = (stamp, doc)
+        return doc
 
     def find(self, kind: str, name: str) -> Path | None:
         for d in self.dirs.get(kind, []):
@@ -37,7 +50,7 @@ class YamlConfigResolver:
         config: dict[str, Any] = {}
         if path is not None:
             try:
-                doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                doc = self._load(path)
             except (OSError, yaml.YAMLError) as exc:
                 raise RuleError(f"{kind} '{name}': cannot read its config {path}: {exc}; fix the file") from None
             if not isinstance(doc, dict):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Mapping
 
@@ -91,6 +92,11 @@ class RuleManager(StreamApi):
         creates the instances and refuses a bad configuration the same way."""
         return self._validated(body, instances)[0]
 
+    def check_rule(self, body: Mapping[str, Any] | RuleDef, instances: bool = True) -> tuple[RuleDef, QueryPlan]:
+        """:meth:`validate_rule`, also giving the plan, for :meth:`start_rule` to start with
+        (planning once, not twice, per create)."""
+        return self._validated(body, instances)
+
     def _validated(self, body: Mapping[str, Any] | RuleDef, instances: bool = True) -> tuple[RuleDef, QueryPlan]:
         rule = body if isinstance(body, RuleDef) else RuleDef.from_dict(body)
         plan = self._plan(rule)
@@ -156,17 +162,22 @@ class RuleManager(StreamApi):
                 self._start(rule, plan)
         return rule
 
-    def start_rule(self, rule_id: str) -> None:
+    def start_rule(self, rule_id: str, plan: QueryPlan | None = None) -> None:
+        """Start a stored rule (``plan``: from :meth:`check_rule` just now, or None to plan)."""
         with self._rule_lock(rule_id):
             rule = self.catalog.get_rule(rule_id)
             if self._running(rule_id):
                 return
-            self._start(rule)
+            self._start(rule, plan)
 
-    def stop_rule(self, rule_id: str) -> None:
+    def stop_rule(self, rule_id: str, reason: str = "canceled manually") -> None:
         with self._rule_lock(rule_id):
             self.catalog.get_rule(rule_id)
-            self._stop(rule_id, "canceled manually")
+            self._stop(rule_id, reason)
+
+    def state(self, rule_id: str) -> str:
+        """The rule's state ("running", "stopped: <why>"), without its metrics."""
+        return self._state(rule_id)
 
     def restart_rule(self, rule_id: str) -> None:
         with self._rule_lock(rule_id):
@@ -219,15 +230,26 @@ class RuleManager(StreamApi):
                 _log.error("rule %s did not start: %s", rule.id, exc)
         return failures
 
-    def shutdown(self) -> None:
+    def shutdown(self, deadline_s: float | None = None) -> None:
         """Stop every running rule (host shutdown): every source first, so the drains overlap,
-        then the stops, several at once (each waits at most its drainTimeout)."""
+        then the stops, each draining for its drainTimeout but all within ``deadline_s`` (when
+        given) of now: a worker that must exit soon flushes what it can of every rule."""
         with self._lock:
             runtimes = list(self._runtimes.values())
         for runtime in runtimes:
             runtime.stop_source()
+        end = None if deadline_s is None else time.monotonic() + deadline_s
+
+        def stop(runtime: RuleRuntime) -> None:
+            if end is None:
+                runtime.stop("host shutting down")
+                return
+            left = max(0.0, end - time.monotonic())
+            runtime.stop("host shutting down", drain_s=min(left, runtime.rule.drain_timeout_ms / 1000),
+                         settle_s=left)
+
         with ThreadPoolExecutor(max_workers=16, thread_name_prefix="plutino-shutdown") as pool:
-            list(pool.map(lambda r: r.stop("host shutting down"), runtimes))
+            list(pool.map(stop, runtimes))
 
     # -- internals ---------------------------------------------------------------------------
     def _running(self, rule_id: str) -> bool:

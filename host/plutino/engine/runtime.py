@@ -212,10 +212,10 @@ class RuleRuntime:
             inlet.detached = True
             feed.stop()
 
-    def stop(self, reason: str = "", drain_s: float | None = None) -> None:
+    def stop(self, reason: str = "", drain_s: float | None = None, settle_s: float = JOIN_S) -> None:
         """Stop reading, drain for up to ``drain_s`` seconds (default: the rule's
-        drainTimeout), then stop, count what was left undelivered, flush and close every
-        instance. Idempotent."""
+        drainTimeout), then stop, wait up to ``settle_s`` for a call in progress, count what
+        was left undelivered, flush and close every instance. Idempotent."""
         self.stop_source()
         if not self._stop.is_set():
             self._drain(self.rule.drain_timeout_ms / 1000 if drain_s is None else drain_s)
@@ -225,7 +225,7 @@ class RuleRuntime:
             self._unsubscribe = None
         for w in self._writers:
             w.abandon_retry()
-        self._settle(JOIN_S)
+        self._settle(settle_s)
         self._count_left_behind()
         self._close_instances()
         with self._lock:
