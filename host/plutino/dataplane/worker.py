@@ -136,25 +136,45 @@ def serve(channel: Channel, rules: WorkerRules) -> None:
 def _push_states(channel: Channel, rules: WorkerRules, stop: threading.Event) -> None:
     """Tell the control plane the states of this worker's rules that changed: it answers
     ``GET /rules`` from its own record, without a request to every worker. A rule that ends by
-    itself (end of stream, a failed start in a restart) is the change only this side sees."""
-    sent: dict[str, str] = {}
+    itself (end of stream, a failed start in a restart) is the change only this side sees.
+
+    The engine says which rules changed (``RuleManager.on_state``); they are sent at most every
+    ``STATE_PUSH_S``, read afresh when sent, and every rule's state every ``STATE_RESYNC_S``.
+    Nothing is scanned while nothing changes: ten thousand idle rules cost no wake-up here."""
+    changed: set[str] = set()
+    lock = threading.Lock()
+    dirty = threading.Event()
+
+    def note(rule_id: str, state: str) -> None:
+        with lock:
+            changed.add(rule_id)
+        dirty.set()
+
     resync_at = 0.0
-    while not stop.wait(STATE_PUSH_S):
-        if rules.engine is None:
+    while not stop.is_set():
+        engine = rules.engine
+        if engine is None:
+            stop.wait(STATE_PUSH_S)
             continue
+        engine.on_state = note
+        dirty.wait(max(0.0, resync_at - time.monotonic()))
+        if stop.wait(STATE_PUSH_S):  # a short while, so that a burst of changes goes as one push
+            return
+        dirty.clear()
+        with lock:
+            ids = list(changed)
+            changed.clear()
         read_at = time.monotonic()
         try:
-            states = rules.states()
+            if read_at >= resync_at:
+                states, resync_at = rules.states(), read_at + STATE_RESYNC_S
+            else:
+                states = {rule_id: rules.state(rule_id) for rule_id in ids}
         except Exception:  # noqa: BLE001 - a rule dropped while reading: the next round has it
             continue
-        if read_at >= resync_at:
-            changed, resync_at = states, read_at + STATE_RESYNC_S
-        else:
-            changed = {k: v for k, v in states.items() if sent.get(k) != v}
-        sent = states
-        if changed:
+        if states:
             try:
-                channel.send(("evt", "states", (read_at, changed)))
+                channel.send(("evt", "states", (read_at, states)))
             except (OSError, ValueError):
                 return
 

@@ -66,6 +66,9 @@ class RuleManager(StreamApi):
         self._runtimes: dict[str, RuleRuntime] = {}
         self._lock = threading.RLock()  # the maps (catalog, runtimes); never held across a call
         self._rule_locks: dict[str, threading.Lock] = {}
+        #: ``on_state(rule_id, state)`` whenever a rule's state changes, also by itself (the end
+        #: of its stream): a worker tells its control plane this way, without scanning its rules
+        self.on_state: Callable[[str, str], None] | None = None
 
     # -- streams (the rest in StreamApi) ---------------------------------------------------
     def drop_stream(self, name: str) -> None:
@@ -129,7 +132,15 @@ class RuleManager(StreamApi):
                 )
             config = self.config_for("sink", action.sink, "default", action.props)
             bindings.append(SinkBinding(action, plugin, config))
-        return RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler, self.shared_feeds)
+        runtime = RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler,
+                              self.shared_feeds)
+        runtime.on_state = self._state_changed
+        return runtime
+
+    def _state_changed(self, rule_id: str, state: str) -> None:
+        hook = self.on_state
+        if hook is not None and self._runtimes.get(rule_id) is not None:
+            hook(rule_id, state)
 
     def _rule_lock(self, rule_id: str) -> threading.Lock:
         with self._lock:

@@ -99,7 +99,9 @@ class RuleRuntime:
         self._inline_ops = plan.window is None  # operators in the feed's turn (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
         self.sink_metrics = [NodeMetrics(f"sink_{b.action.sink}_{i}_0") for i, b in enumerate(sinks)]
-        self.state = "stopped"
+        self._state = "stopped"
+        #: ``on_state(rule_id, state)`` after every change of :attr:`state` (set by the manager)
+        self.on_state: Callable[[str, str], None] | None = None
         self.last_start_ms = 0
         self.last_stop_ms = 0
         self._stop = threading.Event()
@@ -114,6 +116,17 @@ class RuleRuntime:
         self._sinks_running = 0
         self._lock = threading.Lock()
         self._closed = False
+
+    @property
+    def state(self) -> str:
+        """"running", "stopped", or "stopped: <why>"."""
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        if self.on_state is not None:
+            self.on_state(self.rule.id, value)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
