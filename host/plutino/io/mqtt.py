@@ -10,7 +10,9 @@ used through :class:`_FastClient`, which takes the payloads of QoS 0 and 1 messa
 
 Sink: ``{"mqtt": {"server": "tcp://127.0.0.1:1883", "topic": "out", "qos": 1}}``; one message per
 batch (a JSON array) or per row with ``sendSingle``, see :mod:`plutino.io.sink_props`. A topic
-containing ``{{`` is a template rendered per row (per batch without sendSingle).
+containing ``{{`` is a template rendered per row (per batch without sendSingle). Sinks that
+connect alike and name no ``clientid`` publish through one shared connection
+(:mod:`.mqtt_sink_hub`), closed with the last of them; a ``clientid`` gets a connection of its own.
 
 Connection: sources that connect alike share one connection, each being one subscription on
 it (:mod:`.mqtt_hub`; a ``clientid`` or a persistent session gets a connection of its own).
@@ -25,7 +27,8 @@ when the engine says the rules delivered it (:meth:`MqttSource.take_ack`, :mod:`
 This module holds the two plugins, which check a stream's or an action's options and create
 the instances; the parts are :mod:`.mqtt_connection` (the connection options and status both
 share), :mod:`.mqtt_fast_client` (the source's quick read path), :mod:`.mqtt_source` and
-:mod:`.mqtt_sink` (the instances).
+:mod:`.mqtt_sink` (the instances), :mod:`.mqtt_hub` and :mod:`.mqtt_sink_hub` (the shared
+connections).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .mqtt_connection import CONNECTION_KEYS, VERSION, ClientBase, Connection, S
 from .mqtt_fast_client import _FastClient, source_client, varint  # noqa: F401  (_FastClient: bench/mqtt.py)
 from .mqtt_hub import HUB  # noqa: F401
 from .mqtt_sink import MqttSink
+from .mqtt_sink_hub import SINK_HUB  # noqa: F401
 from .mqtt_source import MAX_BATCH, MqttSource  # noqa: F401
 from .options import RESERVED_SOURCE_KEYS, Options
 from .sink_props import SinkProps, with_resend

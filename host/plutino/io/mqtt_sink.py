@@ -4,25 +4,30 @@ One message per batch (a JSON array) or per row with ``sendSingle``, see :mod:`.
 topic containing ``{{`` is a template rendered per row (per batch without sendSingle). With
 QoS 1 or 2 a write waits for the broker's acknowledgements (``publishTimeout``); a write while
 disconnected, or one the broker does not acknowledge in time, fails so that the rule retries it.
+
+Sinks that connect alike and name no ``clientid`` publish through one shared connection
+(:mod:`.mqtt_sink_hub`), each with its own QoS, retained flag and acknowledgements; the sink's
+status is its connection's.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import paho.mqtt.client as paho
 import pyarrow as pa
+from plutino_contract.protocols import ConnectionStatus
 
 from .gotemplate import Template, TemplateError
-from .mqtt_connection import ClientBase, Connection, Status
+from .mqtt_connection import Connection, Status
+from .mqtt_sink_hub import MAX_OUTSTANDING, SINK_HUB, PublishLane
 from .sink_props import SinkProps
 
 _log = logging.getLogger("plutino.io.mqtt")
 
 
-class MqttSink(ClientBase):
+class MqttSink:
     def __init__(
         self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float, what: str
     ) -> None:
@@ -34,27 +39,28 @@ class MqttSink(ClientBase):
         self.timeout = timeout
         self.what = what
         self._status = Status()
-        self._client: paho.Client | None = None
+        self._lane: PublishLane | None = None
+
+    @property
+    def _client(self) -> paho.Client | None:
+        lane = self._lane
+        return None if lane is None else lane.client
+
+    @property
+    def status_history(self) -> list[ConnectionStatus]:
+        return [s for _, s in self._status.history]
+
+    def status(self) -> ConnectionStatus:
+        return self._status.value
 
     def open(self) -> None:
-        client = self.conn.client()
-        client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = lambda c, u: self._status.set("disconnected")
-        self._client = client
         self._status.set("connecting")
-        self.conn.connect_async(client)
-        client.loop_start()
+        self._lane = SINK_HUB.attach(self)
 
-    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
-        if reason.is_failure:
-            self._status.set("disconnected")
-            _log.error("%s: the broker %s refused the connection: %s", self.what, self.conn.server, reason)
-        else:
-            self._status.set("connected")
-
-    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+    def close(self) -> None:
+        lane, self._lane = self._lane, None
+        if lane is not None:
+            SINK_HUB.detach(self, lane)
         self._status.set("disconnected")
 
     def _topics(self, batch: pa.RecordBatch, count: int) -> list[str]:
@@ -69,18 +75,20 @@ class MqttSink(ClientBase):
             raise ValueError(f"{self.what}: topic: {exc}") from None
 
     def write(self, batch: pa.RecordBatch) -> None:
-        client = self._client
-        if client is None:
+        lane = self._lane
+        if lane is None:
             raise ConnectionError(f"{self.what}: the sink is not open")
         payloads = self.props.payloads(batch)
         if not payloads:
             return
         topics = self._topics(batch, len(payloads))
-        if not client.is_connected():
-            if not self._wait_connected():
-                raise ConnectionError(f"{self.what}: not connected to {self.conn.server}; the batch will be retried")
-        infos = [client.publish(t, p, self.conn.qos, self.retained) for t, p in zip(topics, payloads, strict=True)]
-        if self.conn.qos == 0:
+        client = lane.client
+        if not client.is_connected() and not lane.wait_connected(min(self.timeout, 2.0)):
+            why = f"; {lane.error}" if lane.error else ""
+            raise ConnectionError(f"{self.what}: not connected to {self.conn.server}{why}; the batch will be retried")
+        qos, retained = self.conn.qos, self.retained
+        infos = [client.publish(t, p, qos, retained) for t, p in zip(topics, payloads, strict=True)]
+        if qos == 0:
             failed = [i for i in infos if i.rc != paho.MQTT_ERR_SUCCESS]
             if failed:
                 raise ConnectionError(
@@ -91,22 +99,18 @@ class MqttSink(ClientBase):
         for info in infos:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
-            except (RuntimeError, ValueError) as exc:
+            except ValueError:  # MQTT_ERR_QUEUE_SIZE
+                raise ConnectionError(
+                    f"{self.what}: {MAX_OUTSTANDING} messages on the connection to {self.conn.server} already "
+                    "await the broker's acknowledgement; the batch will be retried"
+                ) from None
+            except RuntimeError as exc:
                 raise ConnectionError(f"{self.what}: publishing to {self.conn.server} failed: {exc}") from None
             if not info.is_published():
                 raise TimeoutError(
                     f"{self.what}: the broker {self.conn.server} did not acknowledge the messages "
                     f"within {self.timeout:g} s; the batch will be retried"
                 )
-
-    def _wait_connected(self) -> bool:
-        """Give a connection being (re)made a moment (at most the publish timeout)."""
-        deadline = time.monotonic() + min(self.timeout, 2.0)
-        while time.monotonic() < deadline:
-            if self._client is not None and self._client.is_connected():
-                return True
-            time.sleep(0.01)
-        return False
 
     def flush(self) -> None:
         pass
