@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -34,6 +33,7 @@ from typing import Any
 
 from plutino.config import DataDir, DataPlaneSettings, Settings, load_dataplane_settings
 from plutino.dataplane.control import DataPlane
+from plutino.demo import bundled_plugins_dir, install_bundled, install_demo
 from plutino.engine import BUILTIN_NAMES, Catalog
 from plutino.engine.adhoc_query import QUERY_PREFIX
 from plutino.engine.errors import NotFoundError
@@ -47,29 +47,6 @@ from plutino.store import Store
 log = logging.getLogger("plutino.host")
 QUARANTINE_STATE = "quarantined: "  # a rule's stored state while it is quarantined
 RESTORE_WAIT_S = 5.0  # the API opens once the stored rules run, or after this long (see Host.start)
-
-DEMO_STREAM = 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")'
-DEMO_SQL = ("SELECT count, temperature, mul2add1(temperature) AS t2, upperAscii(name) AS sensor "
-            "FROM demo WHERE count > 10")
-_BUNDLED_FIX = ("build them with `make build` (installed package) or run the tests once (source tree:"
-                " build/test-native/plugins), or pass --bundled-dir")
-
-
-def bundled_plugins_dir() -> Path | None:
-    """Where the bundled plugins are: ``plutino/bundled`` in an installed package, else (in a
-    source tree) ``build/test-native/plugins``, built by the tests' fixture. None if neither."""
-    import plutino
-
-    package = Path(plutino.__file__).resolve().parent
-    candidates = [package / "bundled"]
-    repo = package.parent.parent
-    if (repo / "native_plugins").is_dir():
-        candidates.append(repo / "build" / "test-native" / "plugins")
-    for folder in candidates:
-        if any((folder / f"{kind}s").glob("*.so") for kind in ("source", "sink", "function")):
-            return folder
-    return None
-
 
 @dataclass
 class StartReport:
@@ -366,51 +343,11 @@ class Host:
     # ---------------------------------------------------------------- the demo
 
     def install_bundled(self, folder: Path) -> list[str]:
-        """Pack and install every bundled plugin in ``folder/{sources,sinks,functions}`` that is
-        not installed yet; return ``kind/name`` of those installed. Failures are logged."""
-        from plutino.packages.format import pack
-
-        installed = []
-        with tempfile.TemporaryDirectory(prefix="bundled-", dir=self.data.staging_dir) as tmp:
-            for kind in ("source", "sink", "function"):
-                for so in sorted((folder / f"{kind}s").glob("*.so")):
-                    name = so.stem.split("@")[0]
-                    if self.store.get_plugin(kind, name) is not None:
-                        continue
-                    try:
-                        package = pack(so, Path(tmp) / f"{name}.zip")
-                        self.install_plugin(kind, name, str(package))
-                        installed.append(f"{kind}/{name}")
-                    except PlutinoError as exc:
-                        log.error("bundled %s plugin %s was not installed: %s", kind, name, exc)
-        return installed
+        """Pack and install every bundled plugin in ``folder`` not installed yet (:mod:`plutino.demo`)."""
+        return install_bundled(self, folder)
 
     def _install_demo(self, report: StartReport, bundled_dir: Path | None) -> None:
-        folder = bundled_dir or bundled_plugins_dir()
-        if folder is None or not folder.is_dir():
-            log.error("--demo: the bundled plugins were not found%s; %s",
-                      f" in {folder}" if folder else "", _BUNDLED_FIX)
-            return
-        report.bundled = self.install_bundled(folder)
-        report.plugins["loaded"].extend(report.bundled)
-        log.info("--demo: installed bundled plugins %s from %s", ", ".join(report.bundled) or "none", folder)
-        out = self.data.root / "out"
-        out.mkdir(parents=True, exist_ok=True)
-        try:
-            if not self.catalog.has_stream("demo"):
-                self.engine.create_stream(DEMO_STREAM)
-                report.streams.append("demo")
-            if not self.catalog.has_rule("demo"):
-                rule = self.create_rule({"id": "demo", "sql": DEMO_SQL,
-                                         "actions": [{"file": {"path": str(out / "demo.jsonl")}}]})
-                if rule.triggered:
-                    report.rules_started.append(rule.id)
-            report.demo = True
-            log.info("--demo: stream demo (random source) and rule demo (fastmath functions, file sink) are"
-                     " running; the rule writes %s", out / "demo.jsonl")
-        except PlutinoError as exc:
-            report.failures["demo"] = str(exc)
-            log.error("--demo: the demo stream or rule could not be created: %s", exc)
+        install_demo(self, report, bundled_dir)
 
 
 __all__ = ["Host", "QUERY_PREFIX", "StartReport", "bundled_plugins_dir"]
