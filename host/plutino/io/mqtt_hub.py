@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -37,6 +38,8 @@ from .mqtt_acks import AckQueue
 from .mqtt_connection import Connection
 from .mqtt_fast_client import Route, source_client
 from .mqtt_topics import is_wildcard, matches, overlap
+
+SETTLE_S = 1.0  # a persistent lane's close waits this long at most for the broker to read its PUBACKs
 
 _log = logging.getLogger("plutino.io.mqtt")
 
@@ -114,11 +117,32 @@ class Lane:
 
     def close(self) -> None:
         if self.acks is not None:
+            self._settle_acks()
             self.acks.client = None  # what the rules did not finish is not acknowledged: sent again
         try:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
+
+    def _settle_acks(self) -> None:
+        """Before a persistent lane disconnects: a PINGREQ after the last PUBACKs, and a short
+        wait for its PINGRESP. The broker handles a connection's packets in order, so the answer
+        means it read every acknowledgement. Closing at once instead, while the broker still
+        sends into its in-flight window, resets the connection, and the broker may drop the
+        last PUBACKs unread: their messages come again (duplicates, counted, in about one
+        graceful stop in six, tests/reliability/test_at_least_once.py)."""
+        client = self.client
+        ping = getattr(client, "_send_pingreq", None)
+        if ping is None or not client.is_connected():
+            return
+        try:
+            if ping() != paho.MQTT_ERR_SUCCESS:
+                return
+        except Exception:  # noqa: BLE001 - a connection going away: nothing to settle
+            return
+        deadline = time.monotonic() + SETTLE_S
+        while getattr(client, "_ping_t", 0) and client.is_connected() and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def _forget_routes(self) -> None:
         forget = getattr(self.client, "forget_routes", None)
