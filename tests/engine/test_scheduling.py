@@ -288,3 +288,18 @@ def test_timers_run_in_order_and_can_be_cancelled():
     scheduler.call_later(0.1, done.set)
     assert done.wait(5)
     assert seen == ["first", "second"]
+
+
+def test_the_system_clock_closes_a_window_from_its_one_alarm_thread(registry: Any, broker: Any):
+    manager = RuleManager(registry)  # the wall clock, not the tests' manual one
+    try:
+        manager.create_stream('CREATE STREAM s (v BIGINT) WITH (TYPE="memory", DATASOURCE="in_s")')
+        out = broker.subscribe("out_w")
+        manager.create_rule({"id": "w", "sql": "SELECT count(*) AS n FROM s GROUP BY TUMBLINGWINDOW(ms, 200)",
+                             "actions": [{"memory": {"topic": "out_w"}}]})
+        broker.publish("in_s", pa.RecordBatch.from_pylist([{"v": 1}, {"v": 2}]))
+        batch = out.get(timeout=5)
+        assert batch is not None and batch.to_pylist() == [{"n": 2}]
+        assert not any(t.name == "plutino-clock" for t in threading.enumerate())
+    finally:
+        manager.shutdown()

@@ -1,19 +1,18 @@
 """Clocks: where processing time comes from.
 
 Rules read the time (to stamp arriving batches) and subscribe to ticks (to close
-processing-time windows) through a :class:`Clock`. The :class:`SystemClock` ticks from one
-thread for all its subscriptions; a :class:`ManualClock` moves only when told to, and delivers the tick
+processing-time windows) through a :class:`Clock`. The :class:`SystemClock` ticks from the
+process's one alarm thread; a :class:`ManualClock` moves only when told to, and delivers the tick
 before ``advance`` returns, which makes window tests exact and instant.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import logging
 import threading
 import time
 from typing import Callable, Protocol
+
+from plutino.io.alarms import ALARMS, Alarms
 
 Tick = Callable[[int], None]
 
@@ -28,56 +27,37 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The wall clock. One ticker thread serves every subscription (a window's ticks), and it
-    sleeps until the next one is due: ten thousand windowed rules cost one thread, not ten
-    thousand. A tick is a call that queues work (``OpsRunner.tick``); it must not block."""
+    """The wall clock. Its ticks (a window's) come from the process's one alarm thread
+    (:mod:`plutino.io.alarms`), which sleeps until the next one is due: ten thousand windowed
+    rules cost one thread, not ten thousand. A tick is a call that queues work
+    (``OpsRunner.tick``); it must not block."""
 
-    def __init__(self) -> None:
-        self._due: list[tuple[float, int, float, Tick]] = []  # (when, key, interval s, callback)
-        self._live: set[int] = set()
-        self._cond = threading.Condition()
-        self._keys = itertools.count()
-        self._thread: threading.Thread | None = None
+    def __init__(self, alarms: Alarms | None = None) -> None:
+        self.alarms = alarms or ALARMS
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
 
     def subscribe(self, callback: Tick, interval_ms: int) -> Callable[[], None]:
         interval = max(interval_ms, 1) / 1000
-        with self._cond:
-            key = next(self._keys)
-            self._live.add(key)
-            heapq.heappush(self._due, (time.monotonic() + interval, key, interval, callback))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="plutino-clock", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        live = [True]
 
-        def cancel() -> None:
-            with self._cond:
-                self._live.discard(key)
-
-        return cancel
-
-    def _run(self) -> None:
-        due = self._due
-        while True:
-            with self._cond:
-                while due and due[0][1] not in self._live:
-                    heapq.heappop(due)
-                if not due:
-                    self._cond.wait()
-                    continue
-                wait = due[0][0] - time.monotonic()
-                if wait > 0:
-                    self._cond.wait(wait)
-                    continue
-                when, key, interval, callback = heapq.heappop(due)
-                heapq.heappush(due, (max(when + interval, time.monotonic()), key, interval, callback))
+        def tick(due: float) -> None:
+            if not live[0]:
+                return
             try:
                 callback(self.now_ms())
-            except Exception:  # a bug guard: a tick only queues work
-                logging.getLogger("plutino.engine").exception("a clock tick failed")
+            finally:
+                following = max(due + interval, time.monotonic())
+                self.alarms.call_at(following, lambda: tick(following))
+
+        first = time.monotonic() + interval
+        self.alarms.call_at(first, lambda: tick(first))
+
+        def cancel() -> None:
+            live[0] = False
+
+        return cancel
 
 
 class ManualClock:
