@@ -27,6 +27,7 @@ class Catalog:
     def __init__(self, on_put: PutHook | None = None, on_delete: DeleteHook | None = None) -> None:
         self._streams: dict[str, StreamDef] = {}
         self._rules: dict[str, RuleDef] = {}
+        self._sorted_rules: list[RuleDef] | None = None  # rules() until a rule changes
         self._lock = threading.RLock()
         self.on_put = on_put
         self.on_delete = on_delete
@@ -82,6 +83,7 @@ class Catalog:
             if self.on_put:
                 self.on_put("rule", rule.id, rule.to_dict())
             self._rules[rule.id] = rule
+            self._sorted_rules = None
 
     def get_rule(self, rule_id: str) -> RuleDef:
         with self._lock:
@@ -100,11 +102,16 @@ class Catalog:
             if self.on_delete:
                 self.on_delete("rule", rule_id)
             del self._rules[rule_id]
+            self._sorted_rules = None
             return rule
 
     def rules(self) -> list[RuleDef]:
+        """Every rule, by id. The sorted list is kept until a rule is added or removed: ``GET
+        /rules`` reads it for each list of 10,000."""
         with self._lock:
-            return sorted(self._rules.values(), key=lambda r: r.id)
+            if self._sorted_rules is None:
+                self._sorted_rules = sorted(self._rules.values(), key=lambda r: r.id)
+            return list(self._sorted_rules)
 
     # -- restore ---------------------------------------------------------------------------
     def load(self, streams: Iterable[dict[str, Any]] = (), rules: Iterable[dict[str, Any]] = ()) -> None:
@@ -116,6 +123,7 @@ class Catalog:
             for record in rules:
                 rule = RuleDef.from_dict(record)
                 self._rules[rule.id] = rule
+            self._sorted_rules = None
 
 
 def stream_record(stream: StreamDef) -> dict[str, Any]:
