@@ -69,12 +69,8 @@ class OpsRunner:
         self.operate(item)
         return not self.stop.is_set()
 
-    def full(self) -> bool:
-        """The operators (or, inline, a sink) have no room: the source should wait."""
-        return self.blocked() is not None
-
     def blocked(self) -> Any:
-        """The mailbox that is full in front of the source, or None."""
+        """The mailbox that is full in front of the source (it should wait), or None."""
         handoffs = self.handoffs
         if not self.inline:
             return handoffs.box(0) if handoffs.full(0) else None

@@ -42,7 +42,7 @@ from .clock import Clock
 from .decode import make_decoder
 from .errors import RuleError
 from .delivery import release_all
-from .handoff import POLL_S, Handoffs  # noqa: F401  (POLL_S: importable from here, as before)
+from .handoff import Handoffs
 from .instances import create, quietly
 from .metrics import NodeMetrics
 from .ops_runner import OpsRunner
@@ -51,8 +51,8 @@ from .planner import QueryPlan
 from .rules import Action, RuleDef
 from .scheduler import Scheduler, default_scheduler
 from .shared_sources import JOIN_S, SharedFeeds
-from .sink_writer import INLINE_WRITE_S, SinkWriter  # noqa: F401  (INLINE_WRITE_S: as before)
-from .source_reader import SOURCE_TIMEOUT_S, Inlet, SourceFeed  # noqa: F401  (SOURCE_TIMEOUT_S: as before)
+from .sink_writer import SinkWriter
+from .source_reader import Inlet, SourceFeed
 
 _log = logging.getLogger("plutino.engine")
 

@@ -117,9 +117,10 @@ class Mailbox:
         for _ in range(BUDGET):
             if self.paused or not items:
                 break
-            self.handle(items.popleft())
+            item = items.popleft()
             if self._room is not None and len(items) < self.capacity:
-                self._wake()
+                self._wake()  # before the handler, which may block (a slow sink's write)
+            self.handle(item)
         return bool(items) and not self.paused
 
     def __len__(self) -> int:

@@ -192,22 +192,23 @@ class Status:
 
 
 class ClientBase:
-    """What the mqtt source and sink share: one paho client and its connection status."""
+    """What the mqtt source and sink share: their place on a shared connection (a *lane* of
+    :mod:`.mqtt_hub` or :mod:`.mqtt_sink_hub`, None while closed) and their own status."""
 
     _status: Status
-    _client: paho.Client | None
+    _lane: Any
+
+    @property
+    def _client(self) -> paho.Client | None:
+        lane = self._lane
+        return None if lane is None else lane.client
+
+    @property
+    def status_history(self) -> list[ConnectionStatus]:
+        return [s for _, s in self._status.history]
 
     def status(self) -> ConnectionStatus:
         return self._status.value
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            try:
-                client.disconnect()
-            finally:
-                client.loop_stop()
-        self._status.set("disconnected")
 
 
 __all__ = ["CONNECTION_KEYS", "ClientBase", "Connection", "Status", "VERSION"]

@@ -17,17 +17,16 @@ import time
 
 import paho.mqtt.client as paho
 import pyarrow as pa
-from plutino_contract.protocols import ConnectionStatus
 
 from .gotemplate import Template, TemplateError
-from .mqtt_connection import Connection, Status
+from .mqtt_connection import ClientBase, Connection, Status
 from .mqtt_sink_hub import MAX_OUTSTANDING, SINK_HUB, PublishLane
 from .sink_props import SinkProps
 
 _log = logging.getLogger("plutino.io.mqtt")
 
 
-class MqttSink:
+class MqttSink(ClientBase):
     def __init__(
         self, conn: Connection, topic: str, props: SinkProps, retained: bool, timeout: float, what: str
     ) -> None:
@@ -40,18 +39,6 @@ class MqttSink:
         self.what = what
         self._status = Status()
         self._lane: PublishLane | None = None
-
-    @property
-    def _client(self) -> paho.Client | None:
-        lane = self._lane
-        return None if lane is None else lane.client
-
-    @property
-    def status_history(self) -> list[ConnectionStatus]:
-        return [s for _, s in self._status.history]
-
-    def status(self) -> ConnectionStatus:
-        return self._status.value
 
     def open(self) -> None:
         self._status.set("connecting")

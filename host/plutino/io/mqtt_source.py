@@ -31,12 +31,10 @@ import logging
 import threading
 from typing import Any, Callable
 
-import paho.mqtt.client as paho
 import pyarrow as pa
-from plutino_contract.protocols import ConnectionStatus
 
 from .formats import PAYLOAD_SCHEMA, payload_batch
-from .mqtt_connection import Connection, Status
+from .mqtt_connection import ClientBase, Connection, Status
 from .mqtt_hub import HUB, Lane
 
 _log = logging.getLogger("plutino.io.mqtt")
@@ -44,7 +42,7 @@ _log = logging.getLogger("plutino.io.mqtt")
 MAX_BATCH = 10_000  # messages handed out by one next()
 
 
-class MqttSource:
+class MqttSource(ClientBase):
     def __init__(self, conn: Connection, topic: str, buffer: int, what: str) -> None:
         self.conn = conn
         self.topic = topic
@@ -70,20 +68,8 @@ class MqttSource:
         lane = self._lane
         return lane is not None and lane.acks is not None
 
-    @property
-    def _client(self) -> paho.Client | None:
-        lane = self._lane
-        return None if lane is None else lane.client
-
-    @property
-    def status_history(self) -> list[ConnectionStatus]:
-        return [s for _, s in self._status.history]
-
     def schema(self) -> pa.Schema:
         return PAYLOAD_SCHEMA
-
-    def status(self) -> ConnectionStatus:
-        return self._status.value
 
     def open(self) -> None:
         self._status.set("connecting")
