@@ -91,3 +91,6 @@ function(plutino_add_plugin name)
     target_compile_options(${name} PRIVATE -Wall)
   endif()
 endfunction()
+
+# plutino_add_rust_plugin(): Rust plugins built with cargo (PlutinoRust.cmake).
+include("${CMAKE_CURRENT_LIST_DIR}/PlutinoRust.cmake" OPTIONAL)

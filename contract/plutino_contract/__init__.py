@@ -13,7 +13,7 @@ import struct
 from functools import lru_cache
 from pathlib import Path
 
-__version__ = "1.0.0"
+__version__ = "1.1.0"
 
 #: The ABI this contract release defines (PLUTINO_ABI_MAJOR / PLUTINO_ABI_MINOR in plutino.h).
 ABI_MAJOR = 1
@@ -26,12 +26,13 @@ TAG_FORMAT = 1
 
 #: The layout of ``plutino_tag`` (format 1) for :mod:`struct`, without the byte-order prefix.
 #: Fields, in order: magic, tag_size, tag_format, abi_major, abi_minor, kind, byte_order,
-#: pointer_size, reserved0, os, arch, libc, name, plugin_version, contract_version, reserved.
-TAG_STRUCT = "8sHHHHBBBB12s16s16s64s32s16s16s"
+#: pointer_size, reserved0, os, arch, libc, name, plugin_version, contract_version, runtime
+#: (contract 1.1.0, in bytes that were reserved and zero before), reserved.
+TAG_STRUCT = "8sHHHHBBBB12s16s16s64s32s16s12s4s"
 TAG_FIELDS = (
     "magic", "tag_size", "tag_format", "abi_major", "abi_minor", "kind", "byte_order",
     "pointer_size", "reserved0", "os", "arch", "libc", "name", "plugin_version",
-    "contract_version", "reserved",
+    "contract_version", "runtime", "reserved",
 )
 TAG_SIZE = struct.calcsize("<" + TAG_STRUCT)  # 192
 
@@ -70,6 +71,14 @@ def get_cmake_dir() -> str:
     raise FileNotFoundError(f"PlutinoContractConfig.cmake not found next to {_HERE}; reinstall plutino-contract")
 
 
+def get_rust_dir() -> str:
+    """The directory holding ``plutino.rs``, the dependency-free Rust bindings and macros."""
+    for candidate in (_HERE / "rust", _HERE.parent / "rust"):
+        if (candidate / "plutino.rs").is_file():
+            return str(candidate)
+    raise FileNotFoundError(f"plutino.rs not found next to {_HERE}; reinstall plutino-contract")
+
+
 def get_pxd_dir() -> str:
     """The directory holding ``plutino.pxd`` (Cython's include path)."""
     return str(_HERE)
@@ -93,5 +102,5 @@ def __getattr__(name: str) -> str:
 __all__ = [
     "ABI_MAJOR", "ABI_MINOR", "CDEF", "ENTRY_SYMBOL", "KINDS", "TAG_FIELDS", "TAG_FORMAT",
     "TAG_MAGIC", "TAG_SECTION", "TAG_SIZE", "TAG_STRUCT", "__version__", "get_cmake_dir",
-    "get_include", "get_pxd_dir",
+    "get_include", "get_pxd_dir", "get_rust_dir",
 ]

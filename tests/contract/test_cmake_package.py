@@ -74,7 +74,7 @@ def test_a_request_for_another_major_or_a_newer_minor_fails_to_configure(
     proc = cmake_configure(project, tmp_path / "build", contract.get_cmake_dir(), check=False)
     assert proc.returncode != 0
     assert "PlutinoContract" in proc.stderr
-    assert "1.0.0" in proc.stderr  # CMake names the version it found and refused
+    assert "1.1.0" in proc.stderr  # CMake names the version it found and refused
 
 
 def test_the_readme_example_builds_and_computes(tmp_path: Path, native_host: Any) -> None:

@@ -1,5 +1,5 @@
 /*
-** plutino.h -- the Plutino native plugin contract, ABI 1.0 (plutino-contract 1.0.0)
+** plutino.h -- the Plutino native plugin contract, ABI 1.0 (plutino-contract 1.1.0)
 **
 ** This header is the specification. A plugin author reads this file (and, for the
 ** convenience helpers, plutino_helpers.h) and nothing else.
@@ -90,7 +90,7 @@ extern "C" {
 #define PLUTINO_ABI_MINOR 0
 
 /* The plutino-contract release this header ships in (informational; the ABI is what counts). */
-#define PLUTINO_CONTRACT_VERSION "1.0.0"
+#define PLUTINO_CONTRACT_VERSION "1.1.0"
 
 /* The one exported symbol. Its name carries the ABI major: a 2.x contract uses a new name. */
 #define PLUTINO_ENTRY_SYMBOL "plutino_plugin_v1"
@@ -213,7 +213,9 @@ typedef struct plutino_tag {
   char name[64];              /* plugin name: letters, digits, '-', '_'; at most 63 bytes */
   char plugin_version[32];    /* the plugin's own version, e.g. "1.2.0" */
   char contract_version[16];  /* PLUTINO_CONTRACT_VERSION the plugin was built with */
-  uint8_t reserved[16];       /* zero; room for later tag formats */
+  char runtime[12];           /* the runtime it needs besides libc: "" or "cp311" (PLUTINO_TAG_RUNTIME);
+                              ** contract 1.1.0, in bytes that were zero before */
+  uint8_t reserved[4];        /* zero; room for later tag formats */
 } plutino_tag;
 
 typedef struct plutino_context plutino_context;
@@ -415,16 +417,44 @@ typedef const plutino_plugin* (*plutino_entry_fn)(void);
 /* PLUTINO_CDEF_END */
 
 /* ------------------------------------------------------------------------------------ */
+/* Using a newer header on an older host                                               */
+/* ------------------------------------------------------------------------------------ */
+
+/* PLUTINO_TARGET_ABI_MINOR: the oldest ABI minor of this major the plugin runs on. It is what
+** the tag and descriptor record, so it is what a host compares with its own minor. By default
+** it is the header's minor (a plugin built against 1.1 needs a 1.1 host). A plugin that wants
+** 1.1 features where they exist and still loads into 1.0 hosts defines it before including
+** this header:
+**     #define PLUTINO_TARGET_ABI_MINOR 0
+**     #include <plutino/plutino.h>
+** and then reads any host field added after its target only behind PLUTINO_HAS_FIELD. Its own
+** structs may be the newer, larger size: a host reads only the fields it knows of. */
+#ifndef PLUTINO_TARGET_ABI_MINOR
+#define PLUTINO_TARGET_ABI_MINOR PLUTINO_ABI_MINOR
+#endif
+
+/* PLUTINO_HAS_FIELD(ptr, type, field): whether the struct `ptr` points to (one that starts
+** with struct_size, written by the other side) is large enough to hold `field`. A reader
+** tests this before it reads a field added after the ABI minor the other side may have:
+**     if (PLUTINO_HAS_FIELD(ctx->host, plutino_host_api, some_1_1_service)) ...
+** Fields inside the writer's minor need no test; a field outside reads as absent, never as
+** whatever bytes follow the struct. */
+#define PLUTINO_HAS_FIELD(PTR, TYPE, FIELD) \
+  ((size_t)(PTR)->struct_size >= offsetof(TYPE, FIELD) + sizeof(((TYPE*)0)->FIELD))
+
+/* ------------------------------------------------------------------------------------ */
 /* Declaring a plugin                                                                   */
 /* ------------------------------------------------------------------------------------ */
 
-/* Compile-time facts recorded in the tag. */
+/* Compile-time facts recorded in the tag.
+** ABI 1 plugins are ELF shared objects (Linux): the host finds the tag by reading the ELF
+** section table before it loads anything, and has no reader for Mach-O or PE files. A build
+** for another object format stops here rather than producing a plugin no host can read. */
+#if !defined(__ELF__)
+#error "plutino ABI 1 plugins are ELF shared objects (Linux); this compiler does not produce ELF"
+#endif
 #if defined(__linux__)
 #define PLUTINO_TAG_OS "linux"
-#elif defined(__APPLE__)
-#define PLUTINO_TAG_OS "darwin"
-#elif defined(_WIN32)
-#define PLUTINO_TAG_OS "windows"
 #else
 #define PLUTINO_TAG_OS "unknown"
 #endif
@@ -462,13 +492,38 @@ typedef const plutino_plugin* (*plutino_entry_fn)(void);
 #define PLUTINO_TAG_BYTE_ORDER 1
 #endif
 
-#if defined(_WIN32)
-#define PLUTINO_EXPORT __declspec(dllexport)
-#define PLUTINO_TAG_ATTR
-#else
+/* The tag must survive every linker setting a plugin may be built with. `used` keeps the
+** compiler from dropping it; `retain` (gcc 11, clang 13) marks its section SHF_GNU_RETAIN so
+** `-Wl,--gc-sections` keeps it; and the entry function takes the tag's address (see
+** PLUTINO_DESCRIPTOR_ENTRY), a reference from a kept section that holds with older compilers
+** and under -flto. `strip` never removes it: the section is allocated (part of the image). */
+#if defined(__has_attribute)
+#if __has_attribute(retain)
+#define PLUTINO_RETAIN_ retain,
+#endif
+#endif
+#ifndef PLUTINO_RETAIN_
+#define PLUTINO_RETAIN_
+#endif
 #define PLUTINO_EXPORT __attribute__((visibility("default")))
 #define PLUTINO_TAG_ATTR \
-  __attribute__((used, aligned(8), section(PLUTINO_TAG_SECTION)))
+  __attribute__((used, PLUTINO_RETAIN_ aligned(8), section(PLUTINO_TAG_SECTION)))
+
+/* The runtime a plugin needs beyond the C library, recorded in the tag (plutino_tag.runtime):
+** "" for a plain C, C++ or Rust plugin; "cp311" (or "cp313t" for a free-threaded build) for
+** code compiled against CPython's headers, such as a Cython plugin, which calls into the
+** CPython API and so works only inside that CPython's minor version. Python.h is included
+** before this header in Cython's output, so the version is read from it. */
+#define PLUTINO_STR_(X) #X
+#define PLUTINO_STR(X) PLUTINO_STR_(X)
+#if defined(PY_MAJOR_VERSION) && defined(PY_MINOR_VERSION)
+#if defined(Py_GIL_DISABLED)
+#define PLUTINO_TAG_RUNTIME "cp" PLUTINO_STR(PY_MAJOR_VERSION) PLUTINO_STR(PY_MINOR_VERSION) "t"
+#else
+#define PLUTINO_TAG_RUNTIME "cp" PLUTINO_STR(PY_MAJOR_VERSION) PLUTINO_STR(PY_MINOR_VERSION)
+#endif
+#else
+#define PLUTINO_TAG_RUNTIME ""
 #endif
 
 #ifdef __cplusplus
@@ -480,6 +535,8 @@ typedef const plutino_plugin* (*plutino_entry_fn)(void);
 #endif
 
 PLUTINO_STATIC_ASSERT(sizeof(plutino_tag) == 192, "plutino_tag must be 192 bytes, unpadded");
+PLUTINO_STATIC_ASSERT(PLUTINO_TARGET_ABI_MINOR >= 0 && PLUTINO_TARGET_ABI_MINOR <= PLUTINO_ABI_MINOR,
+                      "PLUTINO_TARGET_ABI_MINOR must be between 0 and this header's PLUTINO_ABI_MINOR");
 
 /* PLUTINO_TAG_RECORD(kind, name, version, abi_major, abi_minor): the tag definition alone.
 ** Plugins use PLUTINO_DECLARE_* below; this piece exists for the contract's own test
@@ -491,21 +548,29 @@ PLUTINO_STATIC_ASSERT(sizeof(plutino_tag) == 192, "plutino_tag must be 192 bytes
       PLUTINO_TAG_MAGIC, (uint16_t)sizeof(plutino_tag), PLUTINO_TAG_FORMAT,                \
       (uint16_t)(ABI_MAJOR), (uint16_t)(ABI_MINOR), (uint8_t)(KIND),                       \
       PLUTINO_TAG_BYTE_ORDER, (uint8_t)sizeof(void*), 0, PLUTINO_TAG_OS, PLUTINO_TAG_ARCH, \
-      PLUTINO_TAG_LIBC, NAME, VERSION, PLUTINO_CONTRACT_VERSION, {0}}
+      PLUTINO_TAG_LIBC, NAME, VERSION, PLUTINO_CONTRACT_VERSION, PLUTINO_TAG_RUNTIME, {0}}
 
 /* PLUTINO_DESCRIPTOR_ENTRY(kind, name, version, count, source, sink, functions): the
 ** descriptor and the entry symbol alone (for test fixtures; plugins use PLUTINO_DECLARE_*). */
-#define PLUTINO_DESCRIPTOR_ENTRY(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS)  \
-  static const plutino_plugin plutino_descriptor = {                                  \
-      sizeof(plutino_plugin), PLUTINO_ABI_MAJOR, PLUTINO_ABI_MINOR, (KIND), (COUNT),   \
-      NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS)};         \
-  PLUTINO_EXTERN_C PLUTINO_EXPORT const plutino_plugin* plutino_plugin_v1(void) {      \
-    return &plutino_descriptor;                                                        \
+#define PLUTINO_DESCRIPTOR_ENTRY(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS) \
+  PLUTINO_DESCRIPTOR_ENTRY_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS, (void)0)
+
+/* The entry takes the tag's address in an empty asm statement: a reference the optimizer
+** cannot remove and the linker follows from the exported entry to the tag's section. */
+#define PLUTINO_KEEP_TAG_() __asm__ __volatile__("" : : "r"(&plutino_tag_record))
+
+#define PLUTINO_DESCRIPTOR_ENTRY_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS, KEEP) \
+  static const plutino_plugin plutino_descriptor = {                                        \
+      sizeof(plutino_plugin), PLUTINO_ABI_MAJOR, PLUTINO_TARGET_ABI_MINOR, (KIND), (COUNT),  \
+      NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS)};               \
+  PLUTINO_EXTERN_C PLUTINO_EXPORT const plutino_plugin* plutino_plugin_v1(void) {            \
+    KEEP;                                                                                    \
+    return &plutino_descriptor;                                                              \
   }
 
-#define PLUTINO_DECLARE_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS)          \
-  PLUTINO_TAG_RECORD(KIND, NAME, VERSION, PLUTINO_ABI_MAJOR, PLUTINO_ABI_MINOR);        \
-  PLUTINO_DESCRIPTOR_ENTRY(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS)
+#define PLUTINO_DECLARE_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS)                \
+  PLUTINO_TAG_RECORD(KIND, NAME, VERSION, PLUTINO_ABI_MAJOR, PLUTINO_TARGET_ABI_MINOR);       \
+  PLUTINO_DESCRIPTOR_ENTRY_(KIND, NAME, VERSION, COUNT, SOURCE, SINK, FUNCTIONS, PLUTINO_KEEP_TAG_())
 
 /* Declare a source plugin. Put it once, at file scope, at the end of the plugin's source:
 **     static const plutino_source_api random_source = { sizeof(plutino_source_api), ... };
