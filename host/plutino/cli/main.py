@@ -38,28 +38,48 @@ def plugin() -> None:
 @click.option("--timeout", type=float, default=10.0, show_default=True,
               help="Seconds the plugin's load may take before it is refused as hanging.")
 def check(file: str, kind: str | None, as_json: bool, timeout: float) -> None:
-    """Check that FILE is a plugin this host can load, and describe it.
+    """Check that FILE is a plugin this host can load and install, and describe it.
 
     Reads its ABI tag without running it, then loads it in a probe process (so a plugin that
-    crashes or hangs while loading is refused, not fatal) and checks its descriptor.
-    Exit code 0 when it would load, 1 when it is refused."""
+    crashes or hangs while loading is refused, not fatal) and checks its descriptor; a
+    function named like a built-in SQL function is an error too (install would refuse it).
+    Warnings (e.g. symbols exported besides the entry point) are printed but do not fail.
+    Exit code 0 when it would install, 1 when it is refused or has errors."""
     from plutino.dataplane.probe import probe_plugin
 
-    result = probe_plugin(file, kind, timeout)
+    result = with_install_errors(probe_plugin(file, kind, timeout))
     if as_json:
         click.echo(json.dumps(result, indent=2))
-    elif result["ok"]:
-        click.echo(format_check(result))
-    else:
+    elif "refused" in result:
         click.echo(result["refused"]["message"], err=True)
+    else:
+        click.echo(format_check(result))
+        for error in result["errors"]:
+            click.echo(f"error: {error}", err=True)
     sys.exit(0 if result["ok"] else 1)
 
 
+def with_install_errors(result: dict) -> dict:
+    """``result`` (a load check that passed) with ``errors``: what would make install refuse
+    the plugin although it loads (a function named like a built-in); ``ok`` is false then.
+    ``warnings`` is always present (a list of strings)."""
+    if "refused" in result:
+        return result
+    from plutino.packages.collisions import builtin_collisions
+
+    errors = builtin_collisions(result.get("name", "?"), [f["name"] for f in result.get("functions", [])])
+    return {**result, "ok": bool(result.get("ok")) and not errors, "warnings": list(result.get("warnings", [])),
+            "errors": errors}
+
+
 def format_check(d: dict) -> str:
-    """The human-readable description of a plugin that passed its check."""
+    """The human-readable description of a plugin that loaded: its identity, functions,
+    warnings and the errors that keep it from being installed."""
     p = d["platform"]
+    errors = d.get("errors", [])
+    verdict = "OK" if not errors else f"loads, but cannot be installed ({len(errors)} error{'s' * (len(errors) > 1)})"
     lines = [
-        f"plugin {d['path']}: OK",
+        f"plugin {d['path']}: {verdict}",
         f"  name:      {d['name']}",
         f"  kind:      {d['kind']}",
         f"  version:   {d['version']}",
@@ -68,11 +88,15 @@ def format_check(d: dict) -> str:
         f"  platform:  {p['os']} {p['arch']} {p['libc']} (ELF{p['elf_class']} {p['byte_order']} {p['machine']})",
     ]
     if d["functions"]:
+        clashing = {e.split("'")[1] for e in errors if e.startswith("function '")}
         lines.append("  functions:")
         for f in d["functions"]:
             kind = "aggregate" if f["aggregate"] else "scalar"
             extra = ", volatile" if f["volatile"] else ""
-            lines.append(f"    {f['name']} ({kind}, {f['args']}{extra})")
+            mark = "  <- named like a built-in" if f["name"] in clashing else ""
+            lines.append(f"    {f['name']} ({kind}, {f['args']}{extra}){mark}")
+    for warning in d.get("warnings", []):
+        lines.append(f"  warning:   {warning}")
     return "\n".join(lines)
 
 
@@ -80,4 +104,4 @@ for _command in PACKAGE_COMMANDS:
     plugin.add_command(_command)
 register_server_commands(main, plugin)
 
-__all__ = ["main", "plugin", "check", "format_check"]
+__all__ = ["main", "plugin", "check", "format_check", "with_install_errors"]

@@ -88,11 +88,13 @@ def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = N
 
     name.yaml and name.json are taken from beside the .so, else from the project directory;
     a project's etc/ folder and install.sh come along. Returns the zip's path
-    (default ``./<name>.zip``).
+    (default ``./<name>.zip``). A function named like a built-in SQL function is refused
+    here, as install would refuse it.
     """
     src = Path(src).absolute()
     so_path = find_so(src)
     manifest = manifest_for(so_path, functions)
+    refuse_builtin_collisions(manifest.name, manifest.functions, so_path)
     project = src if src.is_dir() else None
     files: dict[str, Path | bytes] = dict(companions(so_path, manifest.name, project))
     if manifest.kind == "source" and f"{manifest.name}.yaml" not in files:
@@ -107,4 +109,13 @@ def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = N
     return write_zip(target.absolute(), files)
 
 
-__all__ = ["companions", "find_so", "names_in", "pack", "write_zip"]
+def refuse_builtin_collisions(plugin: str, functions: Iterable[str], so_path: Path) -> None:
+    """PackageError when a function of the library is named like a built-in SQL function."""
+    from plutino.packages.collisions import builtin_collisions
+
+    errors = builtin_collisions(plugin, functions)
+    if errors:
+        raise PackageError(f"cannot pack {so_path}: " + "; ".join(errors))
+
+
+__all__ = ["companions", "find_so", "names_in", "pack", "refuse_builtin_collisions", "write_zip"]
