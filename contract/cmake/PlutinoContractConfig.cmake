@@ -3,11 +3,16 @@
 #   find_package(PlutinoContract 1.0 REQUIRED)       # PlutinoContract_DIR = python -m plutino_contract --cmake-dir
 #   plutino_add_plugin(echo KIND function SOURCES echo.c [VERSION 1.0.0])
 #
-# plutino_add_plugin builds a MODULE library named <name>.so (no "lib" prefix) with hidden
-# visibility, so the only exported symbol is the entry plutino_plugin_v1. Sources ending in
-# .pyx are translated with Cython (the contract's plutino.pxd on the include path) and the
-# result is compiled against the Python headers; Cython plugins are loaded by the host, never
-# imported as Python modules.
+# plutino_add_plugin builds a MODULE library named <name>.so (no "lib" prefix) whose only
+# exported dynamic symbol is the entry plutino_plugin_v1, in every language: it compiles with
+# hidden visibility (and -fvisibility-inlines-hidden for C++) and links with the contract's
+# version script, plutino_plugin.map (PlutinoContract_VERSION_SCRIPT), which makes every other
+# symbol local -- C++'s weak std:: template instances and typeinfo, which hidden visibility
+# does not reach, and Cython's PyInit_<module>. Sources may be C (C11), C++ (C++17 unless
+# CMAKE_CXX_STANDARD asks for more; include <plutino/plutino.hpp> for the RAII helpers) or
+# Cython. Sources ending in .pyx are translated with Cython (the contract's plutino.pxd on the
+# include path) and the result is compiled against the Python headers; Cython plugins are
+# loaded by the host, never imported as Python modules.
 #
 # The plugin version is passed to the compiler as PLUTINO_PLUGIN_VERSION (a string literal),
 # for use in PLUTINO_DECLARE_*; the kind is recorded in the target property PLUTINO_KIND.
@@ -25,6 +30,9 @@ if(EXISTS "${_plutino_root}/plutino_contract/plutino.pxd")
 else()
   set(PlutinoContract_PXD_DIR "${_plutino_root}")
 endif()
+
+# The linker version script: exports plutino_plugin_v1, makes everything else local.
+set(PlutinoContract_VERSION_SCRIPT "${CMAKE_CURRENT_LIST_DIR}/plutino_plugin.map")
 
 if(NOT TARGET PlutinoContract::headers)
   add_library(PlutinoContract::headers INTERFACE IMPORTED)
@@ -74,10 +82,21 @@ function(plutino_add_plugin name)
     C_STANDARD 11
     C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
-    VISIBILITY_INLINES_HIDDEN ON
+    VISIBILITY_INLINES_HIDDEN ON    # -fvisibility-inlines-hidden
     POSITION_INDEPENDENT_CODE ON
     PLUTINO_KIND "${arg_KIND}"
     PLUTINO_VERSION "${arg_VERSION}")
+  get_property(_languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if("CXX" IN_LIST _languages)
+    # plutino.hpp needs C++17; a project asking for a newer standard keeps it.
+    if(NOT "${CMAKE_CXX_STANDARD}" MATCHES "^(17|20|23|26)$")
+      set_target_properties(${name} PROPERTIES CXX_STANDARD 17)
+    endif()
+    set_target_properties(${name} PROPERTIES CXX_STANDARD_REQUIRED ON)
+    if(NOT DEFINED CMAKE_CXX_EXTENSIONS)
+      set_target_properties(${name} PROPERTIES CXX_EXTENSIONS OFF)
+    endif()
+  endif()
   if(arg_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES LIBRARY_OUTPUT_DIRECTORY "${arg_OUTPUT_DIRECTORY}")
   endif()
@@ -87,9 +106,13 @@ function(plutino_add_plugin name)
     endif()
     target_link_libraries(${name} PRIVATE Python::Module)
   endif()
-  if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(${name} PRIVATE -Wall)
-  endif()
+  # -Wall for each language whose compiler takes it (C, C++ or both in one plugin).
+  target_compile_options(${name} PRIVATE
+    "$<$<COMPILE_LANG_AND_ID:C,GNU,Clang,AppleClang>:-Wall>"
+    "$<$<COMPILE_LANG_AND_ID:CXX,GNU,Clang,AppleClang>:-Wall>")
+  # Only the entry is exported (ABI 1 plugins are ELF: GNU ld, gold, lld and mold all take it).
+  target_link_options(${name} PRIVATE "LINKER:--version-script=${PlutinoContract_VERSION_SCRIPT}")
+  set_property(TARGET ${name} APPEND PROPERTY LINK_DEPENDS "${PlutinoContract_VERSION_SCRIPT}")
 endfunction()
 
 # plutino_add_rust_plugin(): Rust plugins built with cargo (PlutinoRust.cmake).
