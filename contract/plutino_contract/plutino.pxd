@@ -90,6 +90,7 @@ cdef extern from "plutino/plutino.h" nogil:
     const char* PLUTINO_TAG_OS
     const char* PLUTINO_TAG_ARCH
     const char* PLUTINO_TAG_LIBC
+    const char* PLUTINO_TAG_RUNTIME        # "" or the CPython the plugin was compiled against, "cp311"
     enum:
         PLUTINO_TAG_BYTE_ORDER
 
@@ -176,7 +177,8 @@ cdef extern from "plutino/plutino.h" nogil:
         char name[64]
         char plugin_version[32]
         char contract_version[16]
-        uint8_t reserved[16]
+        char runtime[12]
+        uint8_t reserved[4]
 
     # -------------------------------------------------------------- host services
     # plutino_context and plutino_host_api refer to each other; the context is declared

@@ -34,7 +34,7 @@ def test_check_describes_a_good_plugin(broken: Path) -> None:
         "  kind:      function",
         "  version:   1.2.3",
         "  ABI:       1.0 (this host speaks 1.0)",
-        "  contract:  plutino-contract 1.0.0",
+        "  contract:  plutino-contract 1.1.0",
         f"  platform:  {HOST.os} {HOST.arch} {HOST.libc} (ELF64 little-endian {HOST.machine})",
         "  functions:",
         "    double_plus_one (scalar, 1 argument)",

@@ -28,7 +28,7 @@ def dlopen_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         calls.append(name)
         return real(name, flags)
 
-    monkeypatch.setattr(loader.ffi, "dlopen", spy)
+    monkeypatch.setattr(ffi, "dlopen", spy)  # the host layout's FFI, which the loader dlopens with
     return calls
 
 
@@ -38,7 +38,7 @@ def test_inspect_reads_the_tag_without_loading(broken: Path, tmp_path: Path, mar
     host = host_platform()
     assert tag == PluginTag(
         path=str(path), kind="function", name="good_function", version="1.2.3", abi=(1, 0),
-        contract_version="1.0.0", os=host.os, arch=host.arch, libc=host.libc, pointer_size=8,
+        contract_version="1.1.0", os=host.os, arch=host.arch, libc=host.libc, pointer_size=8,
         byte_order="little-endian" if host.little_endian else "big-endian", elf_class=64,
         machine=host.machine, tag_format=1)
     assert inspect_plugin(path, "function") == tag

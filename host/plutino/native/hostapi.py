@@ -27,21 +27,14 @@ import logging
 import threading
 from typing import Any
 
-import cffi
-import plutino_contract as contract
 from plutino_contract.protocols import Context
 
 from plutino import __version__
+from plutino.native.abi import HOST_ABI, HOST_LAYOUT
 
-ffi = cffi.FFI()
-ffi.cdef(contract.CDEF)
-ffi.cdef(
-    """
-    const plutino_plugin* plutino_plugin_v1(void);   /* the entry symbol of every plugin */
-    void* malloc(size_t size);
-    void free(void* ptr);
-    """
-)
+#: The host's declarations: those of the ABI it was built for (plutino.native.abi), not the
+#: installed contract's.
+ffi = HOST_LAYOUT.ffi
 
 #: Bytes of each instance's error buffer (messages longer than this are cut by the plugin).
 ERROR_CAPACITY = 1024
@@ -69,8 +62,7 @@ def _log_callback(ctx: Any, level: int, message: Any) -> None:
 
 _host_api = ffi.new("plutino_host_api*")
 _host_api.struct_size = ffi.sizeof("plutino_host_api")
-_host_api.abi_major = contract.ABI_MAJOR
-_host_api.abi_minor = contract.ABI_MINOR
+_host_api.abi_major, _host_api.abi_minor = HOST_ABI
 _host_version = ffi.new("char[]", __version__.encode())
 _host_api.host_version = _host_version
 _host_api.log = _log_callback

@@ -24,7 +24,7 @@ from typing import Any, Callable
 import plutino_contract as contract
 
 from plutino.errors import PluginRefused
-from plutino.native.hostapi import ffi
+from plutino.native.abi import HOST_LAYOUT, AbiLayout
 from plutino.native.adapters import NativeFunction, NativePlugin, describe_arg_count
 from plutino.native.tag import KIND_CODES, PluginTag, check_abi, check_kind, host_platform, read_tag
 
@@ -41,6 +41,7 @@ class _Loaded:
     identity: tuple[int, int, int, int]
     plugin: NativePlugin | None
     refusal: PluginRefused | None
+    widened: list[Any] | None = None   # host-sized copies of an older plugin's structs, kept for good
 
 
 _lock = threading.RLock()
@@ -48,27 +49,38 @@ _loaded: dict[str, _Loaded] = {}
 _failures: dict[str, str] = {}
 
 
+HostAbi = "tuple[int, int] | AbiLayout | None"
+
+
 def inspect_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
-                   host_abi: tuple[int, int] | None = None) -> PluginTag:
+                   host_abi: tuple[int, int] | AbiLayout | None = None) -> PluginTag:
     """Read and check a plugin's tag without running any of its code.
 
-    ``kind``: the kind it will be used as (None: any). ``host_abi``: the ABI this host
-    accepts, (plutino_contract.ABI_MAJOR, ABI_MINOR) unless given (tests inject (1, 1))."""
-    return read_tag(path, kind, host_abi)
+    ``kind``: the kind it will be used as (None: any). ``host_abi``: the ABI this host speaks
+    (:data:`plutino.native.abi.HOST_ABI` unless given; tests pass a version or the layout of a
+    grown header)."""
+    return read_tag(path, kind, _layout(host_abi)[1])
 
 
 def load_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
-                host_abi: tuple[int, int] | None = None,
+                host_abi: tuple[int, int] | AbiLayout | None = None,
                 on_stage: Callable[[str], None] | None = None) -> NativePlugin:
     """Inspect, dlopen and check a plugin; return it (the same object for the same real path).
 
     ``on_stage`` is told "dlopen" before the library is opened (its constructors run) and
-    "entry" before its entry is called: a probe process reports it, so a crash is named."""
+    "entry" before its entry is called: a probe process reports it, so a crash is named.
+
+    A ``host_abi`` layout other than the host's own (a test's grown header) loads without the
+    per-path memory: its structs are another FFI's and must not be handed to this host's."""
     if kind is not None and kind not in KIND_CODES:
         raise ValueError(f"kind must be one of {sorted(KIND_CODES)}, got {kind!r}")
     shown = os.fspath(path)
     real = os.path.realpath(shown)
-    abi = host_abi if host_abi is not None else (contract.ABI_MAJOR, contract.ABI_MINOR)
+    layout, abi = _layout(host_abi)
+    if layout is not HOST_LAYOUT:
+        tag = read_tag(shown, kind, abi)
+        keep: list[Any] = []
+        return _checked_plugin(shown, real, tag, _dlopen(shown, real, layout), on_stage, layout, keep)
     with _lock:
         known = _loaded.get(real)
         if known is not None:
@@ -81,15 +93,16 @@ def load_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
             raise
         if on_stage is not None:
             on_stage("dlopen")
-        lib = _dlopen(shown, real)
+        lib = _dlopen(shown, real, layout)
+        widened: list[Any] = []
         try:
-            plugin = _checked_plugin(shown, real, tag, lib, on_stage)
+            plugin = _checked_plugin(shown, real, tag, lib, on_stage, layout, widened)
         except PluginRefused as refusal:
             # the library stays mapped (constructors have run): remember the refusal rather than dlopen again
             _loaded[real] = _Loaded(identity, None, refusal)
             _failures[real] = str(refusal)
             raise
-        _loaded[real] = _Loaded(identity, plugin, None)
+        _loaded[real] = _Loaded(identity, plugin, None, widened)
         _failures.pop(real, None)
         return plugin
 
@@ -132,7 +145,8 @@ class PluginCheck:
             "kind": tag.kind,
             "version": tag.version,
             "abi": f"{tag.abi[0]}.{tag.abi[1]}",
-            "host_abi": f"{contract.ABI_MAJOR}.{contract.ABI_MINOR}",
+            "host_abi": f"{HOST_LAYOUT.major}.{HOST_LAYOUT.minor}",
+            "runtime": tag.runtime or None,
             "contract_version": tag.contract_version,
             "platform": {"os": tag.os, "arch": tag.arch, "libc": tag.libc, "elf_class": tag.elf_class,
                          "byte_order": tag.byte_order, "machine": tag.machine, "host": host.describe()},
@@ -147,7 +161,7 @@ def describe_function(fn: NativeFunction) -> dict[str, Any]:
 
 
 def check_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
-                 host_abi: tuple[int, int] | None = None,
+                 host_abi: tuple[int, int] | AbiLayout | None = None,
                  on_stage: Callable[[str], None] | None = None) -> PluginCheck:
     """Inspect and load ``path`` and report the outcome instead of raising a refusal."""
     shown = os.fspath(path)
@@ -159,6 +173,13 @@ def check_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
 
 
 # -------------------------------------------------------------------------------- internals
+
+
+def _layout(host_abi: tuple[int, int] | AbiLayout | None) -> tuple[AbiLayout, tuple[int, int]]:
+    """The layout to read structs with, and the (major, minor) to check tags against."""
+    if isinstance(host_abi, AbiLayout):
+        return host_abi, host_abi.version
+    return HOST_LAYOUT, host_abi if host_abi is not None else HOST_LAYOUT.version
 
 
 def _identity(real: str) -> tuple[int, int, int, int]:
@@ -185,7 +206,8 @@ def _again(known: _Loaded, shown: str, real: str, kind: str | None, abi: tuple[i
     return known.plugin
 
 
-def _dlopen(shown: str, real: str) -> Any:
+def _dlopen(shown: str, real: str, layout: AbiLayout) -> Any:
+    ffi = layout.ffi
     try:
         return ffi.dlopen(real, ffi.RTLD_NOW | ffi.RTLD_LOCAL)
     except OSError as exc:
@@ -195,7 +217,8 @@ def _dlopen(shown: str, real: str) -> Any:
 
 
 def _checked_plugin(shown: str, real: str, tag: PluginTag, lib: Any,
-                    on_stage: Callable[[str], None] | None = None) -> NativePlugin:
+                    on_stage: Callable[[str], None] | None, layout: AbiLayout, keep: list[Any]) -> NativePlugin:
+    ffi = layout.ffi
     try:
         entry = getattr(lib, contract.ENTRY_SYMBOL)
     except AttributeError:
@@ -208,32 +231,44 @@ def _checked_plugin(shown: str, real: str, tag: PluginTag, lib: Any,
     if descriptor == ffi.NULL:
         raise PluginRefused(shown, "entry", f"{contract.ENTRY_SYMBOL}() returned NULL instead of its descriptor",
                             _REBUILD_DECLARE, "NULL", "a descriptor")
-    _check_descriptor(shown, tag, descriptor)
+    _check_size(shown, tag, layout, descriptor, "plutino_plugin", "its descriptor's", _REBUILD_DECLARE)
+    descriptor = layout.copy(descriptor, "plutino_plugin", keep)  # host-owned: widened slots go in it
+    _check_descriptor(shown, tag, descriptor, ffi)
     if tag.kind in _REQUIRED:
-        _check_callbacks(shown, tag.kind, getattr(descriptor, tag.kind))
+        struct_name = _REQUIRED[tag.kind][0]
+        api = getattr(descriptor, tag.kind)
+        if api != ffi.NULL:
+            _check_size(shown, tag, layout, api, struct_name, f"its {struct_name}'s",
+                        f"set struct_size = sizeof({struct_name}) and rebuild")
+            setattr(descriptor, tag.kind, layout.widen(api, struct_name, keep))
+        _check_callbacks(shown, tag.kind, getattr(descriptor, tag.kind), ffi)
     else:
-        _check_functions(shown, descriptor)
+        _check_functions(shown, tag, descriptor, layout, keep)
     return NativePlugin(tag, real, lib, descriptor)
 
 
-def _string(p: Any) -> str | None:
+def _string(p: Any, ffi: Any) -> str | None:
     return None if p == ffi.NULL else ffi.string(p).decode("utf-8", "replace")
 
 
-def _check_descriptor(shown: str, tag: PluginTag, d: Any) -> None:
-    need = ffi.sizeof("plutino_plugin")
-    if d.struct_size < need:
+def _check_size(shown: str, tag: PluginTag, layout: AbiLayout, ptr: Any, struct: str, whose: str, fix: str) -> None:
+    """A struct must be at least as large as the ABI minor its plugin was built for defines it."""
+    need = layout.min_size(struct, tag.abi[1])
+    if ptr.struct_size < need:
         raise PluginRefused(
             shown, "struct_size",
-            f"its descriptor's struct_size is {d.struct_size} bytes, ABI {tag.abi[0]}.0 defines a "
-            f"{need}-byte plutino_plugin", _REBUILD_DECLARE, int(d.struct_size), need)
+            f"{whose} struct_size is {ptr.struct_size} bytes, but ABI {tag.abi[0]}.{tag.abi[1]} (the ABI its tag "
+            f"names) defines a {need}-byte {struct}", fix, int(ptr.struct_size), need)
+
+
+def _check_descriptor(shown: str, tag: PluginTag, d: Any, ffi: Any) -> None:
     same_line = "rebuild the plugin: its tag and descriptor must come from the same PLUTINO_DECLARE_* line"
     pairs = (
         ("abi", f"{tag.abi[0]}.{tag.abi[1]}", f"{d.abi_major}.{d.abi_minor}"),
         ("kind", tag.kind, contract.KINDS.get(d.kind, str(d.kind))),
-        ("name", tag.name, _string(d.name)),
-        ("version", tag.version, _string(d.version)),
-        ("contract_version", tag.contract_version, _string(d.contract_version)),
+        ("name", tag.name, _string(d.name, ffi)),
+        ("version", tag.version, _string(d.version, ffi)),
+        ("contract_version", tag.contract_version, _string(d.contract_version, ffi)),
     )
     for field, in_tag, in_descriptor in pairs:
         if in_tag != in_descriptor:
@@ -244,16 +279,11 @@ def _check_descriptor(shown: str, tag: PluginTag, d: Any) -> None:
                 in_descriptor, in_tag)
 
 
-def _check_callbacks(shown: str, kind: str, api: Any) -> None:
+def _check_callbacks(shown: str, kind: str, api: Any, ffi: Any) -> None:
     struct_name, required = _REQUIRED[kind]
     if api == ffi.NULL:
         raise PluginRefused(shown, kind, f"it is a {kind} plugin but its descriptor's {kind} callbacks are NULL",
                             f"pass your {struct_name} to PLUTINO_DECLARE_{kind.upper()} and rebuild", "NULL", struct_name)
-    need = ffi.sizeof(struct_name)
-    if api.struct_size < need:
-        raise PluginRefused(
-            shown, "struct_size", f"its {struct_name}'s struct_size is {api.struct_size} bytes, ABI 1.0 defines "
-            f"{need} bytes", f"set struct_size = sizeof({struct_name}) and rebuild", int(api.struct_size), need)
     for callback in required:
         if getattr(api, callback) == ffi.NULL:
             raise PluginRefused(
@@ -261,11 +291,12 @@ def _check_callbacks(shown: str, kind: str, api: Any) -> None:
                 f"implement {callback}() and rebuild", "NULL", callback)
 
 
-def _check_functions(shown: str, d: Any) -> None:
+def _check_functions(shown: str, tag: PluginTag, d: Any, layout: AbiLayout, keep: list[Any]) -> None:
+    ffi = layout.ffi
     if d.function_count == 0 or d.functions == ffi.NULL:
         raise PluginRefused(shown, "function_count", "it is a function library that lists no functions",
                             "list your functions in PLUTINO_DECLARE_FUNCTIONS and rebuild", int(d.function_count), ">= 1")
-    need = ffi.sizeof("plutino_function")
+    table = None
     seen: dict[str, int] = {}
     for i in range(d.function_count):
         fn = d.functions[i]
@@ -273,11 +304,19 @@ def _check_functions(shown: str, d: Any) -> None:
         if fn == ffi.NULL:
             raise PluginRefused(shown, "functions", f"{where} of its {d.function_count} is a NULL pointer",
                                 "fix the function array and rebuild", "NULL", "a plutino_function")
-        if fn.struct_size < need:
-            raise PluginRefused(
-                shown, "struct_size", f"{where}'s struct_size is {fn.struct_size} bytes, ABI 1.0 defines {need} bytes",
-                "set struct_size = sizeof(plutino_function) and rebuild", int(fn.struct_size), need)
-        name = _string(fn.name)
+        _check_size(shown, tag, layout, fn, "plutino_function", f"{where}'s",
+                    "set struct_size = sizeof(plutino_function) and rebuild")
+        wide = layout.widen(fn, "plutino_function", keep)
+        if wide is not fn:
+            if table is None:  # an older plugin: a host-owned table of host-sized copies
+                table = ffi.new("plutino_function*[]", int(d.function_count))
+                for j in range(d.function_count):
+                    table[j] = d.functions[j]
+                keep.append(table)
+                d.functions = table
+            table[i] = wide
+            fn = wide
+        name = _string(fn.name, ffi)
         if name is None or not _FUNCTION_NAME.fullmatch(name):
             raise PluginRefused(
                 shown, "function_name", f"{where} has the name {name!r}, not a SQL name (letters, digits, '_')",

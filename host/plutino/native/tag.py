@@ -18,6 +18,7 @@ import re
 import stat
 import struct
 import sys
+import sysconfig
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
@@ -27,12 +28,21 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from plutino.errors import PluginRefused
+from plutino.native.abi import HOST_ABI
 
 KIND_NAMES = dict(contract.KINDS)  # 1 -> "source", ...
 KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 _ELF_MAGIC = b"\x7fELF"
+# Other object formats, named in the refusal: ABI 1 plugins are ELF shared objects only.
+_FOREIGN_FORMATS = (
+    (b"\xcf\xfa\xed\xfe", "a Mach-O file (macOS)"), (b"\xfe\xed\xfa\xcf", "a Mach-O file (macOS)"),
+    (b"\xce\xfa\xed\xfe", "a Mach-O file (macOS)"), (b"\xfe\xed\xfa\xce", "a Mach-O file (macOS)"),
+    (b"\xca\xfe\xba\xbe", "a universal Mach-O file (macOS)"), (b"MZ", "a PE file (Windows DLL or EXE)"),
+)
+# Undefined symbols that tie a library to a CPython build (the API, its objects and types).
+_CPYTHON_SYMBOL = re.compile(r"_?Py[A-Z_]")
 _E_TYPE_WORDS = {"ET_EXEC": "an executable", "ET_REL": "an object file", "ET_CORE": "a core dump"}
 _DECLARE_FIX = "rebuild the plugin with PLUTINO_DECLARE_SOURCE/SINK/FUNCTIONS from plutino.h"
 
@@ -55,6 +65,7 @@ class HostPlatform:
     arch: str
     libc: str
     pointer_size: int
+    runtime: str            # "cp311" (CPython 3.11), "cp313t" (free-threaded), or another implementation's name
 
     def describe(self) -> str:
         return f"{self.os} {self.arch} {self.libc}"
@@ -78,7 +89,15 @@ def host_platform() -> HostPlatform:
         libc = "glibc" if platform.libc_ver(exe)[0] == "glibc" else "musl"
     else:
         libc = "none"
-    return HostPlatform(elf_class, little, machine, os_name, arch, libc, struct.calcsize("P"))
+    return HostPlatform(elf_class, little, machine, os_name, arch, libc, struct.calcsize("P"), _runtime())
+
+
+def _runtime() -> str:
+    """This interpreter in the spelling of plutino.h's PLUTINO_TAG_RUNTIME ("cp311", "cp313t")."""
+    if sys.implementation.name != "cpython":
+        return sys.implementation.name
+    free_threaded = "t" if sysconfig.get_config_var("Py_GIL_DISABLED") else ""
+    return f"cp{sys.version_info[0]}{sys.version_info[1]}{free_threaded}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,7 @@ class PluginTag:
     elf_class: int
     machine: str
     tag_format: int
+    runtime: str = ""       # the runtime it needs besides libc: "" or a CPython ("cp311")
 
     @property
     def platform(self) -> str:
@@ -110,15 +130,15 @@ def read_tag(path: str | os.PathLike[str], kind: str | None = None,
     """Inspect ``path`` without running it and return its tag, or raise PluginRefused.
 
     ``kind`` is the kind the caller will use the plugin as (the folder it is installed in);
-    None accepts any. ``host_abi`` is the ABI this host accepts, (ABI_MAJOR, ABI_MINOR) of
-    plutino_contract unless given: tests pass (1, 1) to show that a plugin built for an
-    older minor (1.0) is accepted, which the real host (1.0) has no older minor to show.
+    None accepts any. ``host_abi`` is the ABI this host speaks, :data:`HOST_ABI` unless given:
+    tests pass (1, 1) to show that a plugin built for an older minor (1.0) is accepted, which
+    the real host (1.0) has no older minor to show.
     """
     if kind is not None and kind not in KIND_CODES:
         raise ValueError(f"kind must be one of {sorted(KIND_CODES)}, got {kind!r}")
     shown = os.fspath(path)
     host = host_platform()
-    abi = host_abi if host_abi is not None else (contract.ABI_MAJOR, contract.ABI_MINOR)
+    abi = host_abi if host_abi is not None else HOST_ABI
     try:
         st = os.stat(shown)
     except FileNotFoundError:
@@ -144,6 +164,12 @@ def read_tag(path: str | os.PathLike[str], kind: str | None = None,
 def _read(f: BinaryIO, path: str, kind: str | None, abi: tuple[int, int], host: HostPlatform) -> PluginTag:
     rebuild = f"rebuild the plugin for this host ({host.describe()})"
     head = f.read(4)
+    foreign = next((what for magic, what in _FOREIGN_FORMATS if head.startswith(magic)), None)
+    if foreign is not None:
+        raise PluginRefused(
+            path, "elf_magic",
+            f"it is {foreign}; Plutino ABI 1 plugins are ELF shared objects (Linux), the only format the host reads",
+            f"build the plugin on Linux for {host.describe()}", head, _ELF_MAGIC)
     if head != _ELF_MAGIC:
         raise PluginRefused(
             path, "elf_magic",
@@ -196,7 +222,51 @@ def _read(f: BinaryIO, path: str, kind: str | None, abi: tuple[int, int], host: 
             f"tag is {contract.TAG_SIZE} bytes", _DECLARE_FIX, len(raw), contract.TAG_SIZE)
     order = "<" if elf.little_endian else ">"
     t = dict(zip(contract.TAG_FIELDS, struct.unpack_from(order + contract.TAG_STRUCT, raw), strict=True))
-    return _check_tag(t, path, kind, abi, host, elf, machine)
+    tag = _check_tag(t, path, kind, abi, host, elf, machine)
+    _check_runtime(tag, elf, host)
+    return tag
+
+
+def _check_runtime(tag: PluginTag, elf: ELFFile, host: HostPlatform) -> None:
+    """A plugin compiled against CPython's headers runs only in that CPython (its minor version).
+
+    The tag says which (contract 1.1.0); a plugin whose tag says nothing but whose symbol table
+    asks for CPython symbols (built with an older contract) is refused too: it would bind to
+    whatever CPython the host runs, or fail in dlopen."""
+    if tag.runtime:
+        if tag.runtime != host.runtime:
+            raise PluginRefused(
+                tag.path, "runtime",
+                f"it was compiled against Python {_python_name(tag.runtime)} ({tag.runtime}) and calls into it, "
+                f"this host runs {_python_name(host.runtime)} ({host.runtime})",
+                f"rebuild the plugin with this host's Python ({sys.executable}), or write it in C so it needs no Python",
+                tag.runtime, host.runtime)
+        return
+    needs = _cpython_symbols(elf)
+    if needs:
+        raise PluginRefused(
+            tag.path, "runtime",
+            f"it calls into CPython ({len(needs)} undefined Py* symbols, e.g. {', '.join(needs[:3])}) but its tag "
+            "does not say which CPython it was built for",
+            "rebuild it with plutino-contract 1.1 or later, whose tag records the CPython version", "", host.runtime)
+
+
+def _cpython_symbols(elf: ELFFile) -> list[str]:
+    dynsym = elf.get_section_by_name(".dynsym")
+    if dynsym is None:
+        return []
+    try:
+        return sorted(sym.name for sym in dynsym.iter_symbols()
+                      if sym["st_shndx"] == "SHN_UNDEF" and _CPYTHON_SYMBOL.match(sym.name))
+    except (ELFError, struct.error, ValueError):
+        return []
+
+
+def _python_name(runtime: str) -> str:
+    m = re.fullmatch(r"cp(\d)(\d+)(t?)", runtime)
+    if m is None:
+        return runtime
+    return f"{m.group(1)}.{m.group(2)}" + (" free-threaded" if m.group(3) else "")
 
 
 def _check_tag(t: dict, path: str, kind: str | None, abi: tuple[int, int], host: HostPlatform,
@@ -255,7 +325,7 @@ def _check_tag(t: dict, path: str, kind: str | None, abi: tuple[int, int], host:
         path=path, kind=plugin_kind, name=name, version=_text(t["plugin_version"]), abi=plugin_abi,
         contract_version=_text(t["contract_version"]), os=_text(t["os"]), arch=_text(t["arch"]),
         libc=_text(t["libc"]), pointer_size=t["pointer_size"], byte_order=_endian(elf.little_endian),
-        elf_class=elf.elfclass, machine=machine, tag_format=t["tag_format"])
+        elf_class=elf.elfclass, machine=machine, tag_format=t["tag_format"], runtime=_text(t["runtime"]))
 
 
 def check_abi(path: str, plugin_abi: tuple[int, int], host_abi: tuple[int, int]) -> None:
