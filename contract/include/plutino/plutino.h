@@ -26,8 +26,17 @@
 ** - Within a major, no published layout changes: fields are only appended at the end of a
 **   struct, and removed callbacks leave their slot (set to NULL). Every struct that crosses
 **   the ABI starts with `uint32_t struct_size`, set to sizeof() of the struct as the writer
-**   compiled it, so the reader knows which fields the writer had. Each field says the ABI
-**   minor that added it ("since 1.0").
+**   compiled it, so the reader knows which fields the writer had. Each struct says the ABI
+**   minor that added it ("since 1.0"); a field appended later carries its own mark,
+**   "since 1.N", which the host reads to know every struct's size at every minor.
+** - The host reads only the fields inside a plugin's struct_size (a shorter, older struct is
+**   read as if the missing fields were NULL/0). A plugin reads a host struct's field newer
+**   than the minor it targets only behind PLUTINO_HAS_FIELD; PLUTINO_TARGET_ABI_MINOR lets a
+**   plugin built against a newer header still load into older hosts of the same major.
+** - The plutino-contract release (PLUTINO_CONTRACT_VERSION) has the ABI's major and a minor at
+**   least the ABI's: a release may add macros, helpers and tag fields in reserved bytes
+**   without changing the ABI (1.1.0 did: ABI 1.0).
+** - ABI 1 plugins are ELF shared objects (Linux): the host reads the tag from the ELF file.
 **
 ** Data: batches in the Arrow C Data Interface
 ** -------------------------------------------
@@ -66,7 +75,10 @@
 **
 ** Strings
 ** -------
-** All strings are UTF-8 and NUL-terminated. Strings a plugin puts in its descriptor and
+** String columns arrive as Arrow "u" (utf8, int32 offsets) or "U" (large utf8, int64 offsets),
+** depending on where the data came from (a decoded JSON payload, a pyarrow table, another
+** plugin's result): read both (plutino_helpers.h's readers do), and check which in validate().
+** C strings (char*) are UTF-8 and NUL-terminated. Strings a plugin puts in its descriptor and
 ** function table must live as long as the plugin is loaded (string literals are ideal).
 ** Strings the host passes (config JSON, context fields) are valid for the duration noted
 ** at each one.
