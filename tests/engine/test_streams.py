@@ -90,9 +90,12 @@ def test_drop_describe_show_statements_parse():
             "list with ')'",
         ),
         (
-            'CREATE STREAM demo (a bigint) WITH (TYP="memory")',
-            "unknown stream property 'TYP' at line 1, col 37; did you mean 'TYPE'? known properties: DATASOURCE, TYPE, "
-            "FORMAT, CONF_KEY, TIMESTAMP, TIMESTAMP_FORMAT, KEY, SHARED, STRICT_VALIDATION, SCHEMAID, DELIMITER",
+            'CREATE STREAM demo (a bigint) WITH ("TYPE"="memory")',
+            "expected a property name, got 'TYPE' at line 1, col 37; write NAME=\"value\", e.g. TYPE=\"random\"",
+        ),
+        (
+            'CREATE STREAM demo (a bigint) WITH (seed=1, SEED=2)',
+            "property SEED is given twice at line 1, col 45; keep one",
         ),
         (
             "SELEC * FROM demo",

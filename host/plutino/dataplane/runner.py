@@ -21,6 +21,7 @@ from plutino.engine.adhoc_query import run_query
 from plutino.engine.errors import NotFoundError
 from plutino.engine.metering import MeteredRegistry, PluginMeters
 from plutino.engine.plugin_config import YamlConfigResolver
+from plutino.engine.plugin_props import PluginMetadata
 from plutino.engine.rules import RuleDef
 from plutino.engine.streams import parse_create_stream
 from plutino.errors import PlutinoError
@@ -56,7 +57,8 @@ class WorkerRules:
         register_builtins(self.registry)
         etc = Path(data_root) / "etc"
         resolver = YamlConfigResolver({"source": [etc / "sources"], "sink": [etc / "sinks"]})
-        self.engine = RuleManager(MeteredRegistry(self.registry, self.meters), self.catalog, config_for=resolver)
+        self.engine = RuleManager(MeteredRegistry(self.registry, self.meters), self.catalog, config_for=resolver,
+                                  metadata=PluginMetadata.under(etc))
         for sql in streams:
             self.put_stream(sql)
         return self.load_failures

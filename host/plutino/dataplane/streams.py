@@ -8,11 +8,13 @@ all of them when they start). Part of :class:`~plutino.dataplane.control.DataPla
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import sqlglot
 from sqlglot import exp
 
+from plutino.engine.plugin_props import PluginMetadata
 from plutino.engine.rules import RuleDef
 from plutino.engine.stream_api import StreamApi
 from plutino.engine.streams import StreamDef
@@ -26,8 +28,18 @@ class StreamControl(StreamApi):
     supervisor: Any
     _memory_streams: frozenset[str] | None = None  # names of the memory streams; None: not known yet
 
+    _metadata: PluginMetadata | None = None
+
     def _settle(self, futures: Any, what: str) -> None:
         raise NotImplementedError
+
+    @property
+    def plugin_metadata(self) -> PluginMetadata:  # type: ignore[override]
+        """The installed plugins' metadata (``etc/<kind>s/<name>.json`` of the data dir), which a
+        stream's own properties are checked against here, where it is created."""
+        if self._metadata is None:
+            self._metadata = PluginMetadata.under(Path(self.supervisor.data_root) / "etc")
+        return self._metadata
 
     def _stream_users(self, name: str) -> list[str]:
         return [r.id for r in self.catalog.rules() if _reads(r, name)]

@@ -25,6 +25,7 @@ from .clock import Clock, SystemClock
 from .errors import NotFoundError, RuleError
 from .hints import closest, listing
 from .planner import QueryPlan, plan_query
+from .plugin_props import PluginMetadata, sink_props
 from .plugin_functions import FunctionLookup, RegistryFunctions
 from .rules import RuleDef
 from .stream_api import StreamApi
@@ -55,8 +56,10 @@ class RuleManager(StreamApi):
         clock: Clock | None = None,
         config_for: ConfigResolver | None = None,
         scheduler: Scheduler | None = None,
+        metadata: PluginMetadata | None = None,
     ) -> None:
         self.registry = registry
+        self.plugin_metadata = metadata
         self.catalog = catalog or Catalog()
         self.clock: Clock = clock or SystemClock()
         self.config_for = config_for or _plain_config
@@ -116,9 +119,8 @@ class RuleManager(StreamApi):
     def _runtime(self, rule: RuleDef, plan: QueryPlan) -> RuleRuntime:
         stream = plan.stream
         source = self.registry.find("source", stream.type)
-        if source is None:
-            self._check_source(stream)
-        source_config = self.config_for("source", stream.type, stream.conf_key, stream.source_properties())
+        own = self._check_source(stream)  # the plugin's properties: checked again, its metadata may be new
+        source_config = self.config_for("source", stream.type, stream.conf_key, {**stream.source_properties(), **own})
         bindings = []
         for i, action in enumerate(rule.actions):
             plugin = self.registry.find("sink", action.sink)
@@ -130,7 +132,8 @@ class RuleManager(StreamApi):
                     f"rule '{rule.id}': action {i} uses sink '{action.sink}', which is not installed; "
                     f"{guess}sinks: {listing(names)}"
                 )
-            config = self.config_for("sink", action.sink, "default", action.props)
+            props = sink_props(rule.id, i, action.sink, plugin, action.props, self.plugin_metadata)
+            config = self.config_for("sink", action.sink, "default", props)
             bindings.append(SinkBinding(action, plugin, config))
         runtime = RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler,
                               self.shared_feeds)

@@ -13,6 +13,7 @@ from typing import Any
 
 from .errors import RuleError
 from .hints import closest, listing
+from .plugin_props import PluginMetadata, source_props
 from .streams import (
     CreateStream,
     DescribeStream,
@@ -28,6 +29,9 @@ class StreamApi:
 
     catalog: Any
     registry: Any
+    #: the plugins' metadata (``<name>.json``) that a stream's own properties are checked
+    #: against; None: no metadata, properties go to plugins as written
+    plugin_metadata: PluginMetadata | None = None
 
     def exec_stream_sql(self, sql: str) -> Any:
         """Run one stream statement, answering as eKuiper's POST /streams does."""
@@ -59,8 +63,11 @@ class StreamApi:
         self.catalog.put_stream(stream, replace=replace)
         self._stream_stored(stream)
 
-    def _check_source(self, stream: StreamDef) -> None:
-        if self.registry.find("source", stream.type) is None:
+    def _check_source(self, stream: StreamDef) -> dict[str, Any]:
+        """Refuse a stream whose source is not installed or does not take its properties;
+        return those properties as the plugin gets them (:func:`.plugin_props.source_props`)."""
+        plugin = self.registry.find("source", stream.type)
+        if plugin is None:
             names = [p.name for p in self.registry.plugins("source")]
             best = closest(stream.type, names)
             guess = f'did you mean TYPE="{best}"? ' if best else ""
@@ -68,6 +75,7 @@ class StreamApi:
                 f"stream '{stream.name}' has TYPE=\"{stream.type}\", but no source plugin has that name; "
                 f"{guess}install it, or use one of: {listing(names)}"
             )
+        return source_props(stream, plugin, self.plugin_metadata)
 
     def drop_stream(self, name: str) -> None:
         users = self._stream_users(name)

@@ -3,7 +3,10 @@
 ``CREATE STREAM demo (temperature FLOAT, humidity BIGINT) WITH (DATASOURCE="topic/demo",
 TYPE="mqtt", FORMAT="JSON", CONF_KEY="default", TIMESTAMP="ts")`` declares where a stream's
 rows come from and, optionally, their schema; ``CREATE STREAM demo () WITH (...)`` declares a
-schemaless stream whose columns are learned from the data. ``DROP STREAM``, ``DESCRIBE
+schemaless stream whose columns are learned from the data. A WITH property that is not one of
+eKuiper's stream properties belongs to the source plugin (``WITH (TYPE="random", seed=7)``):
+it is kept in ``StreamDef.props`` and checked against the plugin when the stream is created
+(:mod:`.plugin_props`). ``DROP STREAM``, ``DESCRIBE
 STREAM`` and ``SHOW STREAMS`` complete the set, as in eKuiper.
 
 The statements are read with sqlglot's tokenizer (MySQL flavour: ``"..."`` and ``'...'`` are
@@ -50,8 +53,10 @@ _STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE S
 class StreamDef:
     """One stream: its name, its fields (empty when schemaless) and its WITH properties.
 
-    ``options`` holds every property with upper-case keys, defaults filled in; ``sql`` is the
-    statement that created it, which is also what the store keeps.
+    ``options`` holds every stream property with upper-case keys, defaults filled in;
+    ``props`` the source plugin's own properties as written (name, value: a string, or a
+    number or boolean written without quotes), ``prop_places`` where each name is in ``sql``;
+    ``sql`` is the statement that created it, which is also what the store keeps.
     """
 
     name: str
@@ -59,6 +64,8 @@ class StreamDef:
     options: tuple[tuple[str, str], ...]
     sql: str
     schemaless: bool = field(default=False)
+    props: tuple[tuple[str, Any], ...] = ()
+    prop_places: tuple[tuple[str, int], ...] = field(default=(), compare=False)
 
     @property
     def schema(self) -> pa.Schema | None:
@@ -103,7 +110,7 @@ class StreamDef:
         return {
             "Name": self.name,
             "StreamFields": [{"Name": n, "FieldType": type_name(t)} for n, t in self.fields],
-            "Options": {k.lower(): v for k, v in self.options if v is not None},
+            "Options": {**{k.lower(): v for k, v in self.options if v is not None}, **dict(self.props)},
             "Statement": self.sql,
         }
 
@@ -237,10 +244,12 @@ class _StreamParser:
         if self._word(self._peek()) != ")":
             fields = self._fields(closing_hint="separate fields with ',' and close the list with ')'")
         self._expect(")")
-        options = self._with(name)
+        options, props, places = self._with(name)
         self._end()
+        lead = len(self.sql) - len(self.sql.lstrip())  # offsets into the stripped statement
         stream = StreamDef(
-            name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields
+            name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields,
+            props=tuple(props.items()), prop_places=tuple((k, at - lead) for k, at in places.items()),
         )
         _check_stream(stream, self)
         return stream
@@ -301,11 +310,15 @@ class _StreamParser:
         hint = did_you_mean(word, [*SCALAR_TYPES, "array", "struct"])
         raise self._error(f"unknown type '{tok.text}' for field '{fname}'", tok, f"{hint} {_TYPES_HINT}".strip())
 
-    def _with(self, stream: str) -> dict[str, str | None]:
+    def _with(self, stream: str) -> tuple[dict[str, str | None], dict[str, Any], dict[str, int]]:
+        """The stream's properties (defaults filled in), the plugin's (as written) and where
+        each of the plugin's names is."""
         options: dict[str, str | None] = dict(STREAM_OPTIONS)
+        props: dict[str, Any] = {}
+        places: dict[str, int] = {}
         tok = self._peek()
         if tok is None:
-            return options
+            return options, props, places
         if self._word(tok) != "WITH":
             raise self._error(
                 f"expected WITH (...) after the fields of stream '{stream}', got '{tok.text}'",
@@ -318,37 +331,49 @@ class _StreamParser:
         while True:
             key_tok = self._next("a property name such as TYPE")
             key = key_tok.text.upper()
-            if key not in STREAM_OPTIONS:
-                hint = did_you_mean(key, STREAM_OPTIONS)
-                raise self._error(
-                    f"unknown stream property '{key_tok.text}'",
-                    key_tok,
-                    f"{hint} known properties: {', '.join(STREAM_OPTIONS)}".strip(),
-                )
+            if key_tok.token_type in (TokenType.STRING, TokenType.NUMBER) or not _is_name(key_tok):
+                raise self._error(f"expected a property name, got '{key_tok.text}'", key_tok,
+                                  'write NAME="value", e.g. TYPE="random"')
             if key in given:
                 raise self._error(f"property {key} is given twice", key_tok, "keep one")
             given.add(key)
-            self._expect("=", f'write {key}="value"')
-            value_tok = self._next(f"a value for {key}")
-            if value_tok.token_type not in (TokenType.STRING, TokenType.NUMBER, TokenType.TRUE, TokenType.FALSE):
+            self._expect("=", f'write {key_tok.text}="value"')
+            value_tok = self._next(f"a value for {key_tok.text}")
+            if value_tok.token_type not in _VALUE_TOKENS:
                 raise self._error(
-                    f"the value of {key} must be a quoted string, got '{value_tok.text}'",
+                    f"the value of {key_tok.text} must be a quoted string, got '{value_tok.text}'",
                     value_tok,
-                    f'write {key}="{value_tok.text}"',
+                    f'write {key_tok.text}="{value_tok.text}"',
                 )
-            options[key] = value_tok.text
+            if key in STREAM_OPTIONS:
+                options[key] = value_tok.text
+            else:  # the source plugin's own: checked against it when the stream is created
+                props[key_tok.text] = _VALUE_TOKENS[value_tok.token_type](value_tok.text)
+                places[key_tok.text] = key_tok.start
             sep = self._peek()
             if self._word(sep) == ",":
                 self.pos += 1
                 continue
             if self._word(sep) == ")":
                 self.pos += 1
-                return options
+                return options, props, places
             raise self._error(
                 "expected ',' or ')' in WITH" + ("" if sep is None else f", got '{sep.text}'"),
                 sep,
                 "separate properties with ',' and close the list with ')'",
             )
+
+
+def _number(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+#: The tokens a WITH value may be, and the value a plugin property gets from each.
+_VALUE_TOKENS = {TokenType.STRING: str, TokenType.NUMBER: _number, TokenType.TRUE: lambda t: True,
+                 TokenType.FALSE: lambda t: False}
 
 
 def _is_name(tok: Token) -> bool:
