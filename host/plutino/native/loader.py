@@ -26,6 +26,7 @@ import plutino_contract as contract
 from plutino.errors import PluginRefused
 from plutino.native.abi import HOST_LAYOUT, AbiLayout
 from plutino.native.adapters import NativeFunction, NativePlugin, describe_arg_count
+from plutino.native.exports import export_warnings
 from plutino.native.tag import KIND_CODES, PluginTag, check_abi, check_kind, host_platform, read_tag
 
 _FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -151,6 +152,7 @@ class PluginCheck:
             "platform": {"os": tag.os, "arch": tag.arch, "libc": tag.libc, "elf_class": tag.elf_class,
                          "byte_order": tag.byte_order, "machine": tag.machine, "host": host.describe()},
             "functions": [describe_function(f) for f in self.plugin.functions.values()],
+            "warnings": export_warnings(self.path),
         }
 
 
