@@ -836,9 +836,6 @@ impl<'a> ArgTypes<'a> {
         self.types.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.types.is_empty()
-    }
 
     /// The Arrow format of argument i ("" past the end).
     pub fn format(&self, i: usize) -> &'a str {
@@ -884,9 +881,6 @@ impl<'a> Args<'a> {
         self.arrays.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.arrays.is_empty()
-    }
 
     /// The raw array of argument i.
     pub fn array(&self, i: usize) -> Option<&'a ArrowArray> {
@@ -993,9 +987,6 @@ impl<'a, T: Copy> Values<'a, T> {
         self.values.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 
     /// The value for result row i, None when null. Panics past the end (caught by `guard`).
     pub fn get(&self, i: usize) -> Option<T> {
@@ -1030,9 +1021,6 @@ impl<'a> Number<'a> {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[derive(Clone, Copy)]
@@ -1082,9 +1070,6 @@ impl<'a> Strings<'a> {
         self.length
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.length == 0
-    }
 
     /// Whether the argument is large utf8 ("U", 64-bit offsets).
     pub fn is_large(&self) -> bool {
@@ -1178,9 +1163,8 @@ struct NullMask {
 impl NullMask {
     fn push(&mut self, len_before: usize, valid: bool) {
         if !valid && self.bits.is_none() {
-            let mut bits = vec![0xffu8; len_before / 8 + 1];
-            bits.reserve(len_before / 8 + 1);
-            self.bits = Some(bits);
+            // Rows so far were all valid; this row's byte exists from here on.
+            self.bits = Some(vec![0xffu8; len_before / 8 + 1]);
         }
         if let Some(bits) = self.bits.as_mut() {
             if len_before % 8 == 0 && bits.len() <= len_before / 8 {
@@ -1240,9 +1224,6 @@ impl<T: Copy + Default> Builder<T> {
         self.values.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
 }
 
 /// An int64 result column.
@@ -1331,9 +1312,6 @@ impl Utf8Builder {
         self.offsets.len() - 1
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 
     /// Move the column into `out` (and its type into `out_type` when not null). A "u" column
     /// holding more than 2 GiB of text is refused with PLUTINO_ERROR and a message in `ctx`.
@@ -1374,5 +1352,136 @@ impl Utf8Builder {
             write_type(out_type, data_type);
         }
         status
+    }
+}
+
+// ------------------------------------------------------------------------ unit tests
+
+// Run them from a crate that includes this file as `mod plutino` (the contract's tests do):
+// `rustc --edition 2021 --test main.rs` with main.rs holding `#[macro_use] mod plutino { include!(...) }`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context(error: &mut [u8]) -> Context {
+        Context {
+            struct_size: std::mem::size_of::<Context>() as u32,
+            error_capacity: error.len() as u32,
+            error: error.as_mut_ptr() as *mut c_char,
+            host: std::ptr::null(),
+            host_data: std::ptr::null_mut(),
+            plugin_name: std::ptr::null(),
+            rule_id: std::ptr::null(),
+            op_id: std::ptr::null(),
+            instance_id: 0,
+            data_dir: std::ptr::null(),
+        }
+    }
+
+    fn message(error: &[u8]) -> String {
+        let end = error.iter().position(|&b| b == 0).unwrap();
+        String::from_utf8(error[..end].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn the_tag_is_192_bytes_of_c_layout_with_nul_padded_text() {
+        let tag = Tag::new(KIND_FUNCTION, "rs-test", "2.3.4", ABI_MINOR);
+        let bytes: [u8; 192] = unsafe { std::mem::transmute(tag) };
+        assert_eq!(&bytes[0..8], b"PLUTINO\0");
+        assert_eq!(u16::from_ne_bytes([bytes[8], bytes[9]]), 192);
+        assert_eq!((bytes[16], bytes[17], bytes[18], bytes[19]), (KIND_FUNCTION, TAG_BYTE_ORDER, 8, 0));
+        assert_eq!(&bytes[20..26], b"linux\0");
+        assert_eq!(&bytes[64..72], b"rs-test\0");
+        assert_eq!(&bytes[128..134], b"2.3.4\0");
+        assert_eq!(&bytes[160..166], b"1.1.0\0");
+        assert!(bytes[176..192].iter().all(|&b| b == 0), "runtime and reserved are zero");
+        assert!(valid_plugin_name("a_b-9") && !valid_plugin_name("a b") && !valid_plugin_name(""));
+    }
+
+    #[test]
+    fn has_field_compares_struct_size_with_the_end_of_the_field() {
+        let mut host: HostApi = unsafe { std::mem::zeroed() };
+        host.struct_size = 16; // a writer that had only struct_size .. host_version
+        assert!(plutino_has_field!(&host, HostApi, host_version));
+        assert!(!plutino_has_field!(&host, HostApi, log));
+        host.struct_size = std::mem::size_of::<HostApi>() as u32;
+        assert!(plutino_has_field!(&host, HostApi, free));
+        assert!(!plutino_has_field!(std::ptr::null::<HostApi>(), HostApi, free));
+    }
+
+    #[test]
+    fn set_error_cuts_at_a_character_boundary_and_terminates() {
+        let mut error = [0xffu8; 7];
+        let mut ctx = context(&mut error);
+        let status = unsafe { Ctx::new(&mut ctx) }.fail(INVALID, "abcdeéz");
+        assert_eq!(status, INVALID);
+        assert_eq!(message(&error), "abcde"); // 'é' would need bytes 5..7, 6 are usable
+    }
+
+    #[test]
+    fn guard_turns_a_panic_into_an_error_with_its_message() {
+        let mut error = [0u8; 256];
+        let mut ctx = context(&mut error);
+        let c = unsafe { Ctx::new(&mut ctx) };
+        let v: Vec<i64> = Vec::new();
+        assert_eq!(guard(c, || OK), OK);
+        assert_eq!(guard(c, || v[3] as Status), ERROR);
+        let text = message(&error);
+        assert!(text.starts_with("the plugin panicked: index out of bounds"), "{}", text);
+        assert!(text.contains("plutino.rs:"), "{}", text);
+    }
+
+    fn read_back<'a>(array: &'a ArrowArray, schema: &'a ArrowSchema) -> Args<'a> {
+        let arrays = Box::leak(Box::new([array as *const ArrowArray]));
+        let types = Box::leak(Box::new([schema as *const ArrowSchema]));
+        unsafe { Args::new(1, arrays.as_ptr(), types.as_ptr()) }
+    }
+
+    #[test]
+    fn builders_round_trip_through_the_readers_with_nulls_and_release_once() {
+        let mut out: ArrowArray = unsafe { std::mem::zeroed() };
+        let mut ty: ArrowSchema = unsafe { std::mem::zeroed() };
+        let mut b = Int64Builder::with_capacity(0);
+        let values: Vec<Option<i64>> = (0..21).map(|i| if i % 5 == 3 { None } else { Some(i * 7) }).collect();
+        values.iter().for_each(|&v| b.push(v));
+        assert_eq!(unsafe { b.finish(&mut out, &mut ty) }, OK);
+        assert_eq!((out.length, out.null_count, out.n_buffers, format_of(&ty)), (21, 4, 2, "l"));
+        let args = read_back(&out, &ty);
+        let read = args.int64(0).unwrap();
+        assert_eq!((0..21).map(|i| read.get(i)).collect::<Vec<_>>(), values);
+        assert!(args.float64(0).is_none() && args.utf8(0).is_none());
+        unsafe { out.release.unwrap()(&mut out) };
+        assert!(out.release.is_none() && out.private_data.is_null());
+        unsafe { ty.release.unwrap()(&mut ty) };
+
+        for large in [false, true] {
+            let mut s = if large { Utf8Builder::large_with_capacity(0, 0) } else { Utf8Builder::with_capacity(0, 0) };
+            let texts = [Some("héllo"), None, Some(""), Some("z")];
+            texts.iter().for_each(|&t| s.push(t));
+            s.push_chars("abc".chars().rev());
+            let mut error = [0u8; 64];
+            let mut ctx = context(&mut error);
+            assert_eq!(unsafe { s.finish(Ctx::new(&mut ctx), &mut out, &mut ty) }, OK);
+            assert_eq!(format_of(&ty), if large { "U" } else { "u" });
+            let args = read_back(&out, &ty);
+            let read = args.utf8(0).unwrap();
+            assert_eq!(read.is_large(), large);
+            let got: Vec<Option<&str>> = (0..5).map(|i| read.get(i)).collect();
+            assert_eq!(got, vec![Some("héllo"), None, Some(""), Some("z"), Some("cba")]);
+            unsafe { out.release.unwrap()(&mut out) };
+        }
+    }
+
+    #[test]
+    fn a_one_row_argument_is_a_constant_read_for_every_row() {
+        let mut out: ArrowArray = unsafe { std::mem::zeroed() };
+        let mut ty: ArrowSchema = unsafe { std::mem::zeroed() };
+        let mut b = Float64Builder::with_capacity(1);
+        b.push(Some(2.5));
+        assert_eq!(unsafe { b.finish(&mut out, &mut ty) }, OK);
+        let args = read_back(&out, &ty);
+        let n = args.number(0).unwrap();
+        assert_eq!((n.get(0), n.get(99)), (Some(2.5), Some(2.5)));
+        unsafe { out.release.unwrap()(&mut out) };
     }
 }
