@@ -2,8 +2,8 @@
 
 tests/contract/plugins/tiny.c is built with gcc directly (and with clang when installed) under
 the flags that delete unreferenced sections: ``-ffunction-sections -fdata-sections
--Wl,--gc-sections``, ``-flto -Wl,--gc-sections``, the contract's version script, then
-``strip --strip-all``. Each build must keep its ``.plutino_tag`` section and pass the host's
+-Wl,--gc-sections``, ``-flto -Wl,--gc-sections``, the contract's version script, the usual
+hardening flags, then ``strip --strip-all``. Each build must keep its ``.plutino_tag`` section and pass the host's
 check (``plutino.native.loader.check_plugin``, what ``plutino plugin check`` runs). A control
 shows the flags really collect garbage here: a section marked only ``used`` is gone.
 """
@@ -30,6 +30,7 @@ BUILDS = {
     "gc_sections": GC,
     "lto": LTO,
     "lto_gc_sections_version_script": (*LTO, *GC[:2], VERSION_SCRIPT),
+    "hardened": ("-O3", "-Wl,--as-needed", "-Wl,-z,relro,-z,now", VERSION_SCRIPT),
 }
 
 
