@@ -1,9 +1,10 @@
-"""``python -m plutino_contract --include | --cmake-dir | --pxd-dir | --version | --abi``.
+"""``python -m plutino_contract --include | --cmake-dir | --pxd-dir | --rust-dir | --version | --abi``.
 
 Prints one value and nothing else, so shells and build files can use it directly::
 
     cmake -S . -B build -DPlutinoContract_DIR="$(python -m plutino_contract --cmake-dir)"
     cc -shared -fPIC -fvisibility=hidden -I"$(python -m plutino_contract --include)" myplugin.c
+    PLUTINO_RUST_DIR="$(python -m plutino_contract --rust-dir)" cargo build --release
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ _QUERIES: dict[str, tuple[str, Callable[[], str]]] = {
     "pxd_dir": (
         "the directory holding plutino.pxd (Cython's include path)",
         contract.get_pxd_dir,
+    ),
+    "rust_dir": (
+        "the directory holding plutino.rs (set it as PLUTINO_RUST_DIR for cargo)",
+        contract.get_rust_dir,
     ),
     "version": (
         "the plutino-contract release, e.g. 1.0.0",
