@@ -3,6 +3,7 @@
 # exact command to run printed and exit 1. Called by the Makefile:
 #     tools/system-deps.sh build    gcc, make, cmake, python3 with venv
 #     tools/system-deps.sh test     the same, plus mosquitto (the MQTT tests start their own broker)
+#                                   and cargo (the Rust plugin tests), unless rustup's is in ~/.cargo/bin
 set -euo pipefail
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
@@ -14,6 +15,9 @@ if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 fi
 if [ "${1:-build}" = test ] && ! have mosquitto; then
   need+=(mosquitto)
+fi
+if [ "${1:-build}" = test ] && ! have cargo && [ ! -x "${HOME:-/nonexistent}/.cargo/bin/cargo" ]; then
+  need+=(cargo)  # Debian's cargo brings rustc
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "missing system packages: ${need[*]}" >&2
