@@ -106,12 +106,13 @@ class _Progress:
 @click.command("build")
 @click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where CMake builds (default DIRECTORY/build).")
+              help="Where CMake or cargo builds (default DIRECTORY/build).")
 @click.option("--debug", is_flag=True, help="Build with CMAKE_BUILD_TYPE=Debug (default Release).")
 @click.option("-j", "--jobs", type=int, default=2, show_default=True)
 @_user_errors
 def build(directory: Path, build_dir: Path | None, debug: bool, jobs: int) -> None:
-    """Configure and build the plugin project in DIRECTORY with CMake and the contract's package."""
+    """Configure and build the plugin project in DIRECTORY with CMake and the contract's package
+    (a Rust project with Cargo.toml and no CMakeLists.txt: with cargo, into DIRECTORY/build)."""
     from plutino.packages.scaffold import build_project
 
     with _Progress("building") as bar:

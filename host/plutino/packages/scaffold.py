@@ -71,7 +71,8 @@ def build_project(
     quiet: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
-    """Configure and build a plugin project with CMake and the contract's CMake package.
+    """Configure and build a plugin project with CMake and the contract's CMake package, or,
+    for a Cargo project (Cargo.toml and no CMakeLists.txt), with cargo (cargo_build.py).
 
     Returns the .so files the build produced. Raises PackageError with CMake's output when the
     configure or build step fails. ``progress(done, total)`` follows the build's steps (Ninja's
@@ -79,10 +80,15 @@ def build_project(
     """
     import plutino_contract
 
+    from plutino.packages.cargo_build import build_cargo_project, is_cargo_project
+
     project = Path(project).absolute()
+    if is_cargo_project(project):
+        build = Path(build_dir).absolute() if build_dir is not None else project / "build"
+        return build_cargo_project(project, build, build_type, jobs, quiet)
     if not (project / "CMakeLists.txt").is_file():
         raise PackageError(
-            f"{project} has no CMakeLists.txt; run this in a plugin project"
+            f"{project} has no CMakeLists.txt (nor Cargo.toml); run this in a plugin project"
             " (create one with `plutino plugin new NAME`)"
         )
     cmake = shutil.which("cmake")
