@@ -58,7 +58,7 @@ static int rec_str(recorder* r, const char* s, size_t n) {
 static int rec_value(recorder* r, const struct ArrowSchema* s, const struct ArrowArray* a, int64_t row) {
   char tmp[40];
   const char* f = s->format;
-  int64_t i = a->offset + row;
+  int64_t i = row; /* the helpers add the column's own offset */
   if (strcmp(f, "n") == 0 || !plutino_is_valid(a, i)) return rec_put(r, "null", 4);
   if (strcmp(f, "l") == 0) return rec_put(r, tmp, (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)plutino_i64(a)[i]));
   if (strcmp(f, "g") == 0) return rec_put(r, tmp, (size_t)snprintf(tmp, sizeof tmp, "%.17g", plutino_f64(a)[i]));

@@ -161,7 +161,8 @@ def test_a_function_that_returns_errors_is_counted_and_its_rule_keeps_running(ap
 
 @pytest.mark.parametrize("function, problem", [
     ("short_result", "call() returned 2 rows, expected 3 (one per input row)"),
-    ("wrong_type", "call() returned type int64, but validate() promised double"),
+    ("wrong_type", "call() returned int64 (\"l\"), but validate() gave float64 (\"g\") for these argument types; make "
+                   "call() return float64 or validate() give int64 (the host never reads one type as another)"),
     ("no_result", "call() returned PLUTINO_OK without a result array"),
 ])
 def test_a_function_that_breaks_the_result_rules_is_counted_and_its_rule_keeps_running(api, function, problem):

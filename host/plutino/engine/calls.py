@@ -26,6 +26,25 @@ from .plugin_functions import FunctionLookup, FunctionUse
 from .types import type_name
 
 
+def _fold_once(use: FunctionUse, args: list[pa.Array]) -> Callable[[pa.RecordBatch], Value]:
+    """A call with only constant arguments of a function that is not volatile
+    (PLUTINO_FN_VOLATILE unset; a Python function says ``volatile = False``): the same
+    arguments give the same result, so the plugin is called once per rule run, with one row,
+    on the first batch, and that value is every row's after. A failed call is not kept: the
+    next batch calls again. A function that does not say (no ``volatile`` attribute) is
+    called for every batch."""
+    folded: list[Any] = [None, None]  # [the instance it was computed by, the value]
+
+    def call(batch: pa.RecordBatch) -> Value:
+        if folded[0] is use.instance and use.instance is not None:
+            return folded[1]
+        value = use.call(args, 1)[0]
+        folded[0], folded[1] = use.instance, value
+        return value
+
+    return call
+
+
 @dataclass
 class AggSpec:
     """An aggregate call found in SELECT, HAVING or ORDER BY, computed once per window."""
@@ -252,6 +271,8 @@ class Calls:
         prepared = [pa.repeat(a.const, 1) if a.is_const else None for a in compiled]
         evals = [a.eval for a in compiled]
 
+        if all(p is not None for p in prepared) and not getattr(function, "volatile", True):
+            return Expr(_fold_once(use, prepared), result_type, sql=node.sql())
         if len(compiled) == 1 and prepared[0] is None:  # f(column), the common case, without the loop
             (only,) = evals
 

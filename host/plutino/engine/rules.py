@@ -37,6 +37,7 @@ ENGINE_SINK_PROPS: dict[str, Any] = {
     "retryCount": 0,  # times a write is retried after an IOError
     "retryInterval": 1000,  # ms between retries
     "omitIfEmpty": True,  # never send empty batches (always true in Plutino)
+    "flushInterval": 1000,  # ms: a sink that buffers is flushed this long after a write at the latest; 0: at the end
 }
 
 
@@ -49,6 +50,7 @@ class Action:
     buffer_length: int | None = None
     retry_count: int = 0
     retry_interval_ms: int = 1000
+    flush_interval_ms: int = 1000
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
                 buffer_length=None if buffer is None else _positive(rule_id, f"{sink}.bufferLength", buffer),
                 retry_count=_non_negative(rule_id, f"{sink}.retryCount", engine.get("retryCount", 0)),
                 retry_interval_ms=_non_negative(rule_id, f"{sink}.retryInterval", engine.get("retryInterval", 1000)),
+                flush_interval_ms=_non_negative(rule_id, f"{sink}.flushInterval", engine.get("flushInterval", 1000)),
             )
         )
     return tuple(out)

@@ -38,6 +38,8 @@ from typing import Any, Callable, Mapping
 
 from plutino_contract.protocols import Context
 
+from plutino.io.sink_props import with_sink_props
+
 from .clock import Clock
 from .decode import make_decoder
 from .errors import RuleError
@@ -205,7 +207,8 @@ class RuleRuntime:
         try:
             for i, b in enumerate(self._bindings):
                 ctx = Context(plugin_name=b.plugin.name, rule_id=self.rule.id, op_id=f"sink_{b.action.sink}_{i}")
-                made.append(create(b.plugin, b.config, ctx, f"sink '{b.action.sink}' (action {i})"))
+                plugin = with_sink_props(b.plugin)  # eKuiper's common properties, for every sink alike
+                made.append(create(plugin, b.config, ctx, f"sink '{b.action.sink}' (action {i})"))
         except BaseException:
             for sink in made:
                 quietly(sink.close)

@@ -8,6 +8,13 @@ pauses and a timer resumes it, so a waiting sink holds no thread. Any other erro
 last retry, drops that batch and counts the error in the sink's metrics. A stop during a
 retry's wait counts the batch as undelivered.
 
+A sink that buffers (``periodic_flush``: a native sink with a ``flush`` callback) is flushed
+through its mailbox ``flushInterval`` ms (default 1000) after a write, so a row waits at most
+that long in the plugin; nothing happens while nothing is written, and no timer waits for an
+idle sink. ``flushInterval: 0`` leaves only the flushes at the end of the stream and at the
+stop (:meth:`~.runtime.RuleRuntime.stop`). A failed flush is counted in the sink's metrics and
+tried again an interval later.
+
 A sink that is caught up (nothing queued, its handler idle) and quick (its writes take under
 ``INLINE_WRITE_S`` on average; once quick, it stays so until the average passes twice that,
 so one write slowed by a busy core does not send the next batches through a hand-off) may be
@@ -34,6 +41,7 @@ from .rules import Action
 INLINE_WRITE_S = 20e-6  # a sink whose writes take less (on average) is written by the operators
 _AVERAGE_WEIGHT = 0.25  # of the newest write in the moving average
 OPEN = ("open",)  # the first item of a sink's mailbox
+FLUSH = ("flush",)  # a periodic flush, queued behind the batches before it
 _DONE, _RETRY, _FAILED = 0, 1, 2
 
 
@@ -65,6 +73,9 @@ class SinkWriter:
         self._status = StatusPoll(sink)
         self._retry: tuple[Any, pa.RecordBatch, Deliveries] | None = None  # while a retry waits
         self._lock = threading.Lock()
+        every = action.flush_interval_ms / 1000
+        self._flush_every = every if every > 0 and getattr(sink, "periodic_flush", False) else 0.0
+        self._flush_timer: Any = None  # the flush due after the last write, while it waits
         self.box = handoffs.bind(self.node, self.handle)
 
     def start(self) -> None:
@@ -85,6 +96,10 @@ class SinkWriter:
             quietly(self.sink.flush)
             self.handoffs.finished(self.node)
             self.on_end()
+            return
+        if item is FLUSH:
+            self._flush()
+            self.handoffs.finished(self.node)
             return
         batch, deliveries = item
         self.metrics.buffer_length = len(self.box)
@@ -125,9 +140,13 @@ class SinkWriter:
             self.box.resume()
 
     def abandon_retry(self) -> None:
-        """The stop: a batch waiting for its retry is counted undelivered."""
+        """The stop: a batch waiting for its retry is counted undelivered; a flush waiting
+        for its time is dropped (the stop flushes)."""
         with self._lock:
             waiting, self._retry = self._retry, None
+            timer, self._flush_timer = self._flush_timer, None
+        if timer is not None:
+            timer.cancel()
         if waiting is not None:
             waiting[0].cancel()
             self.handoffs.lost(self.node, waiting[1].num_rows, waiting[2])
@@ -146,10 +165,33 @@ class SinkWriter:
             return
         self._written(batch, outcome == _DONE, started)
 
+    # -- periodic flushes ------------------------------------------------------------------------
+    def _flush_later(self) -> None:
+        """Have the sink flushed an interval from now, unless a flush is already due."""
+        with self._lock:
+            if self._flush_timer is None and not self.stop.is_set():
+                self._flush_timer = self.handoffs.scheduler.call_later(self._flush_every, self._flush_due)
+
+    def _flush_due(self) -> None:
+        with self._lock:
+            if self._flush_timer is None:  # the stop took it
+                return
+            self._flush_timer = None
+        self.handoffs.put(self.node, FLUSH)
+
+    def _flush(self) -> None:
+        try:
+            self.sink.flush()
+        except Exception as exc:
+            failed(self.rule_id, self.metrics, exc, "flush")
+            self._flush_later()  # what it holds is tried again
+
     def _written(self, batch: pa.RecordBatch, ok: bool, started: float) -> None:
         m = self.metrics
         if ok:
             m.end(started, batch.num_rows)
+            if self._flush_every and self._flush_timer is None:  # (read without the lock: a hint)
+                self._flush_later()
         took = time.perf_counter() - started
         average = took if self._average_s is None else self._average_s + (took - self._average_s) * _AVERAGE_WEIGHT
         self._average_s = average
@@ -169,4 +211,4 @@ class SinkWriter:
         return _FAILED
 
 
-__all__ = ["INLINE_WRITE_S", "OPEN", "SinkWriter"]
+__all__ = ["FLUSH", "INLINE_WRITE_S", "OPEN", "SinkWriter"]

@@ -18,15 +18,25 @@ A rule action may carry, besides the sink's own settings:
                    goes to the engine, which retries ``retryCount`` times every
                    ``retryInterval`` ms.
 
-``bufferLength``, ``retryCount``, ``retryInterval`` and ``omitIfEmpty`` are the engine's (the
-sink's queue and its retries) and never reach a sink.
+``bufferLength``, ``retryCount``, ``retryInterval``, ``omitIfEmpty`` and ``flushInterval`` are
+the engine's (the sink's queue, its retries, its periodic flushes: :mod:`plutino.engine.sink_writer`)
+and never reach a sink.
 
 Built-in sinks that send messages (mqtt, rest, file lines) build their messages with
-:meth:`SinkProps.payloads`. Any other sink (memory, log, a native plugin) receives Arrow batches:
-:func:`with_sink_props` wraps its plugin so that ``fields`` selects the columns, ``sendSingle``
-delivers one-row batches, ``dataTemplate`` delivers a batch with one binary column ``payload``
-(the rendered messages, the mirror of a bytes source) and ``resendInterval`` caches failures,
-before the plugin sees the batch. ``format`` and ``delimiter`` are left to such a plugin.
+:meth:`SinkProps.payloads`. Any other sink (memory, log, a native or Python plugin) receives
+Arrow batches: :func:`with_sink_props` wraps its plugin so that ``fields`` selects the columns,
+``sendSingle`` delivers one-row batches, ``dataTemplate`` delivers a batch with one binary column
+``payload`` (the rendered messages, the mirror of a bytes source) and ``resendInterval`` caches
+failures (a native sink's PLUTINO_IO is an OSError), before the plugin sees the batch. The
+engine wraps every sink a rule uses (:mod:`plutino.engine.runtime`), so a plugin gets them
+exactly as a built-in does.
+
+What the plugin's ``create()`` receives: its config without the properties consumed here
+(``fields``, ``sendSingle``, ``dataTemplate``, ``resendInterval``, ``memoryCacheThreshold``) and
+without the engine's; ``format`` and ``delimiter`` are passed on, being left to such a plugin.
+A plugin that also implements one of the consumed properties itself (the native file sink's
+``fields``) sees batches it already applies to; it never gets the property twice over (a
+``fields`` of its own would look for columns a ``dataTemplate`` replaced).
 """
 
 from __future__ import annotations
@@ -53,7 +63,9 @@ _ARROW_KEYS = ("fields", "sendSingle", "dataTemplate", "resendInterval", "memory
 SINK_FORMATS = ("json", "delimited", "binary")
 #: The engine's own action properties; should one reach a sink (from a sink's yaml), it is
 #: not the sink's to refuse.
-ENGINE_KEYS = frozenset({"bufferLength", "retryCount", "retryInterval", "omitIfEmpty"})
+ENGINE_KEYS = frozenset({"bufferLength", "retryCount", "retryInterval", "omitIfEmpty", "flushInterval"})
+#: Every property the host consumes and never passes to a plugin's create().
+HOST_KEYS = frozenset(_ARROW_KEYS) | ENGINE_KEYS
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,10 @@ class ResendingSink:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def periodic_flush(self) -> bool:
+        return bool(getattr(self.inner, "periodic_flush", False))
+
     def open(self) -> None:
         self.inner.open()
 
@@ -256,6 +272,10 @@ class BatchPropsSink:
         self.inner = inner
         self.props = props
 
+    @property
+    def periodic_flush(self) -> bool:
+        return bool(getattr(self.inner, "periodic_flush", False))
+
     def open(self) -> None:
         self.inner.open()
 
@@ -292,6 +312,7 @@ class PropsSinkPlugin:
     plugin's, so the registry's messages still name the real plugin."""
 
     kind = "sink"
+    handles_sink_props = True  # seen through a proxy too (the engine's metering)
 
     def __init__(self, plugin: Any) -> None:
         self.plugin = plugin
@@ -320,6 +341,8 @@ def with_sink_props(plugin: Any) -> Any:
 __all__ = [
     "BatchPropsSink",
     "COMMON_KEYS",
+    "ENGINE_KEYS",
+    "HOST_KEYS",
     "PropsSinkPlugin",
     "ResendingSink",
     "SINK_FORMATS",

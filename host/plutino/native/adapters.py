@@ -229,12 +229,16 @@ class NativeSource(_NativeInstance):
 
 
 class NativeSink(_NativeInstance):
-    """A native sink instance (``plutino_sink_api``) as a :class:`~plutino_contract.protocols.Sink`."""
+    """A native sink instance (``plutino_sink_api``) as a :class:`~plutino_contract.protocols.Sink`.
+
+    ``periodic_flush`` is true when the plugin has a ``flush`` callback: the engine then calls
+    it periodically after writes (the action's ``flushInterval``), besides at the end and stop."""
 
     _kind = "sink"
 
     def __init__(self, plugin: NativePlugin, api: Any, instance: Any, ctx: NativeContext) -> None:
         super().__init__(plugin, api, instance, ctx)
+        self.periodic_flush = api.flush != ffi.NULL
         self._array = ffi.new("struct ArrowArray*")
         self._array_addr = address(self._array)
         self._schema_c = ffi.new("struct ArrowSchema*")

@@ -38,6 +38,22 @@ def contract_violation(plugin: str, call: str, what: str) -> PluginCallError:
     return PluginCallError(plugin, call, VIOLATION, f"{what} (a bug in the plugin; report it to its author)")
 
 
+#: Arrow's C format strings of the types a result usually has, for messages.
+_FORMATS = {"int64": "l", "double": "g", "string": "u", "large_string": "U", "bool": "b", "binary": "z",
+            "int32": "i", "float": "f", "null": "n"}
+#: pyarrow's names that differ from the SQL-ish names plutino.h uses.
+_NAMES = {"double": "float64", "float": "float32", "halffloat": "float16", "string": "utf8",
+          "large_string": "large utf8"}
+
+
+def type_name(t: Any, with_format: bool = True) -> str:
+    """An Arrow type as messages name it: 'float64 ("g")', with its C format when it has a short one."""
+    shown = str(t)
+    fmt = _FORMATS.get(shown)
+    name = _NAMES.get(shown, shown)
+    return f'{name} ("{fmt}")' if fmt and with_format else name
+
+
 def release_array(p: Any) -> None:
     if p.release != ffi.NULL:
         p.release(p)
@@ -59,4 +75,4 @@ def config_json(plugin: str, config: Mapping[str, Any] | None) -> bytes:
 
 
 __all__ = ["AGAIN", "EOF", "OK", "VIOLATION", "call_failure", "config_json", "contract_violation", "release_array",
-           "release_schema"]
+           "release_schema", "type_name"]

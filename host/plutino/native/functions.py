@@ -23,7 +23,7 @@ from plutino_contract.protocols import Context
 from plutino.errors import PluginArgumentError, PluginCallError, PlutinoError
 from plutino.native import watch
 from plutino.native.hostapi import NativeContext, address, ffi
-from plutino.native.calls import OK, call_failure, contract_violation, release_array, release_schema
+from plutino.native.calls import OK, call_failure, contract_violation, release_array, release_schema, type_name
 
 
 
@@ -286,8 +286,7 @@ class NativeFunctionInstance:
                 result = pa.Array._import_from_c(self._out_addr, promised)
             except Exception as exc:
                 release_array(self._out)
-                raise contract_violation(self._plugin, f"function '{self.function.name}' {call}",
-                                         f"{call}() gave a result pyarrow cannot read ({exc})") from None
+                raise self._not_validated_layout(call, promised, exc) from None
             if len(result) != expected:
                 per = "one per input row" if call == "call" else "one per group"
                 raise contract_violation(self._plugin, f"function '{self.function.name}' {call}",
@@ -311,16 +310,27 @@ class NativeFunctionInstance:
         promised = self.function._validated.get(key)
         try:
             if out_type.release != ffi.NULL:
-                result = pa.Array._import_from_c(self._out_addr, self._out_type_addr)
+                returned = pa.DataType._import_from_c(self._out_type_addr)
+                if promised is not None and returned != promised:
+                    raise contract_violation(
+                        self._plugin, what,
+                        f"{call}() returned {type_name(returned)}, but validate() gave {type_name(promised)} for "
+                        f"these argument types; make {call}() return {type_name(promised, False)} or validate() give "
+                        f"{type_name(returned, False)} (the host never reads one type as another)")
+                result = pa.Array._import_from_c(self._out_addr, returned)
             else:
                 promised = self.function._result_type(key)
                 if promised is None:
                     raise contract_violation(
                         self._plugin, what,
                         f"{call}() gave no out_type and the function has no validate() to give one")
-                result = pa.Array._import_from_c(self._out_addr, promised)
+                try:
+                    result = pa.Array._import_from_c(self._out_addr, promised)
+                except Exception as exc:
+                    raise self._not_validated_layout(call, promised, exc) from None
         except PluginCallError:
             release_array(out)
+            release_schema(out_type)
             raise
         except Exception as exc:
             release_array(out)
@@ -331,10 +341,15 @@ class NativeFunctionInstance:
             per = "one per input row" if call == "call" else "one per group"
             raise contract_violation(self._plugin, what,
                                      f"{call}() returned {len(result)} rows, expected {expected} ({per})")
-        if promised is not None and result.type != promised:
-            raise contract_violation(self._plugin, what,
-                                     f"{call}() returned type {result.type}, but validate() promised {promised}")
         return result
+
+    def _not_validated_layout(self, call: str, promised: pa.DataType, exc: Exception) -> PluginCallError:
+        """The error for a result without out_type whose array cannot be validate()'s type."""
+        return contract_violation(
+            self._plugin, f"function '{self.function.name}' {call}",
+            f"{call}() left out_type unset, so its result must be {type_name(promised)}, the type validate() gave, "
+            f"but the array it returned is not laid out as one ({exc}); return {type_name(promised, False)}, or set "
+            "out_type to the type returned and make validate() give it")
 
     def close(self) -> None:
         """Free the per-use state (once; later calls do nothing). Never raises."""
