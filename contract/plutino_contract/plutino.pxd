@@ -311,6 +311,11 @@ cdef extern from "plutino/plutino_helpers.h" nogil:
     const char* plutino_str(const ArrowArray* a, int64_t i, int32_t* len)
     const char* plutino_large_str(const ArrowArray* a, int64_t i, int64_t* len)
 
+    # strings: "u"/"U" (utf8, large utf8) and "z"/"Z" (binary, large binary) alike
+    bint plutino_is_utf8(const ArrowSchema* s)
+    bint plutino_is_binary(const ArrowSchema* s)
+    const char* plutino_str_at(const ArrowSchema* s, const ArrowArray* a, int64_t i, int64_t* len)
+
     # fixed-width results
     double* plutino_result_f64(plutino_context* ctx, ArrowArray* out, int64_t length)
     int64_t* plutino_result_i64(plutino_context* ctx, ArrowArray* out, int64_t length)
@@ -336,6 +341,30 @@ cdef extern from "plutino/plutino_helpers.h" nogil:
     plutino_status plutino_strings_append_null(plutino_strings* sb)
     void plutino_strings_abort(plutino_strings* sb)
     plutino_status plutino_strings_finish(plutino_strings* sb, ArrowArray* out)
+
+    # timestamps: SQL datetime is timestamp[us], int64 microseconds since the epoch
+    const char* PLUTINO_TIMESTAMP_US
+    const char* PLUTINO_TIMESTAMP_US_UTC
+
+    ctypedef struct plutino_utc:
+        int32_t year
+        int32_t month
+        int32_t day
+        int32_t hour
+        int32_t minute
+        int32_t second
+        int32_t microsecond
+
+    bint plutino_is_timestamp(const ArrowSchema* s)
+    const char* plutino_timestamp_zone(const ArrowSchema* s)
+    int64_t plutino_timestamp_us(const ArrowSchema* s, const ArrowArray* a, int64_t i)
+    int64_t* plutino_result_timestamp_us(plutino_context* ctx, ArrowArray* out, int64_t length)
+    int64_t plutino_now_us()
+    int64_t plutino_us_from_utc(int32_t year, int32_t month, int32_t day, int32_t hour, int32_t minute,
+                                int32_t second, int32_t microsecond)
+    void plutino_us_to_utc(int64_t us, plutino_utc* out)
+    int plutino_us_format(int64_t us, char* buf, size_t cap)
+    int plutino_us_parse(const char* text, size_t len, int64_t* out)
 
     # schemas
     plutino_status plutino_schema_make(ArrowSchema* out, const char* format, const char* name)

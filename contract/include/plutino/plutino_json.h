@@ -1,13 +1,44 @@
 /*
-** plutino_json.h -- a small read-only JSON reader for plugin configs.
+** plutino_json.h -- a small read-only JSON reader, for a plugin's config.
 **
-** Nothing here is part of the ABI: these are static inline functions compiled into the plugin.
-** A source's or sink's create() receives its config as JSON text (plutino.h); this header
-** turns that text into values without a JSON library:
+** Nothing here is part of the ABI: these are static inline functions compiled into the plugin
+** (C99 or later, C++; no other dependency than the C library). docs/plugin-helpers.md has the
+** full list with signatures.
 **
+** WHY. A source's or sink's create(ctx, config_json, &instance) gets its config as the text
+** of one JSON object (plutino.h): the plugin's yaml `default:` section, overlaid by the
+** stream's CONF_KEY section and the stream's own properties (CREATE STREAM ... WITH), or by a
+** rule action's properties for a sink. The host checks those properties against the ones the
+** plugin's metadata <name>.json declares and passes them spelled as declared ("interval", not
+** "INTERVAL"), typed as declared (an "int" property arrives as a JSON number even when the
+** SQL wrote INTERVAL="5"). So a plugin looks its keys up exactly as its .json names them.
+**
+** WHAT IT PARSES. JSON as RFC 8259 defines it, strictly: one value with optional whitespace
+** around it; no comments, trailing commas, single quotes, NaN or Infinity. Strings are checked
+** for escapes and control characters and decoded on demand (\" \\ \/ \b \f \n \r \t and
+** \uXXXX, surrogate pairs included; a lone surrogate becomes U+FFFD) to UTF-8; the bytes of
+** the text are not otherwise checked as UTF-8. Numbers are kept as text and read as double
+** (strtod) or as int64 (exact for integer literals; 5.0 and 1e3 accepted; 1.5 or values
+** outside int64 refused). It never writes JSON.
+**
+** LIMITS. The text is at most 2 GiB (offsets are int32); containers nest at most
+** PLUTINO_JSON_MAX_DEPTH (64) deep; the number of values is bounded by the token array given
+** to plutino_json_parse (or by memory when the reader allocates it). A key that repeats in an
+** object: lookups find the last one, as most JSON readers do. Key comparison is exact
+** (byte-wise after decoding, case-sensitive).
+**
+** OWNERSHIP. The parsed document (plutino_json) points into the text: the text must outlive
+** it. config_json is valid only during create(), so read what you need there, copy strings
+** you keep (plutino_json_strdup: free() the copy; or plutino_json_string into a buffer of
+** yours), and call plutino_json_free(&doc) before returning -- on every path, a failed parse
+** included (it may have allocated tokens). Tokens are the caller's array when one is given to
+** plutino_json_parse, else malloc'd by the reader and freed by plutino_json_free. A parsed
+** document is never modified by the readers, so threads may share it.
+**
+** THE API.
 **   parse once        plutino_json_parse(&doc, text, len, tokens, capacity)  -> 0 or -1
-**                     (tokens NULL: the reader mallocs them; free with plutino_json_free)
-**   look up by path   plutino_json_get_double / _int64 / _bool / _string(&doc, obj, "a.b", &v)
+**                     (tokens NULL: the reader mallocs them), plutino_json_free(&doc)
+**   look up by path   plutino_json_get_double / _int64 / _bool / _string(&doc, obj, "a.b", &v...)
 **                     plutino_json_get_type(&doc, obj, path), plutino_json_has(&doc, obj, path)
 **   tokens            plutino_json_find(&doc, obj, "key"), plutino_json_path(&doc, obj, "a.b.0")
 **                     plutino_json_type(&doc, tok), plutino_json_type_name(type), plutino_json_is_integer
@@ -17,30 +48,48 @@
 **
 ** The parsed document is a flat array of tokens in document order: a container is followed by
 ** its contents, an object's members as key, value, key, value. Token 0 is the root. A token is
-** an index (int32_t); -1 means "none". The document points into the text, which must outlive it.
+** an index (int32_t); -1 means "none", and every reader accepts -1 (a missing value).
 **
 ** Paths are keys joined by '.', and a segment that is all digits indexes an array:
 ** "pattern.count", "fields.0". A key that itself holds a '.' is reached with plutino_json_find.
 **
 ** The path getters return PLUTINO_JSON_OK, or PLUTINO_JSON_MISSING (no such key: keep your
 ** default), or PLUTINO_JSON_WRONG_TYPE (present, but not a number / an integer in range / a bool
-** / a string), or PLUTINO_JSON_TOO_LONG (a string that does not fit the buffer; the buffer then
-** holds a truncated, NUL-terminated copy). So a config reads:
+** / a string; a JSON null is present and of the wrong type: test plutino_json_get_type(...) ==
+** PLUTINO_JSON_NULL to treat null as "not set"), or PLUTINO_JSON_TOO_LONG (a string that does
+** not fit the buffer; the buffer then holds a truncated, NUL-terminated copy).
 **
-**     plutino_json doc;
-**     int64_t interval = 1000;
-**     if (plutino_json_parse(&doc, config_json, strlen(config_json), NULL, 0) != 0) {
-**       plutino_set_error(ctx, "random: config is not valid JSON: %s", doc.error);
-**       plutino_json_free(&doc);  (always: a failed parse may have allocated tokens)
-**       return PLUTINO_INVALID;
+** HOW A PLUGIN READS ITS CONFIG (a source with "interval" (int, ms) and "topic" (string);
+** needs plutino_helpers.h for plutino_set_error):
+**
+**     static plutino_status my_create(plutino_context* ctx, const char* config_json, void** out) {
+**       plutino_json doc;
+**       int64_t interval = 1000;           // the default when the key is missing
+**       char topic[256] = "";
+**       int rc;
+**       *out = NULL;
+**       if (plutino_json_parse(&doc, config_json, strlen(config_json), NULL, 0) != 0) {
+**         plutino_set_error(ctx, "my_source: config is not valid JSON: %s", doc.error);
+**         plutino_json_free(&doc);
+**         return PLUTINO_INVALID;
+**       }
+**       if (plutino_json_get_int64(&doc, 0, "interval", &interval) == PLUTINO_JSON_WRONG_TYPE ||
+**           interval < 0) {
+**         plutino_set_error(ctx, "my_source: interval must be an integer >= 0 (ms)");
+**         plutino_json_free(&doc);
+**         return PLUTINO_INVALID;
+**       }
+**       rc = plutino_json_get_string(&doc, 0, "topic", topic, sizeof topic);
+**       plutino_json_free(&doc);           // topic and interval are copies: the doc may go
+**       if (rc != PLUTINO_JSON_OK)
+**         return plutino_set_error(ctx, "my_source: \"topic\" must be a string of at most 255 bytes"),
+**                PLUTINO_INVALID;
+**       // ... allocate the instance from interval and topic into *out ...
+**       return PLUTINO_OK;
 **     }
-**     if (plutino_json_get_int64(&doc, 0, "interval", &interval) == PLUTINO_JSON_WRONG_TYPE) ...
-**     plutino_json_free(&doc);
 **
 ** Malformed JSON gives doc.error, e.g. "byte 17: expected ':' after an object key, found '}'",
-** and doc.error_offset (the byte offset). Strings decode \" \\ \/ \b \f \n \r \t and \uXXXX
-** (surrogate pairs included; a lone surrogate becomes U+FFFD) to UTF-8. Nesting deeper than
-** PLUTINO_JSON_MAX_DEPTH is refused.
+** and doc.error_offset (the byte offset).
 */
 #ifndef PLUTINO_JSON_H
 #define PLUTINO_JSON_H
