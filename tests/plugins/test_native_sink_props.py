@@ -165,6 +165,7 @@ def test_plutino_io_is_resent_after_resend_interval_and_the_rows_arrive_once(man
     assert time.monotonic() - started >= 3 * 0.020  # three failures, the last two resent an interval apart
     (writer,) = runtime._writers
     assert (writer.sink.resent, writer.sink.dropped) == (1, 0)
+    assert writer.sink._call_later == manager.scheduler.call_later  # it waited on the scheduler, not a thread
     broker.publish("in_s", pa.RecordBatch.from_pylist(ROWS[1], schema=SCHEMA))
     assert wait_for(lambda: len(recorded(out)) == 2 and recorded(out), "the second batch") == ROWS  # once each
     assert runtime.sink_metrics[0].exceptions == 0  # a resent failure is not an error of the rule

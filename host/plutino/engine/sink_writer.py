@@ -77,6 +77,9 @@ class SinkWriter:
         self._flush_every = every if every > 0 and getattr(sink, "periodic_flush", False) else 0.0
         self._flush_timer: Any = None  # the flush due after the last write, while it waits
         self.box = handoffs.bind(self.node, self.handle)
+        use_timers = getattr(sink, "use_timers", None)  # a resend cache (resendInterval) waits on our timers
+        if use_timers is not None:
+            use_timers(handoffs.scheduler.call_later)
 
     def start(self) -> None:
         """Open the sink in its mailbox's first turn."""

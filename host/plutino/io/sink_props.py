@@ -45,7 +45,7 @@ import collections
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context
@@ -166,7 +166,11 @@ class ResendingSink:
     """A sink whose failed writes (OSError) are cached and resent every ``interval_ms``.
 
     Order is kept: while anything is cached, new batches queue behind it. The cache holds at
-    most ``capacity`` batches; when full, the oldest is dropped and counted in ``dropped``."""
+    most ``capacity`` batches; when full, the oldest is dropped and counted in ``dropped``.
+
+    The resends wait on timers: the engine's scheduler (:meth:`use_timers`, called by the
+    sink's writer), so a waiting sink holds no thread; outside the engine, a short-lived
+    ``threading.Timer`` per wait. Nothing waits while the cache is empty."""
 
     def __init__(self, inner: Any, interval_ms: int, capacity: int, what: str) -> None:
         self.inner = inner
@@ -177,8 +181,13 @@ class ResendingSink:
         self.dropped = 0
         self.resent = 0
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._call_later: Callable[[float, Callable[[], None]], Any] = _thread_timer
+        self._timer: Any = None  # the resend waiting for its time
+
+    def use_timers(self, call_later: Callable[[float, Callable[[], None]], Any]) -> None:
+        """Wait for resends with ``call_later(delay_s, fn)`` (returning something with cancel())."""
+        self._call_later = call_later
 
     @property
     def periodic_flush(self) -> bool:
@@ -216,9 +225,18 @@ class ResendingSink:
                 self.capacity,
             )
         self.cache.append(batch)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._resend_loop, name=f"plutino-resend-{self.what}", daemon=True)
-            self._thread.start()
+        self._resend_later()
+
+    def _resend_later(self) -> None:
+        """Resend an interval from now, unless a resend already waits. Holds the lock."""
+        if self._timer is None and self.cache and not self._closed:
+            self._timer = self._call_later(self.interval, self._resend)
+
+    def _resend(self) -> None:
+        with self._lock:
+            self._timer = None
+            self._drain()
+            self._resend_later()
 
     def _drain(self) -> None:
         """Resend cached batches in order until one fails. Holds the lock."""
@@ -230,12 +248,6 @@ class ResendingSink:
             self.cache.popleft()
             self.resent += 1
 
-    def _resend_loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                if self.cache:
-                    self._drain()
-
     def flush(self) -> None:
         with self._lock:
             self._drain()
@@ -245,14 +257,22 @@ class ResendingSink:
         return self.inner.status()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
         with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._drain()
             if self.cache:
                 _log.error("%s: closed with %d batches not delivered", self.what, len(self.cache))
         self.inner.close()
+
+
+def _thread_timer(delay_s: float, fn: Callable[[], None]) -> threading.Timer:
+    timer = threading.Timer(delay_s, fn)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def with_resend(sink: Any, props: SinkProps, what: str) -> Any:
