@@ -343,17 +343,21 @@ def test_without_cargo_the_build_names_the_fix(work: Path, monkeypatch: pytest.M
 
 
 def path_without_cargo(work: Path) -> str:
-    """A PATH folder linking every program of PATH but cargo (shims such as pyenv's keep working)."""
-    bin_dir = work / "bin-without-cargo"
-    bin_dir.mkdir(exist_ok=True)
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        if not folder or not Path(folder).is_dir():
+    """PATH without cargo: a folder holding cargo is replaced by one linking its other programs
+    (so shims, such as pyenv's, and the tools beside cargo keep working)."""
+    folders = []
+    for n, folder in enumerate(os.environ.get("PATH", "").split(os.pathsep)):
+        if not folder or not (Path(folder) / "cargo").exists():
+            folders.append(folder)
             continue
+        replacement = work / f"path-without-cargo-{n}"
+        replacement.mkdir(exist_ok=True)
         for program in Path(folder).iterdir():
-            link = bin_dir / program.name
-            if program.name != "cargo" and not os.path.lexists(link) and os.access(program, os.X_OK):
+            link = replacement / program.name
+            if program.name != "cargo" and not os.path.lexists(link):
                 link.symlink_to(program)
-    return str(bin_dir)
+        folders.append(str(replacement))
+    return os.pathsep.join(folders)
 
 
 def test_cmake_without_cargo_stops_at_configure_naming_the_fix(work: Path) -> None:
@@ -379,3 +383,20 @@ def test_the_example_lock_file_is_readable_by_debian_bookworms_cargo() -> None:
     # cargo 0.66 (Rust 1.63) reads lock files up to version 3; newer cargo keeps a file's version.
     assert re.search(r"^version = 3$", (EXAMPLE / "Cargo.lock").read_text(), re.M)
     assert 'rust-version = "1.63"' in (EXAMPLE / "Cargo.toml").read_text()
+
+
+def test_the_doc_example_compiles_into_a_plugin_the_host_accepts(work: Path) -> None:
+    from plutino.native.loader import check_plugin
+
+    doc = (ROOT / "docs" / "plugin-rust.md").read_text()
+    blocks = re.findall(r"```rust\n(.*?)```", doc, re.S)
+    assert len(blocks) >= 2, "docs/plugin-rust.md no longer has the module and function examples"
+    src, so = work / "doc_example.rs", work / "doc_example.so"
+    src.write_text(blocks[0] + blocks[1])
+    env = rust_env(work / "unused", CARGO_PKG_VERSION="0.4.2")
+    run([rustc(), "--edition", "2021", "--crate-type", "cdylib", "--crate-name", "doc_example", str(src),
+         "-o", str(so)], env=env)
+    result = check_plugin(so, "function")
+    assert result.ok, result.refusal
+    assert (result.tag.name, result.tag.version) == ("rust_strings", "0.4.2")
+    assert [f["name"] for f in result.to_dict()["functions"]] == ["rs_reverse"]
