@@ -558,8 +558,8 @@ macro_rules! plutino_declare_ {
         #[no_mangle]
         pub extern "C" fn plutino_plugin_v1() -> *const $crate::plutino::Plugin {
             // A volatile read of the tag: a reference from exported (hence kept) code to the
-            // tag's section, so --gc-sections and LTO keep the section. #[used] alone does not:
-            // rustc does not mark the section SHF_GNU_RETAIN.
+            // tag's section, so --gc-sections and LTO keep the section. #[used] alone does not
+            // with every rustc: 1.63 does not mark the section SHF_GNU_RETAIN.
             unsafe { ::std::ptr::read_volatile(&PLUTINO_TAG_RECORD.0.magic[0]) };
             &PLUTINO_DESCRIPTOR
         }

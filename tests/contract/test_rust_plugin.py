@@ -215,7 +215,8 @@ def test_rs_sum_sums_each_group_skipping_nulls(engine: Any) -> None:
 def test_an_error_of_the_rust_code_reaches_the_script_with_its_message(engine: Any) -> None:
     from plutino.errors import PluginCallError
 
-    with pytest.raises(PluginCallError, match=r"rs_sum: the int64 sum of a group overflows at the value 4611686018427387904"):
+    overflow = r"rs_sum: the int64 sum of a group overflows at the value 4611686018427387904"
+    with pytest.raises(PluginCallError, match=overflow):
         engine.query("SELECT rs_sum(n) AS n FROM s GROUP BY COUNTWINDOW(2)", pa.table({"n": [2**62, 2**62]}))
 
 
@@ -226,7 +227,8 @@ def test_validate_refuses_a_wrong_argument_type_by_name(built: Path) -> None:
     functions = load_plugin(built, "function").functions
     assert functions["rs_reverse"].validate([pa.large_string()]) == pa.large_string()
     assert functions["rs_scale"].validate([pa.int64(), pa.float64()]) == pa.float64()
-    with pytest.raises(PluginArgumentError, match=r"rs_reverse: the argument must be a string, got float64 \(Arrow 'g'\)"):
+    wrong = r"rs_reverse: the argument must be a string, got float64 \(Arrow 'g'\)"
+    with pytest.raises(PluginArgumentError, match=wrong):
         functions["rs_reverse"].validate([pa.float64()])
     with pytest.raises(PluginArgumentError, match=r"rs_scale: factor must be an int64 or float64, got string"):
         functions["rs_scale"].validate([pa.float64(), pa.string()])
