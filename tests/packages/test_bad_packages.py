@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import plutino_contract as contract
 import pytest
 from package_helpers import snapshot
 from plutino.config import Settings
@@ -34,7 +35,7 @@ def _hand_manifest(so: Path, name: str, kind: str, abi: str, version: str = "1.0
     """A manifest written by hand, for a .so this host refuses to read (pack would refuse it)."""
     return json.dumps({
         "format": 1, "name": name, "kind": kind, "version": version, "so": so.name,
-        "sha256": sha256_file(so), "abi": abi, "contract_version": "1.0.0", "functions": [],
+        "sha256": sha256_file(so), "abi": abi, "contract_version": contract.__version__, "functions": [],
         "platform": {"os": "linux", "arch": "x86_64", "libc": "glibc", "pointer_size": 8},
     }).encode()
 
