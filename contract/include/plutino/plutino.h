@@ -288,8 +288,12 @@ struct plutino_context {
 typedef struct plutino_source_api {
   uint32_t struct_size;
   /* Required. Parse and validate `config_json` (a JSON object: the plugin's yaml `default:`
-  ** section, overlaid by the stream's CONF_KEY section, overlaid by the stream's properties;
-  ** valid only during the call) and create an instance in *out_instance. Do no slow work
+  ** section, overlaid by the stream's CONF_KEY section, overlaid by the stream's own properties
+  ** from CREATE STREAM ... WITH (...) other than the stream keywords (DATASOURCE, FORMAT, ...);
+  ** those are checked against the `properties` of the plugin's metadata <name>.json when the
+  ** stream is created and arrive spelled and typed as declared there; a plugin without
+  ** metadata gets them as written. Valid only during the call.) Create an instance in
+  ** *out_instance. Do no slow work
   ** here (no connecting): that is open()'s job. On failure: set the error, leave
   ** *out_instance NULL (or free what you allocated) and return PLUTINO_INVALID for a bad
   ** config, another status otherwise. */
