@@ -84,10 +84,11 @@ class Engine:
             return self._worker.query(sql, table, {
                 "schema": schema, "timestamp": timestamp, "event_time": event_time,
                 "late_tolerance_ms": late_tolerance_ms, "arrival_ms": arrival_ms})
-        if isinstance(batches, pa.Table):
-            batches = batches.to_batches()
-        elif isinstance(batches, pa.RecordBatch):
-            batches = [batches]
+        if isinstance(batches, (pa.Table, pa.RecordBatch)):
+            # the data in hand has a schema: declare it, so the SQL is checked (plugin functions'
+            # validate(), column names) before any row runs, as a rule on a typed stream is
+            schema = schema if schema is not None else batches.schema
+            batches = batches.to_batches() if isinstance(batches, pa.Table) else [batches]
         return _query(sql, batches, registry=self.registry, schema=schema, timestamp=timestamp,
                       event_time=event_time, late_tolerance_ms=late_tolerance_ms, arrival_ms=arrival_ms)
 

@@ -39,3 +39,15 @@ def test_a_plugin_failure_reaches_the_script_as_the_plugins_own_error(engine):
     with pytest.raises(PluginCallError, match="accumulateWordCount"):
         engine.query("SELECT accumulateWordCount(text, '') AS w FROM s GROUP BY COUNTWINDOW(1)",
                      pa.table({"text": ["a b"]}))
+
+
+def test_the_schema_of_the_data_in_hand_checks_the_sql_before_any_row_runs(engine):
+    # a table or batch declares its columns: the plugin's validate() and the column names are
+    # checked when the query is planned, as for a rule on a typed stream
+    with pytest.raises(SqlError, match="function 'mul2add1' does not accept"):
+        engine.query("SELECT mul2add1(t) AS f FROM s", pa.table({"t": ["not a number"]}))
+    with pytest.raises(SqlError, match="temprature"):
+        engine.query("SELECT temprature FROM s", pa.table({"temperature": [1.0]}))
+    # an iterable of batches is still read as a schemaless stream, typed by its first batch
+    rows = engine.query("SELECT mul2add1(t) AS f FROM s", iter([pa.record_batch({"t": [1.0]})])).to_pylist()
+    assert rows == [{"f": 3.0}]
