@@ -271,3 +271,13 @@ def test_a_wrong_checksum_in_the_request_is_refused(installed, home, zips):
     assert refused(installed, home, "sink", "file", str(zips / "file.zip"), sha256="1" * 64) == (
         f"package file.zip has sha256 {digest}, the request says {'1' * 64}; check that the URL serves the "
         "file you meant")
+
+
+def test_a_manifest_naming_another_python_for_a_cython_plugin_is_refused(installed, home, tmp_path, plugin_build):
+    so = plugin_build / "functions" / "geo.so"
+    platform = manifest_for(so).platform
+    assert platform["runtime"].startswith("cp3")  # pack records the CPython a Cython plugin needs
+    package = _zip(tmp_path / "geo.zip", {"geo.so": so, MANIFEST: _manifest(so, platform={**platform, "runtime": "cp39"})})
+    assert refused(installed, home, "function", "geo", str(package)) == (
+        f"package geo.zip: the manifest says platform.runtime 'cp39', the ABI tag of geo.so says "
+        f"'{platform['runtime']}'; pack it again with `plutino plugin pack`")

@@ -152,7 +152,8 @@ def manifest_for(so_path: Path, functions: Iterable[str] | None = None) -> Manif
         name=tag.name, kind=tag.kind, version=tag.version, so=f"{tag.name}.so",
         sha256=sha256_file(so_path), abi=f"{tag.abi[0]}.{tag.abi[1]}",
         contract_version=tag.contract_version,
-        platform={"os": tag.os, "arch": tag.arch, "libc": tag.libc, "pointer_size": tag.pointer_size},
+        platform={"os": tag.os, "arch": tag.arch, "libc": tag.libc, "pointer_size": tag.pointer_size,
+                  **({"runtime": tag.runtime} if tag.runtime else {})},
         functions=tuple(names),
     )
 

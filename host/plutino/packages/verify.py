@@ -53,7 +53,7 @@ def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
         ("name", m.name, tag.name), ("version", m.version, tag.version),
         ("abi", m.abi, f"{tag.abi[0]}.{tag.abi[1]}"),
         *((f"platform.{key}", platform[key], getattr(tag, key))
-          for key in ("os", "arch", "libc", "pointer_size") if key in platform),
+          for key in ("os", "arch", "libc", "pointer_size", "runtime") if key in platform),
         *((("contract_version", m.contract_version, tag.contract_version),) if m.contract_version else ()),
     ):
         if said != found:
