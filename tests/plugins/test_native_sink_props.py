@@ -161,10 +161,10 @@ def test_plutino_io_is_resent_after_resend_interval_and_the_rows_arrive_once(man
     started = time.monotonic()
     runtime = run(manager, broker, [{"recording_sink": {"path": str(out), "fail_writes": 3, "resendInterval": 20}}],
                   batches=ROWS[:1])
-    wait_for(lambda: recorded(out), "the resent batch")
-    assert time.monotonic() - started >= 3 * 0.020  # three failures, the last two resent an interval apart
     (writer,) = runtime._writers
-    assert (writer.sink.resent, writer.sink.dropped) == (1, 0)
+    wait_for(lambda: writer.sink.resent == 1, "the resent batch")
+    assert time.monotonic() - started >= 3 * 0.020  # three failures, the last two resent an interval apart
+    assert recorded(out) == ROWS[:1] and writer.sink.dropped == 0
     assert writer.sink._call_later == manager.scheduler.call_later  # it waited on the scheduler, not a thread
     broker.publish("in_s", pa.RecordBatch.from_pylist(ROWS[1], schema=SCHEMA))
     assert wait_for(lambda: len(recorded(out)) == 2 and recorded(out), "the second batch") == ROWS  # once each
@@ -193,3 +193,12 @@ def test_without_periodic_flushes_a_buffering_native_sink_is_flushed_at_the_stop
     assert recorded(out) == []  # held by the plugin: no flush yet
     manager.stop_rule("r1")
     assert recorded(out) == ROWS  # the stop flushed before closing (close() itself drops them)
+
+
+def test_a_failed_flush_is_counted_and_tried_again_an_interval_later(manager, broker, tmp_path: Path):
+    out = tmp_path / "later" / "rec.jsonl"  # its folder does not exist yet: flush() fails with PLUTINO_IO
+    runtime = run(manager, broker, [{"recording_sink": {"path": str(out), "buffered": True, "flushInterval": 10}}])
+    wait_for(lambda: runtime.sink_metrics[0].exceptions >= 1, "a failed flush")
+    assert "sink flush failed (PLUTINO_IO)" in manager.rule_status("r1")["sink_recording_sink_0_0_last_exception"]
+    out.parent.mkdir()
+    assert wait_for(lambda: recorded(out) == ROWS, "the flush that goes through")
