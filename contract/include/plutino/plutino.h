@@ -150,7 +150,12 @@ typedef int32_t plutino_status;
 /* Function flags (plutino_function.flags). */
 #define PLUTINO_FN_AGGREGATE 1u     /* an aggregate: implements aggregate(), not call() */
 #define PLUTINO_FN_VOLATILE 2u      /* may return different results for the same arguments
-                                    ** (random, time): the host will not constant-fold it */
+                                    ** (random, time, outside state). Without it, a call whose
+                                    ** arguments are all constants (or that has none) is computed
+                                    ** once per rule run: call() with length 1 on the first batch,
+                                    ** its row reused for every row after. With it, call() runs
+                                    ** for every batch. Calls with a column argument run per batch
+                                    ** either way; no effect on aggregates. */
 
 /* ------------------------------------------------------------------------------------ */
 /* The Arrow C Data Interface                                                           */
@@ -326,18 +331,26 @@ typedef struct plutino_source_api {
 ** Life cycle: create -> [open] -> write ... write -> [flush] -> close. (since 1.0) */
 typedef struct plutino_sink_api {
   uint32_t struct_size;
-  /* Required. As for sources: validate config_json (yaml default + action properties) and
-  ** create the instance. No slow work. */
+  /* Required. As for sources: validate config_json and create the instance. No slow work.
+  ** config_json is the yaml default overlaid by the action's properties, without eKuiper's
+  ** common sink properties, which the host applies itself (fields, sendSingle, dataTemplate,
+  ** resendInterval, memoryCacheThreshold, bufferLength, retryCount, retryInterval,
+  ** omitIfEmpty, flushInterval); format and delimiter are passed on. */
   plutino_status (*create)(plutino_context* ctx, const char* config_json, void** out_instance);
   /* Optional. Connect / open files. */
   plutino_status (*open)(plutino_context* ctx, void* instance);
   /* Required. Consume one batch: a struct array `batch` described by `schema`, both
   ** BORROWED for the duration of the call. Return PLUTINO_IO when the write may succeed if
-  ** retried (the host resends after the action's resendInterval), another failure status
-  ** when it will not. */
+  ** retried (the host resends after the action's resendInterval, or retries retryCount times
+  ** every retryInterval when resendInterval is 0), another failure status when it will not. */
   plutino_status (*write)(plutino_context* ctx, void* instance, const struct ArrowSchema* schema,
                           const struct ArrowArray* batch);
-  /* Optional. Push buffered rows out; called when the rule stops and periodically. */
+  /* Optional. Push buffered rows out. Never called during another call on the instance. The
+  ** host calls it after the last batch of a bounded stream, when the rule stops (before
+  ** close), and, unless the action's flushInterval (ms, default 1000) is 0, at most
+  ** flushInterval after a write that succeeded, so a buffered row waits no longer; a sink
+  ** that is not written to is not called. On failure the error is counted and flush() is
+  ** called again an interval later. */
   plutino_status (*flush)(plutino_context* ctx, void* instance);
   /* Optional (NULL: always connected). Return PLUTINO_CONN_*. */
   int32_t (*status)(plutino_context* ctx, void* instance);
@@ -391,7 +404,12 @@ typedef struct plutino_function {
   void (*destroy)(plutino_context* ctx, void* state);
   /* Scalar functions: required. Compute `length` result rows into *out (MOVED). Writing
   ** *out_type (MOVED) is optional when validate() gave the type: leave out_type->release
-  ** NULL and the host uses the validated type, which saves work per batch. */
+  ** NULL and the host uses the validated type, which saves work per batch. A written
+  ** out_type must equal validate()'s type, or the result is refused as a contract violation
+  ** naming both (the host never reads one type as another). With out_type unset, *out must
+  ** be laid out as validate()'s type: the host checks its buffers and children, but cannot
+  ** tell apart types of the same layout (int64 and float64), so a function that may return
+  ** another type than validate()'s must write out_type. */
   plutino_status (*call)(plutino_context* ctx, void* state, int32_t nargs,
                          const struct ArrowArray* const* args,
                          const struct ArrowSchema* const* arg_types, int64_t length,
