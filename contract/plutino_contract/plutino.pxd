@@ -342,6 +342,19 @@ cdef extern from "plutino/plutino_helpers.h" nogil:
     void plutino_strings_abort(plutino_strings* sb)
     plutino_status plutino_strings_finish(plutino_strings* sb, ArrowArray* out)
 
+    # schemas
+    plutino_status plutino_schema_make(ArrowSchema* out, const char* format, const char* name)
+    plutino_status plutino_schema_struct(ArrowSchema* out, const char* name, int64_t n)
+
+    # row batches
+    plutino_status plutino_batch_struct(plutino_context* ctx, ArrowArray* out, int64_t length,
+                                        int64_t n)
+
+
+# ------------------------------------------------------------------ plutino_time.h
+# Timestamp helpers (they include plutino_helpers.h).
+
+cdef extern from "plutino/plutino_time.h" nogil:
     # timestamps: SQL datetime is timestamp[us], int64 microseconds since the epoch
     const char* PLUTINO_TIMESTAMP_US
     const char* PLUTINO_TIMESTAMP_US_UTC
@@ -365,11 +378,3 @@ cdef extern from "plutino/plutino_helpers.h" nogil:
     void plutino_us_to_utc(int64_t us, plutino_utc* out)
     int plutino_us_format(int64_t us, char* buf, size_t cap)
     int plutino_us_parse(const char* text, size_t len, int64_t* out)
-
-    # schemas
-    plutino_status plutino_schema_make(ArrowSchema* out, const char* format, const char* name)
-    plutino_status plutino_schema_struct(ArrowSchema* out, const char* name, int64_t n)
-
-    # row batches
-    plutino_status plutino_batch_struct(plutino_context* ctx, ArrowArray* out, int64_t length,
-                                        int64_t n)

@@ -35,7 +35,7 @@ BUILDS = {
 PLUGIN = r"""
 #include <string.h>
 #include "plutino/plutino.h"
-#include "plutino/plutino_helpers.h"
+#include "plutino/plutino_time.h"
 
 #define UNUSED(x) (void)(x)
 
@@ -260,7 +260,7 @@ def test_parse_accepts_rfc_3339_and_refuses_the_rest(fx: Fx, text: str, expected
 CALENDAR = r"""
 #include <inttypes.h>
 #include <stdio.h>
-#include "plutino/plutino_helpers.h"
+#include "plutino/plutino_time.h"
 
 int main(void) {
   static const int64_t samples[] = {SAMPLES};
@@ -393,7 +393,7 @@ def test_the_docs_give_the_headers_signatures(include_dir: Path) -> None:
     blocks = "\n".join(re.findall(r"```c\n(.*?)```", DOC.read_text(), re.S))
     documented = _signatures(blocks)
     code = {}
-    for name in ("plutino_helpers.h", "plutino_json.h"):
+    for name in ("plutino_helpers.h", "plutino_time.h", "plutino_json.h"):
         code.update(_signatures((include_dir / "plutino" / name).read_text()))
     public = {n for n in code if "__" not in n}
     assert {n: documented.get(n) for n in public} == {n: code[n] for n in public}
