@@ -17,7 +17,7 @@ __version__ = "1.1.0"
 
 #: The ABI this contract release defines (PLUTINO_ABI_MAJOR / PLUTINO_ABI_MINOR in plutino.h).
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 
 ENTRY_SYMBOL = "plutino_plugin_v1"
 TAG_SECTION = ".plutino_tag"

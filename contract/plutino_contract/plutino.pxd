@@ -219,6 +219,7 @@ cdef extern from "plutino/plutino.h" nogil:
                                ArrowArray* out_batch) noexcept nogil
         int32_t (*status)(plutino_context* ctx, void* instance) noexcept nogil
         void (*close)(plutino_context* ctx, void* instance) noexcept nogil
+        plutino_status (*ack)(plutino_context* ctx, void* instance, int64_t seq) noexcept nogil  # since 1.1
 
     # -------------------------------------------------------------- sinks
     ctypedef struct plutino_sink_api:

@@ -37,7 +37,7 @@ use std::os::raw::c_char;
 
 /// The ABI this file describes (PLUTINO_ABI_MAJOR / PLUTINO_ABI_MINOR).
 pub const ABI_MAJOR: u16 = 1;
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// The plutino-contract release this file ships in (PLUTINO_CONTRACT_VERSION).
 pub const CONTRACT_VERSION: &str = "1.1.0";
 pub const ENTRY_SYMBOL: &str = "plutino_plugin_v1";
@@ -276,6 +276,8 @@ pub struct SourceApi {
     >,
     pub status: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void) -> i32>,
     pub close: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void)>,
+    /// Since ABI 1.1: at-least-once acknowledgement of batch `seq` (see plutino.h).
+    pub ack: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void, seq: i64) -> Status>,
 }
 
 #[repr(C)]
@@ -485,7 +487,7 @@ const _: () = {
     assert!(std::mem::size_of::<ArrowArray>() == 80);
     assert!(std::mem::size_of::<HostApi>() == 40);
     assert!(std::mem::size_of::<Context>() == 72);
-    assert!(std::mem::size_of::<SourceApi>() == 56);
+    assert!(std::mem::size_of::<SourceApi>() == 64);
     assert!(std::mem::size_of::<SinkApi>() == 56);
     assert!(std::mem::size_of::<Function>() == 64);
     assert!(std::mem::size_of::<Plugin>() == 64);

@@ -1,6 +1,6 @@
-/* Loader fixture: a well-formed sink built for ABI 1.0. The tests load it into a host
-** speaking ABI 1.1 (host_abi=(1, 1)) to show that an older minor is accepted; the real host
-** speaks 1.0, which has no older minor. */
+/* Loader fixture: a well-formed sink that targets ABI 1.0 (PLUTINO_TARGET_ABI_MINOR): the
+** host, speaking 1.1, accepts the older minor. */
+#define PLUTINO_TARGET_ABI_MINOR 0
 #include "fixture.h"
 
 PLUTINO_TEST_MARKER("abi_minor_older")

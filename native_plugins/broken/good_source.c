@@ -2,7 +2,8 @@
 **
 ** Config: "batch" rows per batch (default 4, must be > 0), "batches" batches before EOF
 ** (default 3), "idle_first" (first next() returns PLUTINO_AGAIN), "fail_at" (the batch index
-** at which next() fails with a message; default -1: never).
+** at which next() fails with a message; default -1: never), "ack_log" (a file each
+** acknowledgement appends its batch number to, one per line: ack(), ABI 1.1).
 ** Rows: n int64 (0, 1, 2, ... across batches), label utf8 ("row-<n>").
 */
 #include "fixture.h"
@@ -12,6 +13,7 @@ PLUTINO_TEST_MARKER("good_source")
 typedef struct counter {
   long long batch, batches, fail_at, emitted, next_n;
   int idle_first, opened;
+  char ack_log[512];
 } counter;
 
 static plutino_status counter_create(plutino_context* ctx, const char* config_json, void** out) {
@@ -27,6 +29,7 @@ static plutino_status counter_create(plutino_context* ctx, const char* config_js
   c->batches = fx_json_int(config_json, "batches", 3);
   c->fail_at = fx_json_int(config_json, "fail_at", -1);
   c->idle_first = fx_json_bool(config_json, "idle_first");
+  fx_json_str(config_json, "ack_log", c->ack_log, sizeof c->ack_log);
   *out = c;
   return PLUTINO_OK;
 }
@@ -95,7 +98,23 @@ static void counter_close(plutino_context* ctx, void* instance) {
   free(instance);
 }
 
+#if PLUTINO_ABI_MINOR >= 1
+static plutino_status counter_ack(plutino_context* ctx, void* instance, int64_t seq) {
+  counter* c = (counter*)instance;
+  FILE* f;
+  if (!c->ack_log[0]) return PLUTINO_OK;
+  f = fopen(c->ack_log, "a");
+  if (!f) return plutino_set_error(ctx, "cannot open ack_log %s", c->ack_log), PLUTINO_IO;
+  fprintf(f, "%lld\n", (long long)seq);
+  fclose(f);
+  return PLUTINO_OK;
+}
+#define COUNTER_ACK , counter_ack
+#else /* built against a 1.0 header: no ack() slot, at-most-once */
+#define COUNTER_ACK
+#endif
+
 static const plutino_source_api source = {sizeof(plutino_source_api), counter_create, counter_schema,
-                                          counter_open, counter_next, counter_status, counter_close};
+                                          counter_open, counter_next, counter_status, counter_close COUNTER_ACK};
 
 PLUTINO_DECLARE_SOURCE("good_source", "1.0.0", &source)

@@ -1,18 +1,20 @@
-"""The versioning promise, shown with real builds against a grown header.
+"""The versioning promise, shown with real builds against older and newer headers.
 
-The test grows plutino.h to an ABI 1.1 (a test-only copy: a field appended to plutino_plugin
-and one to plutino_host_api, each marked ``since 1.1``) and builds the same plugin source three
-ways: against the real 1.0 header, against the grown header, and against the grown header
-targeting 1.0 (PLUTINO_TARGET_ABI_MINOR 0). Then:
-- this host (1.0) loads the 1.0 plugin, refuses the 1.1 plugin naming both versions, and loads
-  the 1.1-header plugin that targets 1.0, whose check of the host's new field says absent;
-- a host speaking the grown 1.1 (its layout built from the grown header) loads all three and
-  reads the new descriptor field only from the plugins that have it: a 1.0 plugin's struct is
-  widened with zeros, never read past its struct_size.
+This host speaks ABI 1.1 (1.1 appended ``ack`` to plutino_source_api). The test makes two
+test-only copies of plutino.h: the 1.0 header (the 1.1 field removed) and a grown 1.2 (a field
+appended to plutino_plugin and one to plutino_host_api, each marked ``since 1.2``), and builds
+the same plugin source against 1.0, 1.1 (the real header), 1.2, and 1.2 targeting 1.1
+(PLUTINO_TARGET_ABI_MINOR). Then:
+- this host loads the 1.0 and 1.1 plugins, refuses the 1.2 plugin naming both versions, and
+  loads the 1.2-header plugin that targets 1.1, whose check of the host's new field says absent;
+- a host speaking the grown 1.2 (its layout built from the grown header) loads all of them and
+  reads the new descriptor field only from the plugins that have it: an older plugin's struct
+  is widened with zeros, never read past its struct_size.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -51,44 +53,66 @@ PLUTINO_DECLARE_FUNCTIONS(PLUGIN_NAME, "1.0.0", functions)
 '''
 
 
+MINOR = HOST_ABI[1]
+NEXT = MINOR + 1
+
+
 def grow(header: str) -> str:
-    """plutino.h as a 1.1 release would have it: two appended fields, marked since 1.1."""
-    grown = header.replace("#define PLUTINO_ABI_MINOR 0", "#define PLUTINO_ABI_MINOR 1")
-    grown = grown.replace('#define PLUTINO_CONTRACT_VERSION "1.1.0"', '#define PLUTINO_CONTRACT_VERSION "1.2.0"')
+    """plutino.h as the next minor would have it: two appended fields, marked since 1.NEXT."""
+    grown = header.replace(f"#define PLUTINO_ABI_MINOR {MINOR}", f"#define PLUTINO_ABI_MINOR {NEXT}")
+    grown = grown.replace('#define PLUTINO_CONTRACT_VERSION "1.1.0"', '#define PLUTINO_CONTRACT_VERSION "1.9.0"')
     grown = grown.replace(
         "  const plutino_function* const* functions; /* kind FUNCTION: function_count pointers */\n} plutino_plugin;",
         "  const plutino_function* const* functions; /* kind FUNCTION: function_count pointers */\n"
-        "  const char* description;            /* since 1.1: one line about the plugin */\n} plutino_plugin;")
+        f"  const char* description;            /* since 1.{NEXT}: one line about the plugin */\n}} plutino_plugin;")
     grown = grown.replace(
         "  void (*free)(void* ptr);\n} plutino_host_api;",
-        "  void (*free)(void* ptr);\n  int64_t (*now_us)(void);   /* since 1.1: the host's clock */\n} plutino_host_api;")
+        f"  void (*free)(void* ptr);\n  int64_t (*now_us)(void);   /* since 1.{NEXT}: the host's clock */\n}} plutino_host_api;")
     grown = grown.replace(
         "NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS)};",
         "NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS), PLUGIN_DESCRIPTION};")
-    assert grown.count("since 1.1") == 2 and "PLUGIN_DESCRIPTION" in grown, "plutino.h changed: update grow()"
+    assert grown.count(f"since 1.{NEXT}") == 2 and "PLUGIN_DESCRIPTION" in grown, "plutino.h changed: update grow()"
     return grown
 
 
-@pytest.fixture(scope="module")
-def grown_include(include_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("grown-include")
-    (root / "plutino").mkdir()
+def shrink_to_1_0(header: str) -> str:
+    """plutino.h as ABI 1.0 had it: without the source's ack() slot (since 1.1)."""
+    old = re.sub(r"  /\* Optional \(NULL: the host acknowledges nothing.*?int64_t seq\);\n", "", header, flags=re.S)
+    old = old.replace(f"#define PLUTINO_ABI_MINOR {MINOR}", "#define PLUTINO_ABI_MINOR 0")
+    assert "(*ack)" not in old and "#define PLUTINO_ABI_MINOR 0" in old, "plutino.h changed: update shrink_to_1_0()"
+    return old
+
+
+def _headers(include_dir: Path, root: Path, change) -> Path:  # noqa: ANN001
+    (root / "plutino").mkdir(parents=True)
     for header in (include_dir / "plutino").iterdir():
         text = header.read_text()
-        (root / "plutino" / header.name).write_text(grow(text) if header.name == "plutino.h" else text)
+        (root / "plutino" / header.name).write_text(change(text) if header.name == "plutino.h" else text)
     return root
 
 
 @pytest.fixture(scope="module")
-def plugins(include_dir: Path, grown_include: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def grown_include(include_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _headers(include_dir, tmp_path_factory.mktemp("grown-include"), grow)
+
+
+@pytest.fixture(scope="module")
+def old_include(include_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _headers(include_dir, tmp_path_factory.mktemp("old-include"), shrink_to_1_0)
+
+
+@pytest.fixture(scope="module")
+def plugins(include_dir: Path, old_include: Path, grown_include: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("evolution")
     source = out / "has_now.c"
     source.write_text(SOURCE)
     builds = {
-        "v10": (include_dir, ()),
-        "v11": (grown_include, ("-DGROWN", '-DPLUGIN_DESCRIPTION="built for 1.1"')),
-        "v11_for_10": (grown_include, ("-DGROWN", '-DPLUGIN_DESCRIPTION="built for 1.1, runs on 1.0"',
-                                       "-DPLUTINO_TARGET_ABI_MINOR=0")),
+        "v10": (old_include, ()),
+        "v11": (include_dir, ()),
+        "v12": (grown_include, ("-DGROWN", '-DPLUGIN_DESCRIPTION="built for 1.2"')),
+        "v12_for_11": (grown_include, ("-DGROWN", '-DPLUGIN_DESCRIPTION="built for 1.2, runs on 1.1"',
+                                       f"-DPLUTINO_TARGET_ABI_MINOR={MINOR}")),
     }
     paths = {}
     for name, (include, flags) in builds.items():
@@ -101,44 +125,52 @@ def plugins(include_dir: Path, grown_include: Path, tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="module")
-def host_11(grown_include: Path) -> AbiLayout:
+def host_next(grown_include: Path) -> AbiLayout:
     return AbiLayout.from_header((grown_include / "plutino" / "plutino.h").read_text())
 
 
-def test_the_grown_layout_knows_each_minor_s_struct_sizes(host_11: AbiLayout) -> None:
-    assert host_11.version == (1, 1)
-    assert host_11.since == {"plutino_plugin": {"description": 1}, "plutino_host_api": {"now_us": 1}}
+def test_each_minor_s_struct_sizes_come_from_the_since_marks(host_next: AbiLayout, old_include: Path) -> None:
+    assert HOST_LAYOUT.since == {"plutino_source_api": {"ack": 1}}
+    old = AbiLayout.from_header((old_include / "plutino" / "plutino.h").read_text())
+    assert old.version == (1, 0) and old.since == {}
+    assert HOST_LAYOUT.min_size("plutino_source_api", 0) == old.ffi.sizeof("plutino_source_api")
+    assert HOST_LAYOUT.min_size("plutino_source_api", 1) == HOST_LAYOUT.ffi.sizeof("plutino_source_api")
+    assert host_next.version == (1, NEXT)
+    assert host_next.since == {"plutino_source_api": {"ack": 1}, "plutino_plugin": {"description": NEXT},
+                               "plutino_host_api": {"now_us": NEXT}}
     for struct in ("plutino_plugin", "plutino_host_api"):
-        assert host_11.min_size(struct, 0) == HOST_LAYOUT.ffi.sizeof(struct)  # 1.0's size
-        assert host_11.min_size(struct, 1) == host_11.ffi.sizeof(struct) == HOST_LAYOUT.ffi.sizeof(struct) + 8
-    assert host_11.min_size("plutino_function", 0) == host_11.min_size("plutino_function", 1)
+        assert host_next.min_size(struct, MINOR) == HOST_LAYOUT.ffi.sizeof(struct)
+        assert host_next.min_size(struct, NEXT) == host_next.ffi.sizeof(struct) == HOST_LAYOUT.ffi.sizeof(struct) + 8
 
 
-def test_this_host_loads_1_0_and_refuses_1_1_naming_both(plugins: dict[str, Path]) -> None:
-    assert HOST_ABI == (1, 0)
-    assert check_plugin(plugins["v10"]).ok
-    refused = check_plugin(plugins["v11"]).refusal
+def test_this_host_loads_older_and_its_own_minor_and_refuses_a_newer_one_naming_both(
+        plugins: dict[str, Path]) -> None:
+    assert check_plugin(plugins["v10"]).ok and check_plugin(plugins["v10"]).tag.abi == (1, 0)
+    assert check_plugin(plugins["v11"]).ok
+    refused = check_plugin(plugins["v12"]).refusal
     assert isinstance(refused, PluginRefused) and refused.field == "abi_minor"
-    assert "built for ABI 1.1, this host speaks ABI 1.0" in str(refused)
-    assert "upgrade the host to one speaking ABI 1.1" in str(refused)
+    assert f"built for ABI 1.{NEXT}, this host speaks ABI 1.{MINOR}" in str(refused)
+    assert f"upgrade the host to one speaking ABI 1.{NEXT}" in str(refused)
 
 
-def test_a_plugin_targeting_1_0_loads_here_and_sees_the_new_host_field_absent(plugins: dict[str, Path]) -> None:
-    plugin = load_plugin(plugins["v11_for_10"])
-    assert plugin.abi == (1, 0) and plugin.contract_version == "1.2.0"
+def test_a_plugin_targeting_this_minor_loads_here_and_sees_the_new_host_field_absent(
+        plugins: dict[str, Path]) -> None:
+    plugin = load_plugin(plugins["v12_for_11"])
+    assert plugin.abi == (1, MINOR) and plugin.contract_version == "1.9.0"
     with plutino.Engine() as engine:
         engine.register(plugin)
         rows = engine.query("SELECT has_now(a) AS h FROM s", [pa.record_batch({"a": [1, 2, 3]})]).to_pylist()
     assert rows == [{"h": 0}, {"h": 0}, {"h": 0}]  # PLUTINO_HAS_FIELD: this host's struct ends before now_us
 
 
-def test_a_1_1_host_loads_every_plugin_and_reads_new_fields_only_when_present(
-        plugins: dict[str, Path], host_11: AbiLayout) -> None:
+def test_a_newer_host_loads_every_plugin_and_reads_new_fields_only_when_present(
+        plugins: dict[str, Path], host_next: AbiLayout) -> None:
     def description(path: Path) -> str | None:
-        plugin = load_plugin(path, host_abi=host_11)
+        plugin = load_plugin(path, host_abi=host_next)
         value = plugin._descriptor.description  # the widened, host-owned copy
-        return None if value == host_11.ffi.NULL else host_11.ffi.string(value).decode()
+        return None if value == host_next.ffi.NULL else host_next.ffi.string(value).decode()
 
-    assert description(plugins["v10"]) is None  # its 1.0 struct is widened with zeros, not read past its end
-    assert description(plugins["v11"]) == "built for 1.1"
-    assert description(plugins["v11_for_10"]) == "built for 1.1, runs on 1.0"
+    assert description(plugins["v10"]) is None  # older structs are widened with zeros, not read past their end
+    assert description(plugins["v11"]) is None
+    assert description(plugins["v12"]) == "built for 1.2"
+    assert description(plugins["v12_for_11"]) == "built for 1.2, runs on 1.1"

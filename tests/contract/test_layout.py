@@ -155,8 +155,8 @@ def test_version_and_name_macros_equal_the_python_constants(macro_values: dict[s
 
 
 def test_the_contract_release_carries_the_abi_major_and_at_least_its_minor() -> None:
-    # A release may move on without an ABI change (1.1.0 added header macros and a tag field
-    # in reserved bytes, ABI 1.0), but never names a major other than the ABI's.
+    # A release may move on without an ABI change (header macros, helpers, a tag field in
+    # reserved bytes), but never names a major other than the ABI's.
     major, minor, _patch = contract.__version__.split(".")
     assert int(major) == contract.ABI_MAJOR
     assert int(minor) >= contract.ABI_MINOR

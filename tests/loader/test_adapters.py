@@ -46,7 +46,7 @@ def sink_plugin(broken: Path) -> NativePlugin:
 
 def test_function_library_satisfies_the_protocols(functions: NativePlugin) -> None:
     assert isinstance(functions, FunctionLibrary)
-    assert (functions.kind, functions.name, functions.version, functions.abi) == ("function", "good_function", "1.2.3", (1, 0))
+    assert (functions.kind, functions.name, functions.version, functions.abi) == ("function", "good_function", "1.2.3", (1, 1))
     assert list(functions.functions) == [
         "double_plus_one", "total", "gil_held", "wrong_length", "say_hello", "calls", "fail_on"]
     fn = functions.functions["double_plus_one"]

@@ -33,7 +33,7 @@ def test_check_describes_a_good_plugin(broken: Path) -> None:
         "  name:      good_function",
         "  kind:      function",
         "  version:   1.2.3",
-        "  ABI:       1.0 (this host speaks 1.0)",
+        "  ABI:       1.1 (this host speaks 1.1)",
         "  contract:  plutino-contract 1.1.0",
         f"  platform:  {HOST.os} {HOST.arch} {HOST.libc} (ELF64 little-endian {HOST.machine})",
         "  functions:",
@@ -69,7 +69,7 @@ def test_check_prints_the_refusal_and_exits_1(broken: Path, name: str, kind: str
 def test_check_with_the_right_kind_passes_and_json_lists_functions(broken: Path) -> None:
     code, out, _ = run("plugin", "check", "--kind", "function", "--json", str(broken / "good_function.so"))
     report = json.loads(out)
-    assert code == 0 and report["ok"] and report["name"] == "good_function" and report["abi"] == "1.0"
+    assert code == 0 and report["ok"] and report["name"] == "good_function" and report["abi"] == "1.1"
     assert [f["name"] for f in report["functions"] if f["aggregate"]] == ["total"]
 
 

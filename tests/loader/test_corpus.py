@@ -118,16 +118,16 @@ CASES = [
          ("plugin {path} refused: tag byte_order is 2, but the ELF file is little-endian (1); " if HOST.little_endian
           else "plugin {path} refused: tag byte_order is 1, but the ELF file is big-endian (2); ") + DECLARE),
     Case("abi_major_too_new", corpus("abi_major_too_new"),
-         "plugin {path} refused: built for ABI 2.0, this host speaks ABI 1.0 (plutino-contract 1.x); "
+         "plugin {path} refused: built for ABI 2.0, this host speaks ABI 1.1 (plutino-contract 1.x); "
          "rebuild the plugin against plutino-contract 1.x"),
     Case("abi_minor_too_new", corpus("abi_minor_too_new"),
-         "plugin {path} refused: built for ABI 1.1, this host speaks ABI 1.0 (plutino-contract 1.x) and loads "
-         "plugins built for ABI 1.0 to 1.0; upgrade the host to one speaking ABI 1.1, or rebuild the plugin "
-         "against plutino-contract 1.0"),
-    Case("abi_minor_too_new_for_host_1_1", tag_field("abi_minor", u16(2)),
          "plugin {path} refused: built for ABI 1.2, this host speaks ABI 1.1 (plutino-contract 1.x) and loads "
          "plugins built for ABI 1.0 to 1.1; upgrade the host to one speaking ABI 1.2, or rebuild the plugin "
-         "against plutino-contract 1.1", host_abi=(1, 1)),
+         "against plutino-contract 1.1"),
+    Case("abi_minor_too_new_for_host_1_2", tag_field("abi_minor", u16(3)),
+         "plugin {path} refused: built for ABI 1.3, this host speaks ABI 1.2 (plutino-contract 1.x) and loads "
+         "plugins built for ABI 1.0 to 1.2; upgrade the host to one speaking ABI 1.3, or rebuild the plugin "
+         "against plutino-contract 1.2", host_abi=(1, 2)),
     Case("kind_source_declared", corpus("kind_source_declared"),
          "plugin {path} refused: it is a source plugin, but it is being loaded as a sink; "
          "install it as a source (plugins/sources/), or use a sink plugin here", kind="sink"),
@@ -149,10 +149,10 @@ CASES = [
          f"plugin {{path}} refused: built for libc '{'musl' if HOST.libc != 'musl' else 'glibc'}', "
          f"this host is '{HOST.libc}'; {REBUILD_HOST}"),
     # ---- accepted
-    Case("abi_minor_older_accepted", corpus("abi_minor_older"), None, before_dlopen=False, host_abi=(1, 1),
+    Case("abi_minor_older_accepted", corpus("abi_minor_older"), None, before_dlopen=False,
          constructor="abi_minor_older"),
-    Case("abi_minor_too_new_accepted_by_host_1_1", corpus("abi_minor_too_new"), None, before_dlopen=False,
-         host_abi=(1, 1), constructor="abi_minor_too_new"),
+    Case("abi_minor_too_new_accepted_by_host_1_2", corpus("abi_minor_too_new"), None, before_dlopen=False,
+         host_abi=(1, 2), constructor="abi_minor_too_new"),
     Case("constructor_marker", corpus("constructor_marker"), None, before_dlopen=False,
          constructor="constructor_marker"),
     # ---- refused after dlopen, from the descriptor
@@ -164,7 +164,7 @@ CASES = [
          "'another_name'; rebuild the plugin: its tag and descriptor must come from the same PLUTINO_DECLARE_* line",
          before_dlopen=False, constructor="tag_descriptor_mismatch"),
     Case("struct_size_too_small", corpus("struct_size_too_small"),
-         "plugin {path} refused: its descriptor's struct_size is 16 bytes, but ABI 1.0 (the ABI its tag names) defines a 64-byte "
+         "plugin {path} refused: its descriptor's struct_size is 16 bytes, but ABI 1.1 (the ABI its tag names) defines a 64-byte "
          f"plutino_plugin; {DECLARE}", before_dlopen=False, constructor="struct_size_too_small"),
     Case("missing_callback", corpus("missing_callback"),
          "plugin {path} refused: its plutino_source_api has no next() callback, which every source must "
@@ -209,7 +209,7 @@ def test_refusal_names_field_and_both_values(broken: Path, tmp_path: Path) -> No
     with pytest.raises(PluginRefused) as refused:
         inspect_plugin(fresh_copy(broken / "abi_major_too_new.so", tmp_path))
     r = refused.value
-    assert (r.field, r.plugin_value, r.host_value) == ("abi_major", (2, 0), (1, 0))
+    assert (r.field, r.plugin_value, r.host_value) == ("abi_major", (2, 0), (1, 1))
     assert r.fix == "rebuild the plugin against plutino-contract 1.x"
 
 

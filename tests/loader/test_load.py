@@ -37,7 +37,7 @@ def test_inspect_reads_the_tag_without_loading(broken: Path, tmp_path: Path, mar
     tag = inspect_plugin(path)
     host = host_platform()
     assert tag == PluginTag(
-        path=str(path), kind="function", name="good_function", version="1.2.3", abi=(1, 0),
+        path=str(path), kind="function", name="good_function", version="1.2.3", abi=(1, 1),
         contract_version="1.1.0", os=host.os, arch=host.arch, libc=host.libc, pointer_size=8,
         byte_order="little-endian" if host.little_endian else "big-endian", elf_class=64,
         machine=host.machine, tag_format=1)
@@ -121,7 +121,7 @@ def test_check_plugin_reports_instead_of_raising(broken: Path) -> None:
 
 def test_host_api_offers_malloc_aligned_memory_and_the_abi() -> None:
     api = host_api()
-    assert (api.struct_size, api.abi_major, api.abi_minor) == (ffi.sizeof("plutino_host_api"), 1, 0)
+    assert (api.struct_size, api.abi_major, api.abi_minor) == (ffi.sizeof("plutino_host_api"), 1, 1)
     blocks = [api.alloc(n) for n in (1, 24, 100, 4096, 100_000)]
     try:
         assert all(b != ffi.NULL and int(ffi.cast("uintptr_t", b)) % 16 == 0 for b in blocks)

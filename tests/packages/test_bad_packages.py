@@ -125,7 +125,7 @@ def _manifest_version_lies(tmp: Path, build: Path) -> Path:
 def _no_entry(tmp: Path, build: Path) -> Path:
     so = build / "broken" / "no_entry.so"
     return _zip(tmp / "no_entry.zip", {
-        "no_entry.so": so, MANIFEST: _hand_manifest(so, "no_entry", "sink", "1.0")})
+        "no_entry.so": so, MANIFEST: _hand_manifest(so, "no_entry", "sink", "1.1")})
 
 
 def _source_as_sink(tmp: Path, build: Path) -> Path:
@@ -159,7 +159,7 @@ CASES: dict[str, tuple[str, str, Callable[[Path, Path], Path], str]] = {
     "wrong_sha256": ("sink", "file", _wrong_sha256, "<computed>"),
     "wrong_abi": ("sink", "abi_major_too_new", _wrong_abi,
                   "package abi_major_too_new.zip: plugin abi_major_too_new.so refused: built for ABI 2.0, "
-                  "this host speaks ABI 1.0 (plutino-contract 1.x); rebuild the plugin against "
+                  "this host speaks ABI 1.1 (plutino-contract 1.x); rebuild the plugin against "
                   "plutino-contract 1.x"),
     "path_escape": ("sink", "file", _escape,
                     "package file.zip has an entry that escapes the package directory ('../x'); remove it: "

@@ -101,7 +101,7 @@ def test_describe_tells_everything_about_an_installed_plugin(manager, home, zips
     installed_at = info.pop("installed_at")
     assert installed_at.endswith("+00:00")
     assert info == {
-        "name": "echo", "kind": "function", "version": "1.0.0", "status": "loaded", "abi": "1.0",
+        "name": "echo", "kind": "function", "version": "1.0.0", "status": "loaded", "abi": "1.1",
         "functions": ["echo", "countPlusOne"], "file": "plugins/functions/echo@v1.0.0.so",
         "sha256": sha256_file(plugin_build / "functions" / "echo.so"), "error": None,
         "platform": info["platform"], "config_files": ["etc/functions/echo.json"],

@@ -24,7 +24,7 @@ def test_the_manifest_is_computed_from_the_tag_and_the_descriptor(plugin_build, 
     assert names == ["echo.json", "echo.so", "plutino.json"]
     assert manifest == {
         "format": 1, "name": "echo", "kind": "function", "version": "1.0.0", "so": "echo.so",
-        "sha256": sha256_file(so), "abi": "1.0", "contract_version": tag.contract_version,
+        "sha256": sha256_file(so), "abi": "1.1", "contract_version": tag.contract_version,
         "platform": {"os": tag.os, "arch": tag.arch, "libc": tag.libc, "pointer_size": tag.pointer_size},
         "functions": ["echo", "countPlusOne"],
     }
@@ -78,7 +78,7 @@ def test_a_plugin_this_host_refuses_cannot_be_packed(plugin_build, tmp_path):
     with pytest.raises(PackageError) as info:
         pack(so, tmp_path / "x.zip")
     assert str(info.value) == (
-        f"cannot pack {so}: plugin {so} refused: built for ABI 2.0, this host speaks ABI 1.0 "
+        f"cannot pack {so}: plugin {so} refused: built for ABI 2.0, this host speaks ABI 1.1 "
         "(plutino-contract 1.x); rebuild the plugin against plutino-contract 1.x")
 
 

@@ -1,5 +1,5 @@
 /*
-** plutino.h -- the Plutino native plugin contract, ABI 1.0 (plutino-contract 1.1.0)
+** plutino.h -- the Plutino native plugin contract, ABI 1.1 (plutino-contract 1.1.0)
 **
 ** This header is the specification. A plugin author reads this file (and, for the
 ** convenience helpers, plutino_helpers.h) and nothing else.
@@ -35,7 +35,7 @@
 **   plugin built against a newer header still load into older hosts of the same major.
 ** - The plutino-contract release (PLUTINO_CONTRACT_VERSION) has the ABI's major and a minor at
 **   least the ABI's: a release may add macros, helpers and tag fields in reserved bytes
-**   without changing the ABI (1.1.0 did: ABI 1.0).
+**   without changing the ABI.
 ** - ABI 1 plugins are ELF shared objects (Linux): the host reads the tag from the ELF file.
 **
 ** Data: batches in the Arrow C Data Interface
@@ -99,7 +99,7 @@ extern "C" {
 
 /* The ABI this header describes. A plugin records these in its tag and descriptor. */
 #define PLUTINO_ABI_MAJOR 1
-#define PLUTINO_ABI_MINOR 0
+#define PLUTINO_ABI_MINOR 1
 
 /* The plutino-contract release this header ships in (informational; the ABI is what counts). */
 #define PLUTINO_CONTRACT_VERSION "1.1.0"
@@ -321,6 +321,18 @@ typedef struct plutino_source_api {
   /* Required. Disconnect and free the instance. Must not fail. Batches already moved to
   ** the host stay valid until released. */
   void (*close)(plutino_context* ctx, void* instance);
+  /* Optional (NULL: the host acknowledges nothing and the source is at-most-once).
+  ** At-least-once: `seq` numbers the batches next() returned with PLUTINO_OK on this
+  ** instance, from 1. ack(seq) says the host is done with batch `seq`: every rule reading
+  ** the source wrote its rows to every sink, or dropped them by WHERE, or a sink refused them
+  ** after its retries. A source that can replay (a broker session, a file offset, a queue)
+  ** keeps a batch until it is acknowledged and replays what was not when it is opened again;
+  ** a stop or a crash acknowledges nothing in flight. Acknowledgements may come out of order
+  ** (a window holds its rows), each batch at most once. Called on the source's thread
+  ** between next() calls, never during another call on the instance; those due when the rule
+  ** stops come before close(). Failure is logged, never retried: the batch is replayed.
+  ** (since 1.1) */
+  plutino_status (*ack)(plutino_context* ctx, void* instance, int64_t seq);
 } plutino_source_api;
 
 /* ------------------------------------------------------------------------------------ */

@@ -1,7 +1,7 @@
 """The ABI this host was built for, generated from plutino.h by tools/gen_host_abi.py: do not edit."""
 
 ABI_MAJOR = 1
-ABI_MINOR = 0
+ABI_MINOR = 1
 CONTRACT_VERSION = '1.1.0'
 
 CDEF = r"""
@@ -141,6 +141,18 @@ typedef struct plutino_source_api {
   /* Required. Disconnect and free the instance. Must not fail. Batches already moved to
   ** the host stay valid until released. */
   void (*close)(plutino_context* ctx, void* instance);
+  /* Optional (NULL: the host acknowledges nothing and the source is at-most-once).
+  ** At-least-once: `seq` numbers the batches next() returned with PLUTINO_OK on this
+  ** instance, from 1. ack(seq) says the host is done with batch `seq`: every rule reading
+  ** the source wrote its rows to every sink, or dropped them by WHERE, or a sink refused them
+  ** after its retries. A source that can replay (a broker session, a file offset, a queue)
+  ** keeps a batch until it is acknowledged and replays what was not when it is opened again;
+  ** a stop or a crash acknowledges nothing in flight. Acknowledgements may come out of order
+  ** (a window holds its rows), each batch at most once. Called on the source's thread
+  ** between next() calls, never during another call on the instance; those due when the rule
+  ** stops come before close(). Failure is logged, never retried: the batch is replayed.
+  ** (since 1.1) */
+  plutino_status (*ack)(plutino_context* ctx, void* instance, int64_t seq);
 } plutino_source_api;
 
 /* ------------------------------------------------------------------------------------ */

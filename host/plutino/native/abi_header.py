@@ -42,30 +42,34 @@ def parse_header(text: str) -> HeaderFacts:
 
 
 def fields_since(cdef: str) -> dict[str, dict[str, int]]:
-    """struct name -> {field: minor} for the fields marked ``since M.N`` with N > 0."""
+    """struct name -> {field: minor} for the fields marked ``since M.N`` with N > 0.
+
+    A mark belongs to the field whose declaration follows it (a comment above the field or
+    inside it), or to the field that ends on the same line before it (a trailing comment)."""
     out: dict[str, dict[str, int]] = {}
     for match in _STRUCT.finditer(cdef):
         name, body = (match.group(1), match.group(2)) if match.group(1) else (match.group(3), match.group(4))
-        for statement in _statements(body):
-            since = _SINCE.search(statement)
+        comments = [(c.start(), c.end(), c.group()) for c in re.finditer(r"/\*.*?\*/", body, re.S)]
+        code = body
+        for start, end, _text in comments:  # blank the comments, keeping every offset
+            code = code[:start] + " " * (end - start) + code[end:]
+        decls: list[tuple[str, int, int]] = []
+        begin = 0
+        for semi in re.finditer(";", code):
+            found = _FIELD_NAME.search(code[begin:semi.end()])
+            if found:
+                decls.append((found.group(1) or found.group(2), begin, semi.end()))
+            begin = semi.end()
+        for start, _end, text in comments:
+            since = _SINCE.search(text)
             if since is None or int(since.group(2)) == 0:
                 continue
-            code = re.sub(r"/\*.*?\*/", "", statement, flags=re.S)
-            found = _FIELD_NAME.search(code)
-            if found:
-                out.setdefault(name, {})[found.group(1) or found.group(2)] = int(since.group(2))
+            line = body.rfind("\n", 0, start) + 1
+            owner = next((d for d in reversed(decls) if line <= d[2] <= start), None)
+            owner = owner or next((d for d in decls if d[2] > start), None)
+            if owner is not None:
+                out.setdefault(name, {})[owner[0]] = int(since.group(2))
     return out
-
-
-def _statements(body: str) -> list[str]:
-    """A struct body cut after each ';', each piece keeping the comment on the same line."""
-    pieces: list[str] = []
-    for line in body.splitlines():
-        if pieces and not pieces[-1].rstrip().endswith(";") and ";" not in pieces[-1].split("/*")[0]:
-            pieces[-1] += "\n" + line
-        else:
-            pieces.append(line)
-    return pieces
 
 
 __all__ = ["HeaderFacts", "fields_since", "parse_header"]

@@ -14,7 +14,9 @@ host right after the call); source batches are imported by pyarrow, which takes 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 import plutino_contract as contract
@@ -38,6 +40,8 @@ from plutino.native.functions import NativeFunction, NativeFunctionInstance, des
 
 if TYPE_CHECKING:
     from plutino.native.tag import PluginTag
+
+_log = logging.getLogger("plutino.plugin")
 
 
 class NativePlugin:
@@ -94,7 +98,7 @@ class _NativeInstance:
         self._notes = notes = watch.current()
         rule = ctx.context.rule_id
         self._sites = {call: notes.site(rule, plugin.name, f"{self._kind} {call}")
-                       for call in ("open", "status", "close", "flush", "schema", "next", "write")}
+                       for call in ("open", "status", "close", "flush", "schema", "next", "write", "ack")}
 
     @classmethod
     def _create(cls, plugin: NativePlugin, api: Any, config: Mapping[str, Any] | None, context: Context) -> Self:
@@ -163,6 +167,13 @@ class NativeSource(_NativeInstance):
         self._batch = ffi.new("struct ArrowArray*")
         self._batch_addr = address(self._batch)
         self._schema: pa.Schema | None = None
+        # at-least-once (ack, since ABI 1.1; NULL in an older plugin's widened struct): batches
+        # are numbered from 1 as next() returns them; the engine's acknowledgements queue here
+        # and reach the plugin on the source's own thread, before its next call
+        self._seq = 0
+        self._acked: deque[int] = deque()
+        if api.ack != ffi.NULL:
+            self.take_ack = self._take_ack
 
     @classmethod
     def _create(cls, plugin: NativePlugin, api: Any, config: Mapping[str, Any] | None, context: Context) -> Self:
@@ -199,9 +210,39 @@ class NativeSource(_NativeInstance):
         assert self._schema is not None
         return self._schema
 
+    def _take_ack(self) -> Callable[[], None]:
+        """The acknowledgement of the batch next() just returned (the engine calls it when every
+        rule is done with the batch; any thread)."""
+        seq, acked = self._seq, self._acked
+        return lambda: acked.append(seq)
+
+    def _deliver_acks(self) -> None:
+        acked = self._acked
+        while acked:
+            seq = acked.popleft()
+            self._ctx.clear()
+            self._notes.enter(self._sites["ack"])
+            try:
+                status = self._api.ack(self._ctx.ptr, self._instance, seq)
+            finally:
+                self._notes.leave()
+            if status != OK:  # the source replays the batch: logged, never retried
+                _log.warning("%s", call_failure(self.plugin.name, "source ack", status, self._ctx))
+
+    def close(self) -> None:
+        """Deliver the acknowledgements already due, then close (once). Never raises."""
+        if self._acked and not self._closed:
+            try:
+                self._deliver_acks()
+            except Exception:  # pragma: no cover - _deliver_acks logs failures itself
+                _log.exception("plugin '%s': acknowledgements before close failed", self.plugin.name)
+        super().close()
+
     def next(self, timeout: float) -> pa.RecordBatch | None:
         """The next batch; None when none came within ``timeout`` seconds; EndOfStream at the end."""
         self._live("source next")
+        if self._acked:
+            self._deliver_acks()
         batch = self._batch
         batch.release = ffi.NULL
         self._ctx.clear()
@@ -211,7 +252,9 @@ class NativeSource(_NativeInstance):
             status = self._api.next(self._ctx.ptr, self._instance, max(0, int(timeout * 1e6)), batch)
             if status == OK and batch.release != ffi.NULL:
                 try:
-                    return pa.RecordBatch._import_from_c(self._batch_addr, self._schema)
+                    imported = pa.RecordBatch._import_from_c(self._batch_addr, self._schema)
+                    self._seq += 1
+                    return imported
                 except Exception as exc:
                     release_array(batch)
                     raise contract_violation(self.plugin.name, "source next",
