@@ -280,6 +280,23 @@ pub struct SourceApi {
     pub ack: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void, seq: i64) -> Status>,
 }
 
+impl SourceApi {
+    /// Every callback unset and struct_size filled in. Write a source's table as
+    /// `SourceApi { create: Some(..), schema: Some(..), next: Some(..), close: Some(..), ..SourceApi::EMPTY }`
+    /// so the fields a later ABI minor appends need no change to it (a Rust struct literal must
+    /// name every field otherwise).
+    pub const EMPTY: SourceApi = SourceApi {
+        struct_size: core::mem::size_of::<SourceApi>() as u32,
+        create: None,
+        schema: None,
+        open: None,
+        next: None,
+        status: None,
+        close: None,
+        ack: None,
+    };
+}
+
 #[repr(C)]
 pub struct SinkApi {
     pub struct_size: u32,
@@ -298,6 +315,19 @@ pub struct SinkApi {
     pub flush: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void) -> Status>,
     pub status: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void) -> i32>,
     pub close: Option<unsafe extern "C" fn(ctx: *mut Context, instance: *mut c_void)>,
+}
+
+impl SinkApi {
+    /// Every callback unset and struct_size filled in: `SinkApi { create: Some(..), .., ..SinkApi::EMPTY }`.
+    pub const EMPTY: SinkApi = SinkApi {
+        struct_size: core::mem::size_of::<SinkApi>() as u32,
+        create: None,
+        open: None,
+        write: None,
+        flush: None,
+        status: None,
+        close: None,
+    };
 }
 
 // ------------------------------------------------------------------------ functions
@@ -1383,6 +1413,17 @@ mod tests {
     fn message(error: &[u8]) -> String {
         let end = error.iter().position(|&b| b == 0).unwrap();
         String::from_utf8(error[..end].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn an_api_table_written_with_empty_names_only_its_callbacks() {
+        unsafe extern "C" fn close(_ctx: *mut Context, _instance: *mut c_void) {}
+        let source = SourceApi { close: Some(close), ..SourceApi::EMPTY };
+        assert_eq!(source.struct_size as usize, std::mem::size_of::<SourceApi>());
+        assert!(source.close.is_some() && source.ack.is_none() && source.next.is_none());
+        let sink = SinkApi { close: Some(close), ..SinkApi::EMPTY };
+        assert_eq!(sink.struct_size as usize, std::mem::size_of::<SinkApi>());
+        assert!(sink.write.is_none());
     }
 
     #[test]
