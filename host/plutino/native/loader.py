@@ -42,15 +42,11 @@ class _Loaded:
     identity: tuple[int, int, int, int]
     plugin: NativePlugin | None
     refusal: PluginRefused | None
-    widened: list[Any] | None = None   # host-sized copies of an older plugin's structs, kept for good
 
 
 _lock = threading.RLock()
 _loaded: dict[str, _Loaded] = {}
 _failures: dict[str, str] = {}
-
-
-HostAbi = "tuple[int, int] | AbiLayout | None"
 
 
 def inspect_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
@@ -95,15 +91,14 @@ def load_plugin(path: str | os.PathLike[str], kind: str | None = None, *,
         if on_stage is not None:
             on_stage("dlopen")
         lib = _dlopen(shown, real, layout)
-        widened: list[Any] = []
         try:
-            plugin = _checked_plugin(shown, real, tag, lib, on_stage, layout, widened)
+            plugin = _checked_plugin(shown, real, tag, lib, on_stage, layout, [])
         except PluginRefused as refusal:
             # the library stays mapped (constructors have run): remember the refusal rather than dlopen again
             _loaded[real] = _Loaded(identity, None, refusal)
             _failures[real] = str(refusal)
             raise
-        _loaded[real] = _Loaded(identity, plugin, None, widened)
+        _loaded[real] = _Loaded(identity, plugin, None)
         _failures.pop(real, None)
         return plugin
 
@@ -246,7 +241,9 @@ def _checked_plugin(shown: str, real: str, tag: PluginTag, lib: Any,
         _check_callbacks(shown, tag.kind, getattr(descriptor, tag.kind), ffi)
     else:
         _check_functions(shown, tag, descriptor, layout, keep)
-    return NativePlugin(tag, real, lib, descriptor)
+    plugin = NativePlugin(tag, real, lib, descriptor)
+    plugin.abi_copies = keep  # the host-owned structs its descriptor points to live as long as it does
+    return plugin
 
 
 def _string(p: Any, ffi: Any) -> str | None:
