@@ -33,9 +33,13 @@ def test_stream_and_rule_commands(url):
     assert "fields:   (schemaless: columns come from the data)" in plutino("stream", "describe", "s", *u)
     rule = json.dumps({"sql": "SELECT * FROM s", "actions": [{"log": {}}]})
     assert plutino("rule", "create", "r", rule, *u) == "Rule r was created successfully.\n"
-    assert plutino("rule", "list", *u) == "id  status\n--  -------\nr   running\n"
+    assert plutino("rule", "list", *u) == "id  status   message\n--  -------  -------\nr   running\n"
     assert json.loads(plutino("rule", "status", "r", "--json", *u))["status"] == "running"
     assert plutino("rule", "stop", "r", *u) == "Rule r was stopped.\n"
+    assert plutino("rule", "list", *u) == ("id  status   message\n--  -------  -----------------\n"
+                                           "r   stopped  canceled manually\n")
+    shown = plutino("rule", "status", "r", *u).splitlines()
+    assert [line.split(None, 1) for line in shown[:2]] == [["status:", "stopped"], ["message:", "canceled manually"]]
     assert plutino("rule", "start", "r", *u) == "Rule r was started\n"
     assert json.loads(plutino("rule", "restart", "r", "--json", *u)) == {"message": "Rule r was restarted"}
     assert json.loads(plutino("rule", "describe", "r", *u))["sql"] == "SELECT * FROM s"

@@ -37,6 +37,29 @@ When the server has a token (`PLUTINO_TOKEN`), every POST, PUT and DELETE needs 
 """
 
 
+#: Python's names of machines -> Go's GOARCH, which eKuiper's ``GET /`` shows as ``arch``.
+_GO_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "i386": "386",
+            "i686": "386", "x86": "386", "armv6l": "arm", "armv7l": "arm", "armv8l": "arm", "ppc64le": "ppc64le",
+            "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64", "loongarch64": "loong64"}
+
+
+def go_os() -> str:
+    """The platform as Go's GOOS names it (eKuiper's ``os``): linux, darwin, windows, freebsd."""
+    name = sys.platform
+    if name.startswith("win"):
+        return "windows"
+    for prefix in ("linux", "freebsd", "openbsd", "netbsd"):
+        if name.startswith(prefix):
+            return prefix
+    return name
+
+
+def go_arch() -> str:
+    """The machine as Go's GOARCH names it (eKuiper's ``arch``): amd64, arm64, arm, 386, ..."""
+    machine = platform.machine()
+    return _GO_ARCH.get(machine.lower(), machine.lower())
+
+
 class JsonBodies:
     """Read every POST/PUT body as JSON, whatever its Content-Type says.
 
@@ -78,8 +101,8 @@ def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAP
 
     @app.get("/", tags=["server"], response_model=ServerInfo)
     def info(host: Any = Depends(get_host)) -> dict[str, Any]:
-        """Version, platform and uptime (eKuiper's ``GET /``)."""
-        return {"version": __version__, "os": sys.platform, "arch": platform.machine(),
+        """Version, platform (Go's names, as eKuiper: ``linux``, ``amd64``) and uptime (eKuiper's ``GET /``)."""
+        return {"version": __version__, "os": go_os(), "arch": go_arch(),
                 "upTimeSeconds": int(time.time() - host.started_at), "dataDir": str(host.data.root)}
 
     for module in (streams, rules, plugins, metadata, query, metrics):
@@ -87,4 +110,4 @@ def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAP
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "go_arch", "go_os"]

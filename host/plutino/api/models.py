@@ -83,7 +83,9 @@ class RuleListItem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     id: str
-    status: str
+    name: str
+    status: str = Field(description='eKuiper\'s: "running" or "stopped" ("starting"/"stopping" meanwhile)')
+    message: str = Field(description='why it stopped ("canceled manually", an error); "" while running')
 
 
 class UdfInfo(BaseModel):

@@ -9,6 +9,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
+from plutino.engine.ekuiper_status import list_item, rule_status as ekuiper_rule_status
+
 from .deps import get_host
 from .errors import BadRequest
 from .models import RuleBody, RuleListItem
@@ -45,11 +47,16 @@ def validate_rule(body: RuleBody, host: Any = Depends(get_host)) -> dict[str, An
 
 @router.get("/rules", response_model=list[RuleListItem])
 async def list_rules(request: Request) -> Response:
-    """Every rule with its status ("running", "stopped", "stopped: <why>")."""
+    """Every rule: ``{"id", "name", "status", "message"}``, eKuiper's shape: ``status`` is
+    ``running`` or ``stopped`` (``starting``/``stopping`` while a worker acts on it), ``message``
+    why it stopped (``canceled manually``, ``end of stream``, an error), ``""`` while running."""
     # Answered on the event loop from the control plane's own record (no worker is asked, and
     # no request waits in the thread pool's queue behind creates and deletes), and serialised
     # directly: validating 10,000 items against the response model took longer than the rest.
-    return Response(orjson.dumps(get_host(request).list_rules()), media_type="application/json")
+    host = get_host(request)
+    names = {r.id: r.raw.get("name") for r in host.catalog.rules() if r.raw.get("name")}
+    items = [list_item(item, names.get(item["id"])) for item in host.list_rules()]
+    return Response(orjson.dumps(items), media_type="application/json")
 
 
 @router.get("/rules/{rule_id}")
@@ -96,9 +103,11 @@ def restart_rule(rule_id: str, host: Any = Depends(get_host)) -> str:
 
 @router.get("/rules/{rule_id}/status")
 def rule_status(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
-    """The rule's state and every node's metrics (eKuiper's names: ``source_<stream>_0_records_in_total``,
-    ..., ``sink_<name>_<i>_0_records_out_total``), plus each plugin function's calls."""
-    return host.rule_status(rule_id)
+    """eKuiper's rule status: ``status`` (``running``/``stopped``), ``message`` (why it stopped),
+    ``lastStartTimestamp``, ``lastStopTimestamp``, ``nextStartTimestamp``, then every node's
+    metrics (eKuiper's names: ``source_<stream>_0_records_in_total``, ...,
+    ``sink_<name>_<i>_0_records_out_total``), plus each plugin function's calls."""
+    return ekuiper_rule_status(host.rule_status(rule_id))
 
 
 __all__ = ["router"]

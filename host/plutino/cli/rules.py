@@ -75,14 +75,14 @@ def rule_update(rule_id: str, definition: str | None, file: Path | None, url: st
 @client_options
 @server_errors
 def rule_list(url: str, as_json: bool) -> None:
-    """List the rules and their status."""
+    """List the rules: their status (running, stopped) and message (why a rule stopped)."""
     rules = Client(url).call("GET", "/rules")
     if as_json:
         say(rules, True)
     elif not rules:
         click.echo("no rules")
     else:
-        click.echo(format_table(["id", "status"], rules))
+        click.echo(format_table(["id", "status", "message"], rules, max_width=60))
 
 
 @rule.command("describe")
@@ -99,7 +99,8 @@ def rule_describe(rule_id: str, url: str, as_json: bool) -> None:
 @client_options
 @server_errors
 def rule_status(rule_id: str, url: str, as_json: bool) -> None:
-    """Show a rule's state and its metrics (records in and out, errors, latency per node)."""
+    """Show a rule's status (running, stopped), its message (why it stopped) and its metrics
+    (records in and out, errors, latency per node)."""
     status = Client(url).call("GET", f"/rules/{quote(rule_id)}/status")
     if as_json:
         say(status, True)

@@ -191,8 +191,10 @@ class WorkerRules:
             if runtime is None:
                 continue
             nodes = [runtime.source_metrics, *runtime.pipeline.nodes, *runtime.sink_metrics]
+            # (name, rows in, rows out, exceptions, latency, eKuiper's records in and out, buffer length)
             rules[rule.id] = {"state": runtime.state, "nodes": [
-                (n.name, n.records_in, n.records_out, n.exceptions, n.process_latency_us) for n in nodes]}
+                (n.name, n.records_in, n.records_out, n.exceptions, n.process_latency_us, *n.ekuiper_counts(),
+                 n.buffer_length) for n in nodes]}
         meters = [(c.kind, c.plugin, c.function, c.calls, c.rows, c.errors, c.seconds) for c in self.meters.all()]
         return {"rules": rules, "meters": meters}
 
