@@ -354,9 +354,9 @@ def test_a_rule_with_bad_sql_is_not_created(manager: RuleManager):
             "rule 'r1': action 0 uses sink 'lgo', which is not installed; did you mean 'log'? sinks: log, memory",
         ),
         (
-            {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"isEventtime": True}},
-            "rule 'r1': unknown option 'isEventtime'; did you mean 'isEventTime'? options: isEventTime, lateTolerance, "
-            "bufferLength, triggered, drainTimeout, isolation, pluginTimeout, windowMaxRows, windowMaxBytes",
+            {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"isEventTme": True}},
+            "rule 'r1': unknown option 'isEventTme'; did you mean 'isEventTime'? options: isEventTime, lateTolerance, "
+            "bufferLength, triggered, drainTimeout, isolation, pluginTimeout, windowMaxRows, windowMaxBytes, sendError",
         ),
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"bufferLength": 0}},
@@ -377,8 +377,8 @@ def test_a_rule_with_bad_sql_is_not_created(manager: RuleManager):
         ),
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {"levle": "info"}}]},
-            "rule 'r1': sink 'log' (action 0) refused its configuration: log sink: unknown property 'levle'; its "
-            'properties are level, e.g. {"log": {"level": "info"}}',
+            "rule 'r1': sink 'log' (action 0) refused its configuration: log sink: unknown property 'levle'; did you "
+            'mean \'level\'? its properties are level, e.g. {"log": {"level": "info"}}',
         ),
         (
             {

@@ -221,6 +221,8 @@ def test_a_stream_read_by_a_rule_cannot_be_dropped(manager: RuleManager):
     manager.create_rule({"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "triggered": False})
     with pytest.raises(RuleError) as err:
         manager.drop_stream("demo")
-    assert str(err.value) == "stream 'demo' is used by rule(s) r1; delete them first"
+    assert str(err.value) == (
+        "stream 'demo' is used by rule(s) r1; delete them first, or drop the definition anyway with "
+        "DELETE /streams/demo?force=true (the rules stay, and cannot start again until the stream is created again)")
     manager.delete_rule("r1")
     manager.drop_stream("demo")

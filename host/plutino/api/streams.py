@@ -52,9 +52,10 @@ def update_stream(name: str, body: StreamBody, host: Any = Depends(get_host)) ->
 
 
 @router.delete("/streams/{name}", response_class=PlainTextResponse)
-def drop_stream(name: str, host: Any = Depends(get_host)) -> str:
-    """Drop a stream; refused while rules read it."""
-    host.engine.drop_stream(name)
+def drop_stream(name: str, force: bool = False, host: Any = Depends(get_host)) -> str:
+    """Drop a stream; refused (400) while rules read it, unless ``?force=true`` (eKuiper's):
+    then the definition is dropped and the rules are left as they are."""
+    host.engine.drop_stream(name, force=force)
     return f"Stream {name} is dropped."
 
 

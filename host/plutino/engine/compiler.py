@@ -164,7 +164,9 @@ class Compiler(Operators):
         if len(parts) > 1 and parts[0] in self.table_names and (self.columns is None or parts[0] not in self.columns):
             parts = parts[1:]
         name, path = parts[0], parts[1:]
-        if len(parts) == 1 and name in self.aliases and (self.prefer_aliases or not self._hascolumn(name)):
+        # a SELECT alias, where the stream has no such column (on a schemaless stream: always)
+        if len(parts) == 1 and name in self.aliases and (self.prefer_aliases or self.columns is None
+                                                         or name not in self.columns):
             return self.aliases[name]
         if not self._hascolumn(name):
             raise self._unknowncolumn(node, name)

@@ -73,7 +73,8 @@ class FilterStage(Stage):
 
 
 class AggregateStage(Stage):
-    """One row per group: GROUP BY keys, aggregate results and the first row's columns."""
+    """One row per group: GROUP BY keys, aggregate results and the first row's columns. With
+    ``plan.spread`` (aggregates only in HAVING/ORDER BY), every row with the window's results."""
 
     kind = "aggregate"
 
@@ -82,6 +83,7 @@ class AggregateStage(Stage):
         self.plan = plan
         group = plan.group
         assert group is not None
+        self.spread = plan.spread
         self.all_columns = group.all_columns
         self.columns = sorted(group.columns)
         self.builtin = [a for a in plan.aggs if a.builtin is not None]
@@ -122,6 +124,8 @@ class AggregateStage(Stage):
             specs.append(("__row", "list"))
         grouped = pa.table(cols).group_by(keys, use_threads=False).aggregate(specs)
         ngroups = grouped.num_rows
+        if self.spread:
+            return [Chunk(self._spread(rows, grouped, outputs), chunk.start, chunk.end)]
         first = grouped.column("__row_min").combine_chunks()
 
         names: list[str] = []
@@ -152,6 +156,21 @@ class AggregateStage(Stage):
                 names.append(agg.slot)
                 arrays.append(agg.use.aggregate(args, n, group_ids, ngroups))
         return [Chunk(pa.RecordBatch.from_arrays(arrays, names=names), chunk.start, chunk.end)]
+
+    def _spread(self, rows: pa.RecordBatch, grouped: pa.Table, outputs: dict[str, str]) -> pa.RecordBatch:
+        """Every row of the window (one group), with each aggregate's result repeated."""
+        n = rows.num_rows
+        names = list(rows.schema.names)
+        arrays = list(rows.columns)
+        for agg in self.builtin:
+            names.append(agg.slot)
+            arrays.append(pa.repeat(grouped.column(outputs[agg.slot])[0], n))
+        for agg in self.plugin:
+            assert agg.use is not None
+            args = [pa.repeat(a.const, 1) if a.is_const else as_array(broadcast(a.eval(rows), n)) for a in agg.args]
+            names.append(agg.slot)
+            arrays.append(pa.repeat(agg.use.aggregate(args, n, None, 1)[0], n))
+        return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 class OrderStage(Stage):
@@ -300,7 +319,7 @@ class Pipeline:
                                       window_max_rows, window_max_bytes)
             if plan.where is not None and not window.is_time:
                 self.after.append(FilterStage(next(index), plan.where))
-            if plan.grouped:
+            if plan.grouped or plan.spread:
                 self.after.append(AggregateStage(next(index), plan))
             if plan.having is not None:
                 self.after.append(FilterStage(next(index), plan.having, kind="having"))

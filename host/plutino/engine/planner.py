@@ -60,7 +60,7 @@ class QueryPlan:
     stream: StreamDef
     where: Expr | None
     window: WindowSpec | None
-    grouped: bool  # one output row per group (aggregates or GROUP BY keys)
+    grouped: bool  # one output row per group (aggregates in SELECT, or GROUP BY keys)
     dims: list[Expr]  # GROUP BY keys, row mode
     dim_slots: list[str]
     aggs: list[AggSpec]
@@ -72,6 +72,9 @@ class QueryPlan:
     fields: list[OutputField]
     uses: list[FunctionUse]
     bounds: WindowBounds = field(default_factory=WindowBounds)
+    #: aggregates only in HAVING/ORDER BY of a query that is not grouped: computed per window
+    #: and given to every row, so the window's rows all pass or fail together (eKuiper's)
+    spread: bool = False
 
     @property
     def aggregate_uses(self) -> list[FunctionUse]:
@@ -114,6 +117,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
     c.group = group
     for p in projections:
         c.collect_aggregates(p, "SELECT")
+    select_aggs = len(group.aggs)
     if having_node is not None:
         c.collect_aggregates(having_node.this, "HAVING")
     if order_node is not None:
@@ -129,17 +133,20 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
 
     dims: list[Expr] = []
     dim_slots: list[str] = []
+    dim_nodes = [_dealiased(d, projections, columns) for d in dim_nodes]
     for i, d in enumerate(dim_nodes):
         compiled = c.row(d, "GROUP BY")
         slot = f"__dim{i}"
         dims.append(compiled)
         dim_slots.append(slot)
         group.dims.append((d, slot, compiled.type))
-    grouped = bool(aggs or dims)
-    if not grouped:
+    grouped = bool(select_aggs or dims)
+    spread = bool(aggs) and not grouped
+    if not aggs and not grouped:
         c.group = None
 
     compile_out = c.grouped if grouped else c.row
+    compile_filter = c.grouped if grouped or spread else c.row  # HAVING, ORDER BY
     star = False
     fields: list[OutputField] = []
     names: dict[str, exp.Expression] = {}
@@ -176,7 +183,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
 
     having = None
     if having_node is not None:
-        having = compile_out(having_node.this, "HAVING")
+        having = compile_filter(having_node.this, "HAVING")
         if having.type is not None and not (pa.types.is_boolean(having.type) or pa.types.is_null(having.type)):
             raise _error(
                 sql,
@@ -188,7 +195,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
     if order_node is not None:
         c.prefer_aliases = True
         for o in order_node.expressions:
-            order.append((compile_out(o.this, "ORDER BY"), bool(o.args.get("desc"))))
+            order.append((compile_filter(o.this, "ORDER BY"), bool(o.args.get("desc"))))
         c.prefer_aliases = False
     limit = _limit(sql, select)
     return QueryPlan(
@@ -200,7 +207,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         dims=dims,
         dim_slots=dim_slots,
         aggs=aggs,
-        group=group if grouped else None,
+        group=group if grouped or spread else None,
         having=having,
         order=order,
         limit=limit,
@@ -208,6 +215,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         fields=fields,
         uses=c.uses,
         bounds=c.bounds,
+        spread=spread,
     )
 
 
@@ -236,6 +244,21 @@ def _source(sql: str, select: exp.Select, streams: Mapping[str, StreamDef]) -> t
             f"{guess}create it with CREATE STREAM {name} (...) WITH (...) (streams: {listing(streams)})",
         )
     return streams[name], table.alias or None
+
+
+def _dealiased(node: exp.Expression, projections: list[exp.Expression],
+               columns: Mapping[str, pa.DataType] | None) -> exp.Expression:
+    """A GROUP BY key that names a SELECT alias (``SELECT a % 4 AS k ... GROUP BY k``) is the
+    aliased expression, unless the stream has a column of that name; on a schemaless stream,
+    whose columns are not known, the alias wins."""
+    if not isinstance(node, exp.Column) or node.table:
+        return node
+    if columns is not None and node.name in columns:
+        return node
+    for p in projections:
+        if isinstance(p, exp.Alias) and p.alias == node.name:
+            return p.this
+    return node
 
 
 def _is_window_call(node: exp.Expression) -> bool:

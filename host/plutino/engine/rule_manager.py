@@ -74,9 +74,9 @@ class RuleManager(StreamApi):
         self.on_state: Callable[[str, str], None] | None = None
 
     # -- streams (the rest in StreamApi) ---------------------------------------------------
-    def drop_stream(self, name: str) -> None:
+    def drop_stream(self, name: str, force: bool = False) -> None:
         with self._lock:
-            super().drop_stream(name)
+            super().drop_stream(name, force)
 
     def _stream_users(self, name: str) -> list[str]:
         return [r.id for r in self.catalog.rules() if self._reads(r, name)]

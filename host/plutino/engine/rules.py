@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from plutino.io.options import canonical
+
 from .errors import RuleError
 from .hints import did_you_mean
 
@@ -27,6 +29,22 @@ DEFAULT_OPTIONS: dict[str, Any] = {
     "pluginTimeout": 0,  # ms any one call into a plugin may take before its worker is replaced; 0: the host's
     "windowMaxRows": 1_000_000,  # rows a window may hold; past it the oldest are dropped and counted (Plutino)
     "windowMaxBytes": 256 << 20,  # bytes a window may hold; the same (Plutino)
+    "sendError": False,  # send a failed batch's error to the sinks as a row {"error": "..."} (eKuiper 2.x default)
+}
+
+#: eKuiper's rule options that Plutino does not have: (the values that ask for nothing, None for
+#: any; what to do instead). A rule giving such a value (eKuiper's default) is accepted and the
+#: option ignored; any other value is refused, rather than run without what it asked for.
+UNSUPPORTED_OPTIONS: dict[str, tuple[tuple[Any, ...] | None, str]] = {
+    "concurrency": ((1,), "a rule's operators run as one serial task; drop the option"),
+    "sendMetaToSink": ((False,), "sinks get the rows only; select the meta data as columns instead"),
+    "qos": ((0,), "Plutino has no checkpoints; a source that can replay (MQTT QoS 1) is acknowledged after delivery"),
+    "checkpointInterval": (None, "Plutino has no checkpoints (it does nothing at qos 0)"),
+    "restartStrategy": (({}, {"attempts": 0}), "a failing source is retried, a failing write retryCount times"),
+    "cron": (("",), "start and stop the rule over REST instead"),
+    "duration": (("",), "start and stop the rule over REST instead"),
+    "debug": ((False,), "set the server's --log-level debug instead"),
+    "sendNilField": ((False,), "drop the option"),
 }
 
 ISOLATIONS = ("shared", "dedicated")
@@ -95,6 +113,10 @@ class RuleDef:
         return int(self.options.get("windowMaxBytes", DEFAULT_OPTIONS["windowMaxBytes"]))
 
     @property
+    def send_error(self) -> bool:
+        return bool(self.options.get("sendError", False))
+
+    @property
     def triggered(self) -> bool:
         return bool(self.options["triggered"])
 
@@ -152,6 +174,7 @@ def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
             props = {}
         if not isinstance(props, Mapping):
             raise RuleError(f"rule '{rule_id}': the properties of action {i} ({sink}) must be an object, got {props!r}")
+        props = canonical(props, ENGINE_SINK_PROPS)  # names match case-insensitively, as in eKuiper
         engine = {k: props[k] for k in ENGINE_SINK_PROPS if k in props}
         passed = {k: v for k, v in props.items() if k not in ENGINE_SINK_PROPS}
         buffer = engine.get("bufferLength")
@@ -172,7 +195,13 @@ def _options(rule_id: str, given: Any) -> dict[str, Any]:
     if not isinstance(given, Mapping):
         raise RuleError(f"rule '{rule_id}': options must be an object, got {given!r}")
     options = dict(DEFAULT_OPTIONS)
-    for key, value in given.items():
+    for key, value in canonical(given, [*DEFAULT_OPTIONS, *UNSUPPORTED_OPTIONS]).items():
+        if key in UNSUPPORTED_OPTIONS:
+            accepted, instead = UNSUPPORTED_OPTIONS[key]
+            if accepted is None or any(value == a and type(value) is type(a) for a in accepted):
+                continue  # eKuiper's default: asks for nothing Plutino does not do
+            raise RuleError(f"rule '{rule_id}': option {key}={value!r} asks for eKuiper behaviour Plutino does not "
+                            f"have: {instead}")
         if key not in DEFAULT_OPTIONS:
             hint = did_you_mean(key, DEFAULT_OPTIONS)
             raise RuleError(
@@ -212,4 +241,4 @@ def _positive(rule_id: str, key: str, value: Any) -> int:
     return value
 
 
-__all__ = ["Action", "DEFAULT_OPTIONS", "ENGINE_SINK_PROPS", "RuleDef"]
+__all__ = ["Action", "DEFAULT_OPTIONS", "ENGINE_SINK_PROPS", "RuleDef", "UNSUPPORTED_OPTIONS"]

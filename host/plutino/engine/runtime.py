@@ -16,7 +16,8 @@ one source instance, one decode per batch.
 
 A failure inside a plugin is counted in the node's metrics and the rule keeps running: a
 source's ``next`` error is retried, a function's error drops that batch, a sink's write error
-is retried ``retryCount`` times and then drops that batch. A bounded source's end
+is retried ``retryCount`` times and then drops that batch; with the rule option ``sendError``
+its error also goes to every sink, as a row ``{"error": "..."}``. A bounded source's end
 (EndOfStream) flushes the windows, drains the sinks and stops the rule.
 
 Stopping drains: the rule stops reading first, then the rows it already took go through the
@@ -46,14 +47,14 @@ from .errors import RuleError
 from .delivery import release_all
 from .handoff import Handoffs
 from .instances import create, quietly
-from .metrics import NodeMetrics, SinkMetrics
+from .metrics import NodeMetrics
 from .ops_runner import OpsRunner
 from .pipeline import Pipeline
 from .planner import QueryPlan
 from .rules import Action, RuleDef
 from .scheduler import Scheduler, default_scheduler
 from .shared_sources import JOIN_S, SharedFeeds
-from .sink_writer import SinkWriter
+from .sink_writer import ErrorSender, SinkWriter
 from .source_reader import Inlet, SourceFeed
 
 _log = logging.getLogger("plutino.engine")
@@ -95,13 +96,13 @@ class RuleRuntime:
         self.pipeline = Pipeline(plan, event_time=rule.is_event_time, late_tolerance_ms=rule.late_tolerance_ms,
                                  window_max_rows=rule.window_max_rows, window_max_bytes=rule.window_max_bytes)
         self.pipeline.on_error = self._stage_failed
+        self._errors = ErrorSender() if rule.send_error else None  # the rule option sendError
         if self.pipeline.window is not None:
             self.pipeline.window.on_dropped = self._window_full
         self._dropped_logged_at = 0.0
         self._inline_ops = plan.window is None  # operators in the feed's turn (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
-        self.sink_metrics = [SinkMetrics.for_config(f"sink_{b.action.sink}_{i}_0", b.config)
-                             for i, b in enumerate(sinks)]
+        self.sink_metrics = [NodeMetrics(f"sink_{b.action.sink}_{i}_0") for i, b in enumerate(sinks)]
         self._state = "stopped"
         #: ``on_state(rule_id, state)`` after every change of :attr:`state` (set by the manager)
         self.on_state: Callable[[str, str], None] | None = None
@@ -144,6 +145,8 @@ class RuleRuntime:
                 SinkWriter(rule_id, i, sink, b.action, m, self._handoffs, self._stop, self._sink_finished)
                 for i, (sink, b, m) in enumerate(zip(sinks, self._bindings, self.sink_metrics))
             ]
+            if self._errors is not None:
+                self._errors.writers = self._writers
             for use in self.plan.uses:
                 try:
                     use.open(rule_id, f"function_{use.name}_{use.index}")
@@ -183,8 +186,12 @@ class RuleRuntime:
         stream = self.plan.stream
         source = create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {stream.name}")
         feed = SourceFeed(f"{stream.name}", source, self.clock, self.scheduler, shared=shared)
+        errors = None if shared else self._errors  # a SHARED stream's decode errors are only counted
         try:
-            feed.decoder = make_decoder(stream, source.schema(), feed.decode_error)
+            on_error = feed.decode_error if errors is None else errors.decode_hook(feed.decode_error)
+            feed.decoder = make_decoder(stream, source.schema(), on_error)
+            if errors is not None:
+                feed.decoder = errors.reporting(feed.decoder)
         except BaseException:
             quietly(source.close)
             raise
@@ -351,6 +358,8 @@ class RuleRuntime:
 
     def _stage_failed(self, m: NodeMetrics, exc: BaseException) -> None:
         _log.warning("rule %s: %s failed, batch dropped: %s", self.rule.id, m.name, exc)
+        if self._errors is not None:
+            self._errors.send(f"{m.name}: {exc}")
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

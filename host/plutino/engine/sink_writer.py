@@ -22,6 +22,9 @@ written by the operators instead (:meth:`SinkWriter.can_inline`, used by :mod:`.
 
 Each batch comes with its deliveries (:mod:`.delivery`): released once the batch is written,
 or dropped after its retries; never when the stop keeps it from the sink.
+
+With the rule option ``sendError`` (eKuiper's), a runtime error of the rule reaches the sink
+as a row ``{"error": "..."}`` (:meth:`SinkWriter.post_error`), queued behind what was queued.
 """
 
 from __future__ import annotations
@@ -43,6 +46,42 @@ _AVERAGE_WEIGHT = 0.25  # of the newest write in the moving average
 OPEN = ("open",)  # the first item of a sink's mailbox
 FLUSH = ("flush",)  # a periodic flush, queued behind the batches before it
 _DONE, _RETRY, _FAILED = 0, 1, 2
+
+
+def error_batch(message: str) -> pa.RecordBatch:
+    """The row a sink gets for a rule's runtime error: ``{"error": message}``."""
+    return pa.RecordBatch.from_arrays([pa.array([message], pa.string())], names=["error"])
+
+
+class ErrorSender:
+    """sendError: a rule's runtime errors to every sink of the rule, as rows ``{"error": ...}``."""
+
+    def __init__(self) -> None:
+        self.writers: list[SinkWriter] = []  # set by the rule's start
+
+    def send(self, message: str) -> None:
+        batch = error_batch(message)
+        for w in self.writers:
+            w.post_error(batch)
+
+    def decode_hook(self, counted: Callable[[str], None]) -> Callable[[str], None]:
+        """The per-payload decode error callback: ``counted`` as before, and sent."""
+        def hook(message: str) -> None:
+            counted(message)
+            self.send(f"decode: {message}")
+
+        return hook
+
+    def reporting(self, decoder: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """``decoder``, sending the error of a batch that does not decode at all."""
+        def decode(batch: Any) -> Any:
+            try:
+                return decoder(batch)
+            except Exception as exc:
+                self.send(f"decode: {exc}")
+                raise
+
+        return decode
 
 
 class SinkWriter:
@@ -84,6 +123,10 @@ class SinkWriter:
     def start(self) -> None:
         """Open the sink in its mailbox's first turn."""
         self.handoffs.put(self.node, OPEN)
+
+    def post_error(self, batch: pa.RecordBatch) -> None:
+        """Queue an error row (:func:`error_batch`) for the sink, behind what is queued."""
+        self.handoffs.put(self.node, (batch, ()))
 
     def can_inline(self) -> bool:
         """Quick and caught up, and the rule is running: the operators may write it themselves."""
@@ -214,4 +257,4 @@ class SinkWriter:
         return _FAILED
 
 
-__all__ = ["FLUSH", "INLINE_WRITE_S", "OPEN", "SinkWriter"]
+__all__ = ["ErrorSender", "error_batch", "FLUSH", "INLINE_WRITE_S", "OPEN", "SinkWriter"]

@@ -77,10 +77,16 @@ class StreamApi:
             )
         return source_props(stream, plugin, self.plugin_metadata)
 
-    def drop_stream(self, name: str) -> None:
-        users = self._stream_users(name)
+    def drop_stream(self, name: str, force: bool = False) -> None:
+        """Drop a stream; refused while rules read it, unless ``force`` (eKuiper's
+        ``DELETE /streams/{name}?force=true``): then only the definition goes, the rules stay
+        as they are (a running one keeps running; none can start again until the stream is
+        created again)."""
+        users = [] if force else self._stream_users(name)
         if users:
-            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first")
+            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first, or drop "
+                            f"the definition anyway with DELETE /streams/{name}?force=true (the rules stay, and "
+                            "cannot start again until the stream is created again)")
         self.catalog.drop_stream(name)
         self._stream_dropped(name)
 

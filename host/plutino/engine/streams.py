@@ -25,7 +25,8 @@ from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from .errors import SqlError
-from .hints import did_you_mean, line_col, listing
+from .hints import did_you_mean, line_col
+from .stream_checks import FORMATS, check_stream
 from .types import SCALAR_TYPES, type_name
 
 #: The WITH properties a stream accepts (eKuiper's names), with their defaults.
@@ -42,8 +43,6 @@ STREAM_OPTIONS: dict[str, str | None] = {
     "SCHEMAID": None,
     "DELIMITER": None,
 }
-
-FORMATS = ("json", "binary", "delimited")
 
 _TYPES_HINT = "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), struct(<field> <type>, ...)"
 _STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS"
@@ -251,7 +250,7 @@ class _StreamParser:
             name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields,
             props=tuple(props.items()), prop_places=tuple((k, at - lead) for k, at in places.items()),
         )
-        _check_stream(stream, self)
+        check_stream(stream)
         return stream
 
     def _fields(self, closing_hint: str) -> list[tuple[str, pa.DataType]]:
@@ -266,6 +265,8 @@ class _StreamParser:
             tok = self._peek()
             if self._word(tok) == ",":
                 self.pos += 1
+                if self._word(self._peek()) == ")":  # a trailing comma, which eKuiper accepts
+                    return fields
                 continue
             if self._word(tok) == ")":
                 return fields
@@ -380,29 +381,6 @@ def _is_name(tok: Token) -> bool:
     if tok.token_type == TokenType.IDENTIFIER:  # backtick-quoted
         return True
     return tok.text.replace("_", "a").isalnum() and not tok.text[0].isdigit()
-
-
-def _check_stream(stream: StreamDef, parser: _StreamParser) -> None:
-    fmt = stream.format
-    if fmt not in FORMATS:
-        raise SqlError(
-            f"stream '{stream.name}' has FORMAT=\"{stream.option('FORMAT')}\", which Plutino cannot decode",
-            hint=f"use one of: {', '.join(FORMATS)}",
-        )
-    ts = stream.timestamp
-    if ts and not stream.schemaless:
-        types = dict(stream.fields)
-        if ts not in types:
-            raise SqlError(
-                f"TIMESTAMP=\"{ts}\" names no field of stream '{stream.name}'",
-                hint=f"{did_you_mean(ts, types)} fields: {listing(types)}".strip(),
-            )
-        t = types[ts]
-        if not (pa.types.is_integer(t) or pa.types.is_timestamp(t)):
-            raise SqlError(
-                f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
-                hint="the event-time field must be bigint (milliseconds since the epoch) or datetime",
-            )
 
 
 __all__ = [

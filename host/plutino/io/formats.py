@@ -13,7 +13,8 @@ rows in one go, by the stream's FORMAT:
     or is broken) it goes to orjson too. Only a batch holding a broken payload is looked at
     payload by payload, to say which one is broken and keep the others.
 ``binary``
-    the payload itself, in a column named ``self`` (eKuiper's name).
+    the payload itself, in the stream's one (``bytea``) field, or in a column named ``self`` for
+    a schemaless stream (eKuiper's rule).
 ``delimited``
     each payload is one line of values separated by ``delimiter`` (default ``,``), parsed by
     Arrow's CSV reader over the whole batch. Columns are named by the stream's schema, in
@@ -71,8 +72,9 @@ def decode(
     fmt = (fmt or "json").lower()
     if fmt == "json":
         return _decode_json(array, schema, on_error)
-    if fmt == "binary":
-        return pa.RecordBatch.from_arrays([array], names=["self"])
+    if fmt == "binary":  # the stream's one bytea field holds the payload; schemaless: column self (eKuiper's)
+        name = schema[0].name if schema is not None and len(schema) == 1 else "self"
+        return pa.RecordBatch.from_arrays([array], names=[name])
     if fmt == "delimited":
         return _decode_delimited(array, schema, delimiter or ",", on_error)
     raise ValueError(f'FORMAT="{fmt}" is not one Plutino decodes; use one of: {", ".join(FORMATS)}')

@@ -37,7 +37,7 @@ class LogSinkPlugin:
     kind = "sink"
 
     def create(self, config: Mapping[str, Any], context: Context) -> LogSink:
-        _check_keys("log sink", config, {"level"}, '{"log": {"level": "info"}}')
+        config = _check_keys("log sink", config, {"level"}, '{"log": {"level": "info"}}')
         level = str(config.get("level", "info")).lower()
         if level not in LEVELS:
             raise ValueError(f"log sink: level {level!r} is not one of {', '.join(LEVELS)}")

@@ -34,6 +34,7 @@ import pyarrow as pa
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
 from ._base import InProcessSink
+from .options import Options, canonical
 
 VERSION = "1.0.0"
 
@@ -153,13 +154,9 @@ class MemoryBroker:
 BROKER = MemoryBroker()
 
 
-def _check_keys(plugin: str, config: Mapping[str, Any], allowed: set[str], example: str) -> None:
-    unknown = sorted(set(config) - allowed)
-    if unknown:
-        raise ValueError(
-            f"{plugin}: unknown property '{unknown[0]}'; its properties are "
-            f"{', '.join(sorted(allowed))}, e.g. {example}"
-        )
+def _check_keys(plugin: str, config: Mapping[str, Any], allowed: set[str], example: str) -> dict[str, Any]:
+    """``config`` under the allowed spellings (matched case-insensitively, as in eKuiper)."""
+    return Options(plugin, config, allowed, example).config
 
 
 class MemorySource:
@@ -201,6 +198,7 @@ class MemorySourcePlugin:
         self.broker = broker or BROKER
 
     def create(self, config: Mapping[str, Any], context: Context) -> MemorySource:
+        config = canonical(config, ("datasource", "topic", "bufferLength"))
         topic = config.get("datasource") or config.get("topic")
         if not topic or not isinstance(topic, str):
             raise ValueError('memory source: no topic; give the stream DATASOURCE="<topic>"')
@@ -230,7 +228,7 @@ class MemorySinkPlugin:
         self.broker = broker or BROKER
 
     def create(self, config: Mapping[str, Any], context: Context) -> MemorySink:
-        _check_keys("memory sink", config, {"topic"}, '{"memory": {"topic": "result"}}')
+        config = _check_keys("memory sink", config, {"topic"}, '{"memory": {"topic": "result"}}')
         topic = config.get("topic")
         if not topic or not isinstance(topic, str):
             raise ValueError('memory sink: property \'topic\' is missing; write {"memory": {"topic": "result"}}')

@@ -2,7 +2,9 @@
 
 Properties reach a plugin from three places (the plugin's yaml, the stream's WITH clause, a
 rule action's JSON), so the same setting may arrive as ``1000`` or as ``"1000"``: numbers and
-booleans written as strings are accepted. An unknown property is refused with the list of
+booleans written as strings are accepted. Names match case-insensitively, as in eKuiper
+(its documented ``clientId`` is the mqtt sink's ``clientid``): :func:`canonical` re-keys a
+config to the spellings a plugin reads. An unknown property is refused with the list of
 known ones (and the closest name), because a misspelt ``qos`` silently ignored costs a user
 an afternoon.
 """
@@ -32,21 +34,39 @@ RESERVED_SOURCE_KEYS = frozenset(
 )
 
 
+def canonical(config: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """``config`` with every key that matches one of ``names`` case-insensitively renamed to
+    that spelling (other keys as written). Where two keys meet (a yaml's ``clientid`` and an
+    action's ``clientId``), the later one wins: overlays come after what they override."""
+    spelling = {n.lower(): n for n in names}
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        name = spelling.get(key.lower(), key) if isinstance(key, str) else key
+        out.pop(name, None)  # keep the later key's place as well as its value
+        out[name] = value
+    return out
+
+
 class Options:
-    """Typed getters over one plugin's config; every error names ``what`` and the key."""
+    """Typed getters over one plugin's config; every error names ``what`` and the key.
+
+    Keys are matched to ``known`` (and ``ignore``) case-insensitively; the getters take the
+    known spelling."""
 
     def __init__(
         self, what: str, config: Mapping[str, Any], known: Iterable[str], example: str, ignore: Iterable[str] = ()
     ) -> None:
         self.what = what
-        self.config = dict(config)
-        self.example = example
         known = set(known)
-        unknown = sorted(k for k in self.config if k not in known and k not in set(ignore))
+        ignore = set(ignore)
+        self.config = canonical(config, known | ignore)
+        self.example = example
+        unknown = sorted(k for k in self.config if k not in known and k not in ignore)
         if unknown:
             key = unknown[0]
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
+            pool = {k.lower(): k for k in known}
+            close = difflib.get_close_matches(key.lower(), sorted(pool), n=1)
+            hint = f"did you mean '{pool[close[0]]}'? " if close else ""
             raise ValueError(
                 f"{what}: unknown property '{key}'; {hint}its properties are {', '.join(sorted(known))}, e.g. {example}"
             )
@@ -150,4 +170,4 @@ class Options:
         return tuple(value)
 
 
-__all__ = ["Options", "RESERVED_SOURCE_KEYS"]
+__all__ = ["Options", "RESERVED_SOURCE_KEYS", "canonical"]

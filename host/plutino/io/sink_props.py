@@ -52,7 +52,7 @@ from plutino_contract.protocols import ConnectionStatus, Context
 
 from .formats import encode_delimited_rows, encode_json_batch, encode_json_rows
 from .gotemplate import Template, TemplateError
-from .options import Options
+from .options import Options, canonical
 
 _log = logging.getLogger("plutino.io")
 
@@ -85,6 +85,7 @@ class SinkProps:
         cls, what: str, config: Mapping[str, Any], keys: tuple[str, ...] = COMMON_KEYS
     ) -> tuple["SinkProps", dict[str, Any]]:
         """(the common properties, the rest of ``config`` for the sink itself)."""
+        config = canonical(config, (*keys, *ENGINE_KEYS))  # eKuiper matches names case-insensitively
         common = {k: v for k, v in config.items() if k in keys}
         rest = {k: v for k, v in config.items() if k not in keys and k not in ENGINE_KEYS}
         opts = Options(what, common, keys, '{"sendSingle": true, "fields": ["a", "b"]}')

@@ -1,0 +1,58 @@
+"""The checks a stream definition passes once it is parsed (:mod:`.streams`): FORMAT, the
+TIMESTAMP field, and the shape of a binary stream.
+
+A ``FORMAT="binary"`` stream's payload is one block of bytes without fields, so, as in
+eKuiper, it is either schemaless (the bytes are in column ``self``) or declares exactly one
+``bytea`` field, which holds them (``CREATE STREAM demoBin (image BYTEA) WITH (FORMAT="binary")``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from .errors import SqlError
+from .hints import did_you_mean, listing
+from .types import type_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .streams import StreamDef
+
+FORMATS = ("json", "binary", "delimited")
+
+
+def check_stream(stream: StreamDef) -> None:
+    """Raise :class:`SqlError` for a definition that cannot work."""
+    fmt = stream.format
+    if fmt not in FORMATS:
+        raise SqlError(
+            f"stream '{stream.name}' has FORMAT=\"{stream.option('FORMAT')}\", which Plutino cannot decode",
+            hint=f"use one of: {', '.join(FORMATS)}",
+        )
+    if fmt == "binary" and not stream.schemaless:
+        fields = stream.fields
+        if len(fields) != 1 or not pa.types.is_binary(fields[0][1]):
+            shown = ", ".join(f"{n} {type_name(t)}" for n, t in fields)
+            raise SqlError(
+                f"binary stream '{stream.name}' declares ({shown}); a binary payload is one block of bytes",
+                hint=f"declare one bytea field, e.g. CREATE STREAM {stream.name} (image BYTEA) WITH (FORMAT=\"binary\", "
+                "...), or none (the bytes are then in column self)",
+            )
+    ts = stream.timestamp
+    if ts and not stream.schemaless:
+        types = dict(stream.fields)
+        if ts not in types:
+            raise SqlError(
+                f"TIMESTAMP=\"{ts}\" names no field of stream '{stream.name}'",
+                hint=f"{did_you_mean(ts, types)} fields: {listing(types)}".strip(),
+            )
+        t = types[ts]
+        if not (pa.types.is_integer(t) or pa.types.is_timestamp(t)):
+            raise SqlError(
+                f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
+                hint="the event-time field must be bigint (milliseconds since the epoch) or datetime",
+            )
+
+
+__all__ = ["FORMATS", "check_stream"]
