@@ -47,7 +47,7 @@ from .errors import RuleError
 from .delivery import release_all
 from .handoff import Handoffs
 from .instances import create, quietly
-from .metrics import NodeMetrics
+from .metrics import NodeMetrics, SinkMetrics
 from .ops_runner import OpsRunner
 from .pipeline import Pipeline
 from .planner import QueryPlan
@@ -102,7 +102,8 @@ class RuleRuntime:
         self._dropped_logged_at = 0.0
         self._inline_ops = plan.window is None  # operators in the feed's turn (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
-        self.sink_metrics = [NodeMetrics(f"sink_{b.action.sink}_{i}_0") for i, b in enumerate(sinks)]
+        self.sink_metrics = [SinkMetrics.for_config(f"sink_{b.action.sink}_{i}_0", b.config)
+                             for i, b in enumerate(sinks)]
         self._state = "stopped"
         #: ``on_state(rule_id, state)`` after every change of :attr:`state` (set by the manager)
         self.on_state: Callable[[str, str], None] | None = None
