@@ -135,7 +135,7 @@ def pin_process(pid: int, cpus: set[int]) -> None:
 
 def counter(status: Mapping[str, Any], prefix: str, suffix: str) -> int:
     """The value of the one status field that starts with ``prefix`` and ends with ``suffix``,
-    e.g. ``counter(status, "sink_count_", "_records_out_total")``."""
+    e.g. ``counter(status, "sink_count_", "_rows_out_total")``."""
     keys = [k for k in status if k.startswith(prefix) and k.endswith(suffix)]
     if len(keys) != 1:
         raise KeyError(f"no single status field {prefix}*{suffix} in {sorted(status)}")

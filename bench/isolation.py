@@ -113,7 +113,7 @@ class Recovery:
             pid = dp.worker_pid_of(status)
             if status.get("status") == "running" and pid is not None and pid != old_pid:
                 moved = moved or now
-                if dp.counter(status, "sink_nop_", "_records_out_total") > 0:
+                if dp.counter(status, "sink_nop_", "_rows_out_total") > 0:
                     return moved, now, pid
             if now > deadline:
                 sys.exit(f"the canary did not recover within the limit: {status}")
@@ -304,7 +304,7 @@ class TwoRules:
                 if status["status"] != "stopped: end of stream":
                     sys.exit(f"rule {r} stopped early: {status['status']}")
                 stops.append(status["lastStopTimestamp"] / 1000)
-                written.append(dp.counter(status, "sink_count_", "_records_out_total"))
+                written.append(dp.counter(status, "sink_count_", "_rows_out_total"))
         finally:
             for r in ids:
                 host.delete_rule(r)

@@ -321,7 +321,7 @@ class Engine:
         self.manager.create_rule({"id": rule_id, "sql": SQL, "actions": [action]})
         runtime = self.manager.runtime(rule_id)
         deadline = time.monotonic() + 10
-        while counter_str(self.manager.rule_status(rule_id), "source_", "_connection_status") != "connected":
+        while counter_str(self.manager.rule_status(rule_id), "source_", "_connection_state") != "connected":
             if time.monotonic() > deadline:
                 sys.exit(f"the rule's mqtt source did not connect: {self.manager.rule_status(rule_id)}")
             time.sleep(0.01)
@@ -367,7 +367,7 @@ class WorkerEngine:
                 pin_process(pid, self.cpus)
                 self.pinned = pid
             deadline = time.monotonic() + 10
-            while counter_str(self.status(rule_id), "source_", "_connection_status") != "connected":
+            while counter_str(self.status(rule_id), "source_", "_connection_state") != "connected":
                 if time.monotonic() > deadline:
                     sys.exit(f"the rule's mqtt source did not connect in its worker: {self.status(rule_id)}")
                 time.sleep(0.01)
@@ -379,7 +379,7 @@ class WorkerEngine:
 
             def written() -> int:
                 last.update(self.status(rule_id))
-                return counter(last, "sink_file_", "_records_out_total")
+                return counter(last, "sink_file_", "_rows_out_total")
 
             started = time.time()
             proc = publisher.start(count, rate)
@@ -389,7 +389,7 @@ class WorkerEngine:
                    + counter(last, "sink_file_", "_process_latency_us") / 1e6)
             sent = Publisher.finish(proc)
             n_taken = counter(last, "source_", "_records_in_total")
-            n_written = counter(last, "sink_file_", "_records_out_total")
+            n_written = counter(last, "sink_file_", "_rows_out_total")
         finally:
             host.delete_rule(rule_id)
         lines = sum(1 for _ in out.open("rb")) if out.exists() else 0

@@ -214,7 +214,7 @@ class Bench:
             status = m.rule_status(rule_id)
         finally:
             m.delete_rule(rule_id)
-        written = status[next(k for k in status if k.startswith("sink_count_") and k.endswith("_records_out_total"))]
+        written = status[next(k for k in status if k.startswith("sink_count_") and k.endswith("_rows_out_total"))]
         told = _told(out)
         if told != written:
             sys.exit(f"rule {rule_id}: the count sink saw {told} rows but the engine says it wrote {written}")
@@ -278,7 +278,7 @@ class WorkerBench:
             elapsed = max(status["lastStopTimestamp"] / 1000 - started, 1e-3)
         finally:
             host.delete_rule(rule_id)
-        written = _dataplane.counter(status, "sink_count_", "_records_out_total")
+        written = _dataplane.counter(status, "sink_count_", "_rows_out_total")
         told = _told(out)
         if told != written:
             sys.exit(f"rule {rule_id}: the count sink saw {told} rows but the worker's engine says it wrote {written}")

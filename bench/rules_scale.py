@@ -357,7 +357,7 @@ def records_in(status: dict[str, Any]) -> int:
 
 def connected(status: dict[str, Any]) -> bool:
     return status.get("status") == "running" and all(
-        v == "connected" for k, v in status.items() if k.startswith("source_") and k.endswith("_connection_status"))
+        v == "connected" for k, v in status.items() if k.startswith("source_") and k.endswith("_connection_state"))
 
 
 # -- the shapes ---------------------------------------------------------------------------

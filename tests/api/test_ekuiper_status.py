@@ -18,7 +18,9 @@ import pytest
 
 from .api_helpers import ServerProcess, install, wait_for
 
-_spec = importlib.util.spec_from_file_location("io_iohelpers", Path(__file__).resolve().parents[1] / "io" / "iohelpers.py")
+# tests/io's mosquitto helpers (imported by path: a package named "io" is the standard library's)
+_IOHELPERS = Path(__file__).resolve().parents[1] / "io" / "iohelpers.py"
+_spec = importlib.util.spec_from_file_location("io_iohelpers", _IOHELPERS)
 assert _spec is not None and _spec.loader is not None
 iohelpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(iohelpers)

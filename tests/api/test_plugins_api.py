@@ -101,7 +101,8 @@ def test_a_plugin_used_by_a_running_rule_is_deleted_only_with_force(client, pack
                                    " or delete with ?force=true, which stops them")
     r = client.delete("/plugins/functions/echo?force=true")
     assert (r.status_code, r.text) == (200, "function plugin echo is deleted; stopped rules r")
-    assert client.get("/rules/r/status").json()["status"].startswith("stopped")
+    stopped = client.get("/rules/r/status").json()
+    assert (stopped["status"], stopped["message"]) == ("stopped", "canceled manually")
 
 
 def test_metadata_serves_each_plugins_json(client, packages):

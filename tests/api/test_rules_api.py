@@ -25,7 +25,7 @@ def test_rule_life_cycle_with_a_native_function(client, host, packages):
     out = BROKER.subscribe(f"out-{id(client)}")
     r = client.post("/rules", json=_rule("r1", "SELECT echo(a) AS e FROM s WHERE a > 1", out.topic))
     assert (r.status_code, r.text) == (201, "Rule r1 was created successfully.")
-    assert client.get("/rules").json() == [{"id": "r1", "status": "running"}]
+    assert client.get("/rules").json() == [{"id": "r1", "name": "r1", "status": "running", "message": ""}]
     assert client.get("/rules/r1").json()["sql"] == "SELECT echo(a) AS e FROM s WHERE a > 1"
 
     BROKER.publish(topic_in, pa.RecordBatch.from_pydict({"a": [1, 2, 3]}))
@@ -38,7 +38,10 @@ def test_rule_life_cycle_with_a_native_function(client, host, packages):
 
     r = client.post("/rules/r1/stop")
     assert (r.status_code, r.text) == (200, "Rule r1 was stopped.")
-    assert client.get("/rules/r1/status").json()["status"].startswith("stopped")
+    stopped = client.get("/rules/r1/status").json()
+    assert (stopped["status"], stopped["message"]) == ("stopped", "canceled manually")
+    assert client.get("/rules").json() == [
+        {"id": "r1", "name": "r1", "status": "stopped", "message": "canceled manually"}]
     assert host.store.get_entry("rules", "r1").state == "stopped"
     assert client.post("/rules/r1/start").text == "Rule r1 was started"
     assert host.store.get_entry("rules", "r1").state == "running"
@@ -59,7 +62,7 @@ def test_a_rule_created_with_triggered_false_is_stored_stopped(client, host):
     _stream(client)
     r = client.post("/rules", json=_rule("idle", "SELECT * FROM s", "x", options={"triggered": False}))
     assert r.status_code == 201
-    assert client.get("/rules").json() == [{"id": "idle", "status": "stopped"}]
+    assert client.get("/rules").json() == [{"id": "idle", "name": "idle", "status": "stopped", "message": ""}]
     assert host.store.get_entry("rules", "idle").state == "stopped"
 
 

@@ -18,7 +18,7 @@ def _lines(path: Path) -> list[dict]:
 
 def _sink_rows(server: ServerProcess, rule_id: str) -> int:
     status = server.get(f"/rules/{rule_id}/status").json()
-    return sum(v for k, v in status.items() if k.startswith("sink_") and k.endswith("_records_out_total"))
+    return sum(v for k, v in status.items() if k.startswith("sink_") and k.endswith("_rows_out_total"))
 
 
 def test_install_a_plugin_from_a_file_url_use_it_in_a_rule_update_and_delete(server, packages, echo_v2, tmp_path):
@@ -94,8 +94,9 @@ def test_a_restart_brings_back_plugins_streams_and_rules_in_their_state(tmp_path
     server.start()
     try:
         assert server.get("/streams").json() == ["demo"]
-        assert server.get("/rules").json() == [{"id": "running", "status": "running"},
-                                               {"id": "stopped", "status": "stopped"}]
+        assert server.get("/rules").json() == [
+            {"id": "running", "name": "running", "status": "running", "message": ""},
+            {"id": "stopped", "name": "stopped", "status": "stopped", "message": ""}]
         for kind, name in (("sources", "random"), ("sinks", "file"), ("functions", "echo")):
             assert server.get(f"/plugins/{kind}/{name}").json()["status"] == "loaded"
         wait_for(lambda: len(_lines(out)) > written, "the restarted rule to write again")
@@ -114,7 +115,7 @@ def test_demo_installs_the_bundled_plugins_and_runs_the_demo_rule(tmp_path, plug
     server = ServerProcess(tmp_path / "data", "--demo", "--bundled-dir", str(plugin_build)).start()
     try:
         assert server.get("/plugins/functions").json() == ["accumulateWordCount", "echo", "fastmath", "geo"]
-        assert server.get("/rules").json() == [{"id": "demo", "status": "running"}]
+        assert server.get("/rules").json() == [{"id": "demo", "name": "demo", "status": "running", "message": ""}]
         out = tmp_path / "data" / "out" / "demo.jsonl"
         row = wait_for(lambda: _lines(out), "the demo rule's output")[0]
         assert set(row) == {"count", "temperature", "t2", "sensor"}

@@ -189,7 +189,7 @@ def test_native_random_source_to_native_file_sink_end_to_end(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert status["source_demo_0_records_in_total"] == 50
     assert status["function_mul2add1_0_calls_total"] == 5  # 5 batches of 10 rows
-    assert len(rows) == status["op_1_filter_0_records_out_total"] == status["sink_file_0_0_records_out_total"] > 0
+    assert len(rows) == status["op_1_filter_0_records_out_total"] == status["sink_file_0_0_rows_out_total"] > 0
     assert all(r["count"] > 10 and r["t2"] == pytest.approx(r["temperature"] * 2 + 1) for r in rows)
     assert set(rows[0]) == {"count", "temperature", "t2"}
 

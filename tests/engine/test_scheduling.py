@@ -204,7 +204,7 @@ def test_every_shared_rule_gets_the_same_rows_as_an_unshared_one(h: Harness, man
             source.push(values)
     got = {}
     for rid, sub in subs.items():
-        wait_for(lambda r=rid: manager.rule_status(r)["sink_memory_0_0_records_in_total"] == 4, f"{rid} to write")
+        wait_for(lambda r=rid: manager.rule_status(r)["sink_memory_0_0_rows_in_total"] == 4, f"{rid} to write")
         got[rid] = [row["w"] for batch in iter(lambda s=sub: s.get(timeout=0), None) for row in batch.to_pylist()]
     assert got["alone"] == [2, 6, 10, 14]
     assert got["a"] == got["b"] == got["c"] == got["alone"]

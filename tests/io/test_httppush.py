@@ -107,7 +107,7 @@ def test_a_rule_reads_what_clients_push(port: int, registry: Any, memory_broker:
             {"id": "push", "sql": "SELECT id FROM pushed WHERE t > 20", "actions": [{"memory": {"topic": "pushed"}}]}
         )
         wait_for(
-            lambda: manager.rule_status("push").get("source_pushed_0_connection_status") == "connected",
+            lambda: manager.rule_status("push").get("source_pushed_0_connection_status") == 1,
             "the endpoint to listen",
         )
         for body in (b'{"id": 1, "t": 19}', b'{"id": 2, "t": 25}'):

@@ -118,7 +118,7 @@ def test_rule_reads_json_from_mqtt_filters_calls_a_native_function_and_publishes
             return manager.rule_status("mqtt_to_mqtt")
 
         wait_for(
-            lambda: status().get("source_readings_0_connection_status") == "connected",
+            lambda: status().get("source_readings_0_connection_status") == 1,
             "the rule's mqtt source to subscribe",
         )
         mqtt_client.publish(f"{topic}/in", messages(range(20)))
@@ -131,8 +131,8 @@ def test_rule_reads_json_from_mqtt_filters_calls_a_native_function_and_publishes
         assert got == expected + [{"id": 100, "t": 101.0}]
         s = status()
         assert s["source_readings_0_records_in_total"] == 21
-        assert s["sink_mqtt_0_0_connection_status"] == "connected"
-        assert s["sink_mqtt_0_0_records_in_total"] == 10
+        assert s["sink_mqtt_0_0_connection_status"] == 1
+        assert s["sink_mqtt_0_0_rows_in_total"] == 10
     finally:
         manager.shutdown()
 

@@ -146,7 +146,7 @@ def test_the_engine_retries_a_batch_the_server_failed(receiver: Receiver, regist
         assert receiver.bodies() == [[{"id": 1}, {"id": 2}]]
         status = manager.rule_status("to_rest")
         assert status["sink_rest_0_0_retries_total"] == 1
-        assert status["sink_rest_0_0_connection_status"] == "connected"
+        assert status["sink_rest_0_0_connection_status"] == 1
     finally:
         manager.shutdown()
 

@@ -82,7 +82,7 @@ def test_a_rule_over_the_simulator_configured_in_its_yaml_ends_into_nop(tmp_path
         wait_for(lambda: manager.rule_status("sim")["status"] == "stopped: end of stream", "the rule to end")
         status = manager.rule_status("sim")
         assert status["source_sim_0_records_in_total"] == 2
-        assert status["sink_nop_0_0_records_in_total"] == 1
+        assert status["sink_nop_0_0_rows_in_total"] == 1
     finally:
         manager.shutdown()
 
