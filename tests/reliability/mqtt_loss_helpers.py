@@ -405,7 +405,7 @@ class LossServer(ServerProcess):
         """The rule runs and its mqtt source's subscription is acknowledged (messages flow)."""
         return self.wait_status(
             lambda s: s.get("status") == "running"
-            and s.get(f"source_{STREAM}_0_connection_status") == "connected",
+            and s.get(f"source_{STREAM}_0_connection_status") == 1,
             f"rule {rule_id} to run with its source connected", rule_id)
 
     def worker_pid(self, rule_id: str = RULE) -> int:

@@ -39,7 +39,7 @@ def test_a_million_events_reach_a_slow_sink_exactly_once_with_bounded_memory(plu
     assert figures["status"] == "stopped: end of stream"
     assert figures["sink_rows"] == N
     assert figures["source_records_out"] == figures["sink_records_in"] == figures["sink_records_out"] == N
-    assert figures["sink_batches"] == N // BATCH
+    assert figures["sink_batches"] == figures["sink_messages_out"] == N // BATCH  # a sink's records: messages
     assert figures["exceptions"] == 0
     # backpressure: never more rows between the source and the sink than the queues hold
     # (bufferLength batches before the operators and before the sink) plus one batch in the
@@ -92,7 +92,7 @@ def test_a_stop_drains_the_rows_already_taken_in(engine):
     taken = status["source_endless_0_records_in_total"]
     assert taken >= 20_000
     assert sink.rows == taken == status["source_endless_0_records_out_total"]
-    assert sink.rows == status["sink_slow_0_0_records_out_total"]
+    assert sink.rows == status["sink_slow_0_0_rows_out_total"]
     assert _undelivered(status) == {}
 
 
@@ -110,4 +110,4 @@ def test_a_stop_without_time_to_drain_reports_what_it_did_not_deliver(engine):
     # every row the source gave was either written or is counted as undelivered
     taken = status["source_endless_0_records_in_total"]
     assert taken == sink.rows + sum(undelivered.values())
-    assert status["sink_slow_0_0_records_out_total"] == sink.rows
+    assert status["sink_slow_0_0_rows_out_total"] == sink.rows

@@ -40,7 +40,7 @@ def test_three_rules_on_a_shared_stream_write_what_an_unshared_rule_writes(tmp_p
             assert r.status_code == 201, r.text
         for rule_id, stream in rules.items():
             wait_for(lambda r=rule_id, s=stream: server.get(f"/rules/{r}/status").json().get(
-                f"source_{s}_0_connection_status") == "connected", f"rule {rule_id} to subscribe")
+                f"source_{s}_0_connection_status") == 1, f"rule {rule_id} to subscribe")
 
         publisher = Publisher(broker, N, rate=2000, topic=TOPIC).start()
         publisher.join()
