@@ -124,3 +124,23 @@ def install(client: Any, packages: dict[str, Path], *names: str) -> None:
     for name in names:
         r = client.post(f"/plugins/{KIND_OF[name]}s", json={"name": name, "file": packages[name].as_uri()})
         assert r.status_code == 201, r.text
+
+
+def io_helpers() -> Any:
+    """tests/io's iohelpers (a real mosquitto, an MQTT test client), imported by path: a package
+    named "io" would be the standard library's."""
+    import importlib.util
+
+    path = REPO / "tests" / "io" / "iohelpers.py"
+    spec = importlib.util.spec_from_file_location("io_iohelpers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def mqtt_server(data: Path, broker: Any) -> ServerProcess:
+    """A started server whose built-in mqtt source connects to ``broker`` by default."""
+    (data / "etc" / "sources").mkdir(parents=True)
+    (data / "etc" / "sources" / "mqtt.yaml").write_text(f"default:\n  server: {broker.url}\n  qos: 1\n")
+    return ServerProcess(data).start()

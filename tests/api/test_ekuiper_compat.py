@@ -6,23 +6,16 @@ comma in CREATE STREAM, and a binary stream's bytea field."""
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .api_helpers import ServerProcess, wait_for
+from .api_helpers import ServerProcess, io_helpers, mqtt_server, wait_for
 
-# tests/io's mosquitto helpers (imported by path: a package named "io" is the standard library's)
-_IOHELPERS = Path(__file__).resolve().parents[1] / "io" / "iohelpers.py"
-_spec = importlib.util.spec_from_file_location("io_iohelpers_compat", _IOHELPERS)
-assert _spec is not None and _spec.loader is not None
-iohelpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(iohelpers)
+iohelpers = io_helpers()
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +28,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, broker: Any) -> Iterator[ServerProcess]:
-    data = tmp_path_factory.mktemp("compat") / "data"
-    (data / "etc" / "sources").mkdir(parents=True)
-    (data / "etc" / "sources" / "mqtt.yaml").write_text(f"default:\n  server: {broker.url}\n  qos: 1\n")
-    proc = ServerProcess(data).start()
+    proc = mqtt_server(tmp_path_factory.mktemp("compat") / "data", broker)
     yield proc
     proc.stop()
 
