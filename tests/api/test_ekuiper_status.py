@@ -91,8 +91,8 @@ def test_running_rule_metrics_then_a_manual_stop(server, broker):
         client.publish("ek/in", [json.dumps({"id": i}).encode() for i in range(N)])
         wait_for(lambda: len(client.payloads("ek/single")) == N
                  and sum(len(json.loads(p)) for p in client.payloads("ek/batch")) == N, "both sinks to publish")
-        s = wait_for(lambda: (lambda s: s if s["sink_mqtt_1_0_rows_out_total"] == N else None)(status(server, "ek")),
-                     "the status to count the batch sink's rows")
+        s = wait_for(lambda: (lambda s: s if s["sink_mqtt_0_0_rows_out_total"] == s["sink_mqtt_1_0_rows_out_total"] == N
+                                        else None)(status(server, "ek")), "the status to count both sinks' rows")
         batches = len(client.payloads("ek/batch"))
     finally:
         client.close()
