@@ -118,4 +118,6 @@ def test_a_stream_in_use_cannot_be_dropped(client):
     client.post("/rules", json=_rule("r", "SELECT * FROM s", "x"))
     r = client.delete("/streams/s")
     assert r.status_code == 400
-    assert r.json()["message"] == "stream 's' is used by rule(s) r; delete them first"
+    assert r.json()["message"] == (
+        "stream 's' is used by rule(s) r; delete them first, or drop the definition anyway with "
+        "DELETE /streams/s?force=true (the rules stay, and cannot start again until the stream is created again)")
