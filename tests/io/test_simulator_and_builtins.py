@@ -103,6 +103,7 @@ def test_every_builtin_satisfies_the_protocols_and_registers():
         ("sink", "nop"),
         ("sink", "rest"),
         ("source", "file"),
+        ("source", "httppull"),
         ("source", "httppush"),
         ("source", "memory"),
         ("source", "mqtt"),

@@ -1,7 +1,7 @@
 """Every built-in source and sink, and how they enter a registry.
 
 Built-ins: sources ``mqtt`` (the default TYPE), ``memory``, ``file``, ``httppush``,
-``simulator``; sinks ``log``, ``file``, ``memory``, ``mqtt``, ``rest``, ``nop``. Every sink
+``httppull``, ``simulator``; sinks ``log``, ``file``, ``memory``, ``mqtt``, ``rest``, ``nop``. Every sink
 gets eKuiper's common properties (:mod:`.sink_props`).
 
 Names: a built-in owns its name until a plugin of the same kind and name is *installed*; the
@@ -26,6 +26,7 @@ def builtin_io_plugins(memory_broker: Any = None) -> list[Any]:
 
     ``memory_broker``: the broker of the memory source and sink (default: the process's)."""
     from .file import FileSinkPlugin, FileSourcePlugin
+    from .httppull import HttpPullSourcePlugin
     from .httppush import HttpPushSourcePlugin
     from .log import LogSinkPlugin
     from .memory import MemorySinkPlugin, MemorySourcePlugin
@@ -39,6 +40,7 @@ def builtin_io_plugins(memory_broker: Any = None) -> list[Any]:
         MemorySourcePlugin(memory_broker),
         FileSourcePlugin(),
         HttpPushSourcePlugin(),
+        HttpPullSourcePlugin(),
         SimulatorSourcePlugin(),
     ]
     sinks: list[Any] = [
