@@ -22,6 +22,7 @@ from . import functions as fns
 from .errors import SqlError
 from .expr import Expr, Value, as_array, constant
 from .hints import closest
+from .meta_functions import meta_call
 from .plugin_functions import FunctionLookup, FunctionUse
 from .types import type_name
 
@@ -181,6 +182,8 @@ class Calls:
             raise self.error(
                 node, f"{name.upper()}() can only be used in GROUP BY", f"write GROUP BY {name.upper()}(...)"
             )
+        if name in ("meta", "mqtt"):
+            return meta_call(self, node, name)
         b = fns.builtin(name)
         if b is None:
             found = self.lookup.lookup(name)

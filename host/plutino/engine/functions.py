@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 # importing a family defines its built-ins
-from . import json_functions, math_functions, string_functions, time_functions  # noqa: F401
+from . import json_functions, math_functions, meta_functions, string_functions, time_functions  # noqa: F401
 from .builtin_table import BUILTINS as _BUILTINS
 from .builtin_table import Builtin, Impl, Value, as_py, define, list_item  # noqa: F401  (Impl, list_item: as before)
 from .json_functions import parse_json_path

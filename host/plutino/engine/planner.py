@@ -20,6 +20,7 @@ from .compiler import Compiler, WindowBounds
 from .errors import SqlError
 from .expr import Expr
 from .hints import closest, listing
+from .meta_functions import check_meta
 from .plugin_functions import FunctionLookup, FunctionUse
 from .sql import parse_select, position
 from .streams import StreamDef
@@ -75,6 +76,8 @@ class QueryPlan:
     #: aggregates only in HAVING/ORDER BY of a query that is not grouped: computed per window
     #: and given to every row, so the window's rows all pass or fail together (eKuiper's)
     spread: bool = False
+    #: metadata keys the rule reads (meta(topic), mqtt(topic)): the source keeps them only then
+    meta_keys: tuple[str, ...] = ()
 
     @property
     def aggregate_uses(self) -> list[FunctionUse]:
@@ -216,6 +219,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         uses=c.uses,
         bounds=c.bounds,
         spread=spread,
+        meta_keys=check_meta(sql, stream, getattr(c, "meta_keys", {})),
     )
 
 

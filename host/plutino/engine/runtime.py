@@ -43,6 +43,7 @@ from plutino.io.sink_props import with_sink_props
 
 from .clock import Clock
 from .decode import make_decoder
+from .meta_functions import enable_meta
 from .errors import RuleError
 from .delivery import release_all
 from .handoff import Handoffs
@@ -174,12 +175,14 @@ class RuleRuntime:
             self._unsubscribe = self.clock.subscribe(ops.tick, TICK_MS)
         if own_feed is not None:
             self._feed = own_feed
+            enable_meta(own_feed, self.plan.meta_keys)
             own_feed.attach(self._inlet)
             own_feed.start()
         else:
             assert self._shared_feeds is not None
             self._feed_key = SharedFeeds.key(self.plan.stream.name, self._source_config)
             self._feed = self._shared_feeds.attach(self._feed_key, self._make_shared_feed, self._inlet)
+            enable_meta(self._feed, self.plan.meta_keys)
 
     def _make_feed(self, shared: bool = False) -> SourceFeed:
         plugin = self._source_plugin

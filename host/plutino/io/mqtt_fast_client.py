@@ -34,22 +34,26 @@ MAX_ROUTES = 65_536  # topics whose route is cached; past it the cache starts ag
 class Route:
     """Where the messages of one topic go: the sources (``subs``) whose filter matches it.
 
-    A source here is anything with ``_take(payloads)``, ``_take_acked(payloads, entries)`` and a
-    ``redelivered`` counter (:class:`~.mqtt_source.MqttSource`). Every source gets the same
-    list; each copies what it keeps."""
+    A source here is anything with ``_take(payloads, topic)``, ``_take_acked(payloads, entries,
+    topic)`` and a ``redelivered`` counter (:class:`~.mqtt_source.MqttSource`). Every source
+    gets the same list; each copies what it keeps. ``topic``: the topic of all those payloads
+    (a source keeps it only for rules that ask ``meta(topic)``)."""
 
-    __slots__ = ("subs",)
+    __slots__ = ("subs", "topic")
 
-    def __init__(self, subs: tuple[Any, ...]) -> None:
+    def __init__(self, subs: tuple[Any, ...], topic: str = "") -> None:
         self.subs = subs
+        self.topic = topic
 
     def deliver(self, payloads: list[bytes]) -> None:
+        topic = self.topic
         for sub in self.subs:
-            sub._take(payloads)
+            sub._take(payloads, topic)
 
     def deliver_acked(self, payloads: list[bytes], entries: list[Any]) -> None:
+        topic = self.topic
         for sub in self.subs:
-            sub._take_acked(payloads, entries)
+            sub._take_acked(payloads, entries, topic)
 
     def redelivered(self, count: int) -> None:
         for sub in self.subs:

@@ -167,7 +167,7 @@ class Lane:
             for w in self._wildcards:
                 if matches(w, name):
                     subs.extend(self.sources.get(w, ()))
-        return Route(tuple(subs))
+        return Route(tuple(subs), name)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         """A message paho delivered itself: QoS 2 (acknowledged on read), or the plain client."""

@@ -22,6 +22,11 @@ Two ways to acknowledge messages to the broker:
 
 An engine that schedules rather than blocks calls :meth:`MqttSource.set_ready`: the source then
 calls it back whenever ``next(0)`` has something new to return.
+
+Metadata (``meta(topic)``, ``mqtt(topic)``): only once the engine calls :meth:`want_meta` (a
+rule's SQL asks for it) does the source keep each delivered group's topic, as runs
+``[topic, count]`` (one per group of payloads, never per message); a batch then carries its
+runs in its schema metadata (:data:`META_TOPIC`) for the engine to make the column.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import logging
 import threading
 from typing import Any, Callable
 
+import orjson
 import pyarrow as pa
 
 from .formats import PAYLOAD_SCHEMA, payload_batch
@@ -40,6 +46,7 @@ from .mqtt_hub import HUB, Lane
 _log = logging.getLogger("plutino.io.mqtt")
 
 MAX_BATCH = 10_000  # messages handed out by one next()
+META_TOPIC = b"plutino.meta.topic"  # a batch's schema metadata: JSON [[topic, count], ...]
 
 
 class MqttSource(ClientBase):
@@ -61,6 +68,13 @@ class MqttSource(ClientBase):
         self._ready: Callable[[], None] | None = None
         self._lane: Lane | None = None
         self._untaken: list[Any] | None = None  # the ack entries of the last batch, until take_ack()
+        self._runs: collections.deque[list[Any]] | None = None  # [topic, count] of pending; want_meta()
+
+    def want_meta(self) -> None:
+        """Keep each message's topic from now on (a rule asks ``meta(topic)``)."""
+        with self._cond:
+            if self._runs is None:
+                self._runs = collections.deque([["", len(self._pending)]] if self._pending else [])
 
     @property
     def at_least_once(self) -> bool:
@@ -135,11 +149,13 @@ class MqttSource(ClientBase):
         if ready is not None:
             ready()
 
-    def _take(self, payloads: list[bytes]) -> None:
+    def _take(self, payloads: list[bytes], topic: str = "") -> None:
         with self._cond:
             pending = self._pending
             was_empty = not pending
             pending.extend(payloads)
+            if self._runs is not None:
+                self._runs.append([topic, len(payloads)])
             self.received += len(payloads)
             over = len(pending) - self.capacity
             if over > 0:
@@ -152,6 +168,8 @@ class MqttSource(ClientBase):
     def _drop(self, over: int) -> None:
         for _ in range(over):
             self._pending.popleft()
+        if self._runs is not None:
+            _take_runs(self._runs, over)
         before, self.dropped = self.dropped, self.dropped + over
         if before == 0 or before // 10_000 != self.dropped // 10_000:
             _log.error(
@@ -161,10 +179,12 @@ class MqttSource(ClientBase):
                 self.capacity,
             )
 
-    def _take_acked(self, payloads: list[bytes], entries: list[Any]) -> None:
+    def _take_acked(self, payloads: list[bytes], entries: list[Any], topic: str = "") -> None:
         with self._cond:
             was_empty = not self._pending
             self._pending.extend(payloads)
+            if self._runs is not None:
+                self._runs.append([topic, len(payloads)])
             self._entries.extend(entries)
             self.received += len(payloads)
             self._cond.notify()
@@ -199,7 +219,24 @@ class MqttSource(ClientBase):
                 entries = self._entries
                 taken = [entries.popleft() for _ in range(min(n, len(entries)))]
                 self._untaken = [e for e in taken if e is not None] or None
-        return payload_batch(payloads)
+            runs = _take_runs(self._runs, n) if self._runs is not None else None
+        batch = payload_batch(payloads)
+        return batch if runs is None else batch.replace_schema_metadata({META_TOPIC: orjson.dumps(runs)})
 
 
-__all__ = ["MAX_BATCH", "MqttSource"]
+def _take_runs(runs: collections.deque[list[Any]], n: int) -> list[list[Any]]:
+    """The first ``n`` messages' runs, taken off ``runs`` (the last one split if need be)."""
+    out: list[list[Any]] = []
+    while n > 0 and runs:
+        run = runs[0]
+        if run[1] <= n:
+            out.append(runs.popleft())
+            n -= run[1]
+        else:
+            out.append([run[0], n])
+            run[1] -= n
+            n = 0
+    return out
+
+
+__all__ = ["MAX_BATCH", "META_TOPIC", "MqttSource"]
