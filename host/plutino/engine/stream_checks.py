@@ -8,7 +8,7 @@ eKuiper, it is either schemaless (the bytes are in column ``self``) or declares 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pyarrow as pa
 
@@ -16,13 +16,10 @@ from .errors import SqlError
 from .hints import did_you_mean, listing
 from .types import type_name
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .streams import StreamDef
-
 FORMATS = ("json", "binary", "delimited")
 
 
-def check_stream(stream: StreamDef) -> None:
+def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports this module)
     """Raise :class:`SqlError` for a definition that cannot work."""
     fmt = stream.format
     if fmt not in FORMATS:
