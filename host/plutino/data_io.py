@@ -47,6 +47,8 @@ _UNSUPPORTED = {
     "scripts": "Plutino has no JavaScript functions",
 }
 _QUARANTINED = "quarantined: "
+#: What an item of a document can raise: recorded against the item, never a 500.
+_ITEM_ERRORS = (PlutinoError, TypeError, ValueError, KeyError, AttributeError)
 _QUERY_PREFIX = "__query_"
 
 
@@ -204,23 +206,23 @@ class DataTransfer:
                     confs = _json_item(text, f"{section} '{plugin}'")
                     checked = self.conf_keys.checked_document(kind, plugin, confs, merge=partial)
                     self.conf_keys.replace(kind, plugin, checked)
-                except PlutinoError as exc:
+                except _ITEM_ERRORS as exc:
                     status[section][plugin] = str(exc)
         for key, text in (doc.get("nativePlugins") or {}).items():
             try:
                 self._plugin(key, _json_item(text, f"nativePlugins '{key}'"))
-            except PlutinoError as exc:
+            except _ITEM_ERRORS as exc:
                 status["nativePlugins"][key] = str(exc)
         for section in ("streams", "tables"):
             for name, sql in (doc.get(section) or {}).items():
                 try:
                     self._stream(section, name, sql)
-                except PlutinoError as exc:
+                except _ITEM_ERRORS as exc:
                     status[section][name] = str(exc)
         for rule_id, text in (doc.get("rules") or {}).items():
             try:
                 self._rule(rule_id, _json_item(text, f"rule '{rule_id}'"), reboot)
-            except PlutinoError as exc:
+            except _ITEM_ERRORS as exc:
                 status["rules"][rule_id] = str(exc)
         failed = {s: items for s, items in status.items() if items}
         if failed:
@@ -293,7 +295,7 @@ class DataTransfer:
                 try:
                     self._stream(section, name, sql)
                     counts[section] += 1
-                except PlutinoError as exc:
+                except _ITEM_ERRORS as exc:
                     status[section][name] = str(exc)
         for rule_id, text in (doc.get("rules") or {}).items():
             if self.host.catalog.has_rule(rule_id):
@@ -301,7 +303,7 @@ class DataTransfer:
             try:
                 self._rule(rule_id, _json_item(text, f"rule '{rule_id}'"), False)
                 counts["rules"] += 1
-            except PlutinoError as exc:
+            except _ITEM_ERRORS as exc:
                 status["rules"][rule_id] = str(exc)
         failed = {s: items for s, items in status.items() if items}
         if failed:

@@ -118,11 +118,19 @@ def ruleset_import(body: ImportBody, transfer: DataTransfer = Depends(get_transf
     return f"imported {streams} streams, {tables} tables and {rules} rules"
 
 
-@router.api_route("/ruleset/export", methods=["GET", "POST"], response_class=Response,
-                  summary="Export streams, tables and rules (eKuiper's ruleset)")
-def ruleset_export(transfer: DataTransfer = Depends(get_transfer)) -> Response:
+def _ruleset(transfer: DataTransfer) -> Response:
     return Response(json.dumps(transfer.ruleset(), indent=2), media_type="application/json",
                     headers={"Content-Disposition": "attachment; filename=ruleset.json"})
+
+
+@router.get("/ruleset/export", response_class=Response, summary="Export streams, tables and rules (eKuiper's ruleset)")
+def ruleset_export(transfer: DataTransfer = Depends(get_transfer)) -> Response:
+    return _ruleset(transfer)
+
+
+@router.post("/ruleset/export", response_class=Response, summary="Export streams, tables and rules (eKuiper's POST)")
+def ruleset_export_post(transfer: DataTransfer = Depends(get_transfer)) -> Response:
+    return _ruleset(transfer)
 
 
 __all__ = ["get_transfer", "router"]
