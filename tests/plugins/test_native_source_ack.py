@@ -151,3 +151,30 @@ def test_a_1_0_source_runs_at_most_once_in_this_host(counter_1_0, run, broker, t
     run(source, "SELECT n FROM c", [{"memory": {"topic": "out", "sendSingle": False}}])
     assert rows_of(sub, 6) == [0, 1, 2, 3, 4, 5]
     assert not (tmp_path / "acks").exists()
+
+
+def test_a_resend_cache_keeps_the_acknowledgement_until_the_batch_goes_through(
+        counter, plugin_build, broker, tmp_path) -> None:
+    log, out = tmp_path / "acks", tmp_path / "written"
+    recording = load_plugin(plugin_build / "broken" / "recording_sink.so", kind="sink")
+    m = manager_with(broker, Configured(counter, "counter", {"batch": 2, "batches": 3, "ack_log": str(log)}),
+                     recording)
+    try:
+        m.create_stream('CREATE STREAM c (n BIGINT, label STRING) WITH (TYPE="counter")')
+        # the first 4 writes fail with PLUTINO_IO: each batch waits in the resend cache
+        m.create_rule({"id": "r", "sql": "SELECT n FROM c", "actions": [
+            {"recording_sink": {"path": str(out), "fail_writes": 4, "resendInterval": 30}}]})
+        wait_for(lambda: out.exists() and len(out.read_text().splitlines()) == 3, "the three batches written")
+        assert wait_for(lambda: sorted(acked(log)) == [1, 2, 3], "three acknowledgements")
+    finally:
+        m.shutdown()
+
+
+def test_a_batch_still_in_the_resend_cache_at_the_stop_is_not_acknowledged(counter, run, tmp_path) -> None:
+    log = tmp_path / "acks"
+    source = Configured(counter, "counter", {"batch": 2, "batches": 3, "ack_log": str(log)})
+    m = run(source, "SELECT n FROM c", [{"rest": {"url": "http://127.0.0.1:9/x", "resendInterval": 20}}])
+    wait_for(lambda: m.rule_status("r").get("source_c_0_records_out_total", 0) >= 6, "the source read")
+    time.sleep(0.3)
+    m.stop_rule("r")
+    assert acked(log) == []  # cached in memory only: the source replays them

@@ -102,6 +102,22 @@ class _MeteredSink(_Proxy):
             raise
         self._counter.add(batch.num_rows, time.perf_counter() - started)
 
+    def __getattr__(self, name: str) -> Any:
+        if name == "write_holding":  # a resend cache's write, metered like write()
+            getattr(self._inner, name)  # AttributeError when the sink has none
+            return self._write_holding
+        return getattr(self._inner, name)
+
+    def _write_holding(self, batch: Any, release: Any) -> bool:
+        started = time.perf_counter()
+        try:
+            held = self._inner.write_holding(batch, release)
+        except BaseException:
+            self._counter.add(batch.num_rows, time.perf_counter() - started, failed=True)
+            raise
+        self._counter.add(batch.num_rows, time.perf_counter() - started)
+        return bool(held)
+
 
 class _MeteredInstance(_Proxy):
     def call(self, args: Sequence[Any], length: int) -> Any:

@@ -45,7 +45,7 @@ INLINE_WRITE_S = 20e-6  # a sink whose writes take less (on average) is written 
 _AVERAGE_WEIGHT = 0.25  # of the newest write in the moving average
 OPEN = ("open",)  # the first item of a sink's mailbox
 FLUSH = ("flush",)  # a periodic flush, queued behind the batches before it
-_DONE, _RETRY, _FAILED = 0, 1, 2
+_DONE, _RETRY, _FAILED, _HELD = 0, 1, 2, 3
 
 
 def error_batch(message: str) -> pa.RecordBatch:
@@ -119,6 +119,9 @@ class SinkWriter:
         use_timers = getattr(sink, "use_timers", None)  # a resend cache (resendInterval) waits on our timers
         if use_timers is not None:
             use_timers(handoffs.scheduler.call_later)
+        # a resend cache keeps a cached batch's deliveries until it is resent (at-least-once)
+        self._holding: Callable[[pa.RecordBatch, Callable[[], None]], bool] | None = getattr(
+            sink, "write_holding", None)
 
     def start(self) -> None:
         """Open the sink in its mailbox's first turn."""
@@ -161,7 +164,7 @@ class SinkWriter:
             m.connection_status = "disconnected"
 
     def _attempt(self, batch: pa.RecordBatch, deliveries: Deliveries, attempt: int, started: float) -> None:
-        outcome = self._write(batch, last=attempt >= self.action.retry_count)
+        outcome = self._write(batch, attempt >= self.action.retry_count, deliveries)
         if outcome == _RETRY:
             self.box.pause()
 
@@ -179,8 +182,9 @@ class SinkWriter:
             if self.stop.is_set():
                 self.abandon_retry()
             return
-        self._written(batch, outcome == _DONE, started)
-        release_all(deliveries)
+        self._written(batch, outcome in (_DONE, _HELD), started)
+        if outcome != _HELD:  # held: the resend cache releases them once the batch is resent
+            release_all(deliveries)
         self.handoffs.finished(self.node)  # last: from here on the operators may write inline
         if self.box.paused:
             self.box.resume()
@@ -203,13 +207,19 @@ class SinkWriter:
         """Write ``batch`` right here (the operators' turn); one that should be retried goes
         through the mailbox, which waits for its retries."""
         started = self.metrics.begin(batch.num_rows)
-        outcome = self._write(batch, last=self.action.retry_count == 0)
+        holding = self._holding is not None and bool(deliveries)
+        if holding:
+            hold_all(deliveries)  # ours, for the resend cache to keep or for the mailbox
+        outcome = self._write(batch, self.action.retry_count == 0, deliveries if holding else ())
         if outcome == _RETRY:
             self.metrics.records_in -= batch.num_rows  # counted again by the mailbox
-            hold_all(deliveries)
+            if not holding:
+                hold_all(deliveries)
             self.handoffs.put(self.node, (batch, deliveries))
             return
-        self._written(batch, outcome == _DONE, started)
+        if holding and outcome != _HELD:
+            release_all(deliveries)
+        self._written(batch, outcome in (_DONE, _HELD), started)
 
     # -- periodic flushes ------------------------------------------------------------------------
     def _flush_later(self) -> None:
@@ -244,8 +254,12 @@ class SinkWriter:
         self.quick = average < (2 * INLINE_WRITE_S if self.quick else INLINE_WRITE_S)
         m.connection_status = self._status()
 
-    def _write(self, batch: pa.RecordBatch, last: bool) -> int:
+    def _write(self, batch: pa.RecordBatch, last: bool, deliveries: Deliveries = ()) -> int:
+        """Write one batch. _HELD: a resend cache took it with its deliveries, which it
+        releases once the batch is resent (its ``write_holding``)."""
         try:
+            if deliveries and self._holding is not None:
+                return _HELD if self._holding(batch, lambda: release_all(deliveries)) else _DONE
             self.sink.write(batch)
             return _DONE
         except OSError as exc:

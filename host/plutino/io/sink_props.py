@@ -171,14 +171,21 @@ class ResendingSink:
 
     The resends wait on timers: the engine's scheduler (:meth:`use_timers`, called by the
     sink's writer), so a waiting sink holds no thread; outside the engine, a short-lived
-    ``threading.Timer`` per wait. Nothing waits while the cache is empty."""
+    ``threading.Timer`` per wait. Nothing waits while the cache is empty.
+
+    At-least-once: the engine writes through :meth:`write_holding`, handing over, with a batch,
+    the call that releases its source acknowledgements. A batch that goes into the cache keeps
+    it until the batch is resent (released then) or dropped from a full cache (released: given
+    up, as a write refused after its retries); one still cached at the close is never released,
+    so its source replays it."""
 
     def __init__(self, inner: Any, interval_ms: int, capacity: int, what: str) -> None:
         self.inner = inner
         self.interval = interval_ms / 1000
         self.capacity = capacity
         self.what = what
-        self.cache: collections.deque[pa.RecordBatch] = collections.deque()
+        # each cached batch with the release of its acknowledgements (None: nothing to release)
+        self.cache: collections.deque[tuple[pa.RecordBatch, Callable[[], None] | None]] = collections.deque()
         self.dropped = 0
         self.resent = 0
         self._lock = threading.Lock()
@@ -198,12 +205,17 @@ class ResendingSink:
         self.inner.open()
 
     def write(self, batch: pa.RecordBatch) -> None:
+        self.write_holding(batch, None)
+
+    def write_holding(self, batch: pa.RecordBatch, release: Callable[[], None] | None) -> bool:
+        """Write ``batch``, or cache it; True when it was cached: ``release`` is then this
+        sink's to call (once the batch is resent, or dropped from a full cache)."""
         with self._lock:
             if self.cache:
                 self._drain()
             if self.cache:
-                self._keep(batch)
-                return
+                self._keep(batch, release)
+                return True
             try:
                 self.inner.write(batch)
             except OSError as exc:
@@ -213,11 +225,14 @@ class ResendingSink:
                     exc,
                     int(self.interval * 1000),
                 )
-                self._keep(batch)
+                self._keep(batch, release)
+                return True
+            return False
 
-    def _keep(self, batch: pa.RecordBatch) -> None:
+    def _keep(self, batch: pa.RecordBatch, release: Callable[[], None] | None) -> None:
         if len(self.cache) >= self.capacity:
-            self.cache.popleft()
+            _dropped, dropped_release = self.cache.popleft()
+            _release(dropped_release)
             self.dropped += 1
             _log.error(
                 "%s: the resend cache is full (%d batches); dropped the oldest batch "
@@ -225,7 +240,7 @@ class ResendingSink:
                 self.what,
                 self.capacity,
             )
-        self.cache.append(batch)
+        self.cache.append((batch, release))
         self._resend_later()
 
     def _resend_later(self) -> None:
@@ -243,11 +258,12 @@ class ResendingSink:
         """Resend cached batches in order until one fails. Holds the lock."""
         while self.cache:
             try:
-                self.inner.write(self.cache[0])
+                self.inner.write(self.cache[0][0])
             except OSError:
                 return
-            self.cache.popleft()
+            _batch, release = self.cache.popleft()
             self.resent += 1
+            _release(release)
 
     def flush(self) -> None:
         with self._lock:
@@ -267,6 +283,14 @@ class ResendingSink:
             if self.cache:
                 _log.error("%s: closed with %d batches not delivered", self.what, len(self.cache))
         self.inner.close()
+
+
+def _release(release: Callable[[], None] | None) -> None:
+    if release is not None:
+        try:
+            release()
+        except Exception:  # an acknowledgement that fails is the source's to replay
+            _log.exception("releasing a resent batch's acknowledgements failed")
 
 
 def _thread_timer(delay_s: float, fn: Callable[[], None]) -> threading.Timer:
