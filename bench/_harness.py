@@ -328,3 +328,4 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 
 if __name__ == "__main__":
     print("machine:", machine())
+

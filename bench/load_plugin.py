@@ -35,7 +35,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import _broker as broker_lib
 import _harness as h
 
 ROOT = h.ROOT
@@ -189,12 +189,6 @@ def fresh_load_all(home: Path) -> dict[str, float]:
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_kib(pid: int) -> tuple[int, int]:
     """(VmRSS, VmHWM) of process ``pid``, KiB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
@@ -205,7 +199,7 @@ class Server:
     """``python -m plutino serve`` on a data directory: started, timed until /ping answers."""
 
     def __init__(self, home: Path, *extra: str) -> None:
-        self.port = _free_port()
+        self.port = broker_lib.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         log = open(home.parent / f"{home.name}-server.log", "ab")
         started = time.perf_counter()

@@ -61,6 +61,8 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+import _broker as broker_lib
+
 TOPIC = "bench/demo"
 CHUNK = 200  # messages per socket write of the publisher
 GOAL_MSG_S = 100_000
@@ -120,44 +122,6 @@ def publish(port: int, topic: str, count: int, rate: float) -> None:
 
 # -- the broker ---------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Mosquitto:
-    """A mosquitto on a free loopback port, without persistence, stopped on exit."""
-
-    def __init__(self, workdir: Path, cpus: set[int] | None) -> None:
-        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-        if exe is None:
-            sys.exit("mosquitto is not installed; install it (apt-get install -y mosquitto) to run this benchmark")
-        self.port = _free_port()
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n"
-                        f"log_dest file {workdir}/mosquitto.log\n")
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=_pin(cpus))
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"mosquitto did not start on port {self.port}; see {workdir}/mosquitto.log")
-                time.sleep(0.01)
-
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def _pin(cpus: set[int] | None) -> Any:
     return None if not cpus else (lambda: os.sched_setaffinity(0, cpus))
 
@@ -165,7 +129,7 @@ def _pin(cpus: set[int] | None) -> Any:
 class Publisher:
     """Runs the publisher process."""
 
-    def __init__(self, broker: Mosquitto, cpus: set[int] | None) -> None:
+    def __init__(self, broker: broker_lib.Mosquitto, cpus: set[int] | None) -> None:
         self.broker = broker
         self.cpus = cpus
 
@@ -211,7 +175,7 @@ class Subscriber:
     callback a message). Connected for one run at a time, so it never competes with the
     engine for the CPU."""
 
-    def __init__(self, broker: Mosquitto, fast: bool) -> None:
+    def __init__(self, broker: broker_lib.Mosquitto, fast: bool) -> None:
         self.broker = broker
         self.fast = fast
         self.got: list[tuple[int, list[bytes]]] = []
@@ -292,7 +256,7 @@ class LatencySinkPlugin:
 class Engine:
     """A registry with the built-in IO plugins and ``latency``, a rule manager, the stream."""
 
-    def __init__(self, broker: Mosquitto, workdir: Path, buffer: int) -> None:
+    def __init__(self, broker: broker_lib.Mosquitto, workdir: Path, buffer: int) -> None:
         from plutino.engine import BUILTIN_NAMES, RuleManager
         from plutino.io.builtin import register_builtins
         from plutino.registry import Registry
@@ -334,7 +298,7 @@ class Engine:
 class WorkerEngine:
     """The rule with the file sink, through a Host: the control plane here, the rule on a worker."""
 
-    def __init__(self, broker: Mosquitto, buffer: int, cpus: set[int] | None) -> None:
+    def __init__(self, broker: broker_lib.Mosquitto, buffer: int, cpus: set[int] | None) -> None:
         import _dataplane
 
         self.dp = _dataplane.TempHost(workers=1, spare_workers=1)
@@ -497,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
              if mine else "all CPUs shared"))
     print(f"rule: {SQL}  (stream {STREAM.split(' WITH')[0][len('CREATE STREAM '):]}, FORMAT json, QoS 0)")
     workdir = Path(tempfile.mkdtemp(prefix="plutino-bench-mqtt-"))
-    broker = Mosquitto(workdir, others)
+    broker = broker_lib.Mosquitto(workdir, preexec_fn=_pin(others))
     publisher = Publisher(broker, others)
     engine = None
     worker: WorkerEngine | None = None

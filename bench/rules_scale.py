@@ -51,6 +51,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+import _broker as broker_lib
+
 ROOT = Path(__file__).resolve().parent.parent
 PARALLEL_DELETES = 8
 STATUS_THREADS = 8
@@ -112,42 +114,6 @@ def run_publisher(port: int, prefix: str, topics: int, count: int, rate: float) 
 
 # -- the broker and the server ------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[Any], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"{what} did not start on port {port}")
-            time.sleep(0.02)
-
-
-class Mosquitto:
-    def __init__(self, workdir: Path) -> None:
-        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-        if exe is None:
-            sys.exit("mosquitto is not installed; install it (apt-get install -y mosquitto) to run this benchmark")
-        self.port = free_port()
-        conf = workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                        f"max_queued_messages 0\nmax_connections -1\nlog_dest file {workdir}/mosquitto.log\n")
-        self.proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=_raise_nofile)
-        wait_port(self.port, self.proc, "mosquitto")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 def _raise_nofile() -> None:
     import resource
 
@@ -176,7 +142,7 @@ class Server:
 
     def start(self) -> float:
         """Start the server; return the seconds until it answers /ping."""
-        self.port = free_port()
+        self.port = broker_lib.free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("PLUTINO_HOME", "PLUTINO_PORT")}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "host"), str(ROOT / "contract"), env.get("PYTHONPATH", "")])
         if self.workers:
@@ -186,7 +152,7 @@ class Server:
             self.proc = subprocess.Popen([sys.executable, "-m", "plutino", "serve", "--port", str(self.port),
                                           "--data-dir", str(self.data), "--log-level", "warning"],
                                          env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_raise_nofile)
-        wait_port(self.port, self.proc, "plutino serve", timeout=600)
+        broker_lib.wait_port(self.port, self.proc, "plutino serve", timeout=600)
         while self.ping(5) is None:
             time.sleep(0.02)
         return time.perf_counter() - started
@@ -362,7 +328,7 @@ def connected(status: dict[str, Any]) -> bool:
 
 # -- the shapes ---------------------------------------------------------------------------
 
-def max_rules(args: argparse.Namespace, broker: Mosquitto, work: Path) -> list[tuple[str, str]]:
+def max_rules(args: argparse.Namespace, broker: broker_lib.Mosquitto, work: Path) -> list[tuple[str, str]]:
     n, rows = args.rules, []
     server = Server(work / "max" / "data", broker.port, args.workers)
     server.start()
@@ -504,7 +470,7 @@ def _use(window: dict[str, float], base: int, rules: int) -> str:
             f"({per_rule / 1024:,.0f} KiB a rule), {window['threads']:.0f} threads")
 
 
-def shared(args: argparse.Namespace, broker: Mosquitto, work: Path) -> list[tuple[str, str]]:
+def shared(args: argparse.Namespace, broker: broker_lib.Mosquitto, work: Path) -> list[tuple[str, str]]:
     n, rows = args.shared_rules, []
     server = Server(work / "shared" / "data", broker.port, args.workers)
     server.start()
@@ -573,7 +539,7 @@ def main() -> None:
     args.skip = set(filter(None, args.skip.split(",")))
     args.rates = [float(r) for r in args.rates.split(",")]
     work = Path(tempfile.mkdtemp(prefix="plutino-rules-scale-"))
-    broker = Mosquitto(work)
+    broker = broker_lib.Mosquitto(work, settings=("max_connections -1",), preexec_fn=_raise_nofile)
     try:
         print(f"rules_scale: {os.cpu_count()} CPUs, work dir {work}", flush=True)
         if "max" not in args.skip:

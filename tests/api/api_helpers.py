@@ -51,9 +51,12 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -
 class ServerProcess:
     """``python -m plutino serve`` on a free loopback port over ``data_dir``."""
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None,
+                 ready_timeout: float = 30.0) -> None:
         self.data_dir = data_dir
         self.args = args
+        self.env = dict(env or {})  # extra environment of the server process
+        self.ready_timeout = ready_timeout
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.http: httpx.Client | None = None
@@ -67,9 +70,9 @@ class ServerProcess:
         self.port = free_port()
         self.proc = self._spawn([sys.executable, "-m", "plutino", "serve", "--port", str(self.port),
                                  "--data-dir", str(self.data_dir), *self.args])
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self.http = httpx.Client(base_url=self.url, timeout=self.ready_timeout)
         try:
-            wait_for(self._ready, f"the server on port {self.port} to answer /ping")
+            wait_for(self._ready, f"the server on port {self.port} to answer /ping", self.ready_timeout)
         except BaseException:
             self.stop(signal.SIGKILL)
             raise
@@ -78,7 +81,7 @@ class ServerProcess:
     def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
         """Start the server process (its stdout and stderr into the log)."""
         with open(self.log, "ab") as log:
-            return subprocess.Popen(cmd, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT,
+            return subprocess.Popen(cmd, env=subprocess_env(**self.env), stdout=log, stderr=subprocess.STDOUT,
                                     cwd=self.data_dir.parent)
 
     def _ready(self) -> bool:

@@ -41,9 +41,12 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    """A mosquitto process on a loopback port, with persistence in ``workdir``."""
+    """A mosquitto process on a loopback port, with persistence in ``workdir``.
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    ``settings``: mosquitto.conf lines of a caller's own (``name value``), after the defaults;
+    a setting named again there replaces the default."""
+
+    def __init__(self, workdir: Path, port: int | None = None, settings: tuple[str, ...] = ()) -> None:
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
         if exe is None:
             raise RuntimeError("mosquitto is not installed; install it with: apt-get install -y mosquitto")
@@ -53,21 +56,18 @@ class Mosquitto:
         self.proc: subprocess.Popen[bytes] | None = None
         workdir.mkdir(parents=True, exist_ok=True)
         self.config = workdir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "max_queued_messages 100000\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
-            f"user {getpass.getuser()}\n"
-        )
+        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "persistence true",
+                 f"persistence_location {workdir}/", "max_queued_messages 100000",
+                 f"log_dest file {workdir}/mosquitto.log", f"user {getpass.getuser()}"]
+        named = {line.split()[0] for line in settings}
+        self.config.write_text("".join(f"{line}\n" for line in [*(x for x in lines if x.split()[0] not in named),
+                                                                *settings]))
 
     @property
     def url(self) -> str:
         return f"tcp://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self) -> Mosquitto:
         self.proc = subprocess.Popen(
             [self.exe, "-c", str(self.config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
@@ -78,7 +78,7 @@ class Mosquitto:
                 raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: {err}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
+                    return self
             except OSError:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"mosquitto did not listen on port {self.port} within {WAIT_S} s") from None

@@ -9,15 +9,10 @@ polled until a deadline), and the publisher paces itself against the clock.
 
 from __future__ import annotations
 
-import getpass
 import http.server
 import json
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -25,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.api_helpers import ServerProcess, free_port, subprocess_env, wait_for
+from api.api_helpers import ServerProcess, io_helpers, wait_for
+
+_io = io_helpers()  # tests/io's mosquitto
 
 TOPIC = "loss/in"
 STREAM = "s"
@@ -39,7 +35,7 @@ WAIT_S = 120.0  # generous: the machine may be loaded by benchmarks (a wait ends
 
 
 # -- the broker ----------------------------------------------------------------------------------
-class LossBroker:
+class LossBroker(_io.Mosquitto):
     """A mosquitto on a loopback port that never drops a QoS 1 message of a persistent session.
 
     Its settings, and why:
@@ -62,64 +58,11 @@ class LossBroker:
     """
 
     def __init__(self, workdir: Path) -> None:
-        exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if os.path.exists("/usr/sbin/mosquitto") else None)
-        if exe is None:
-            raise RuntimeError("mosquitto is not installed; install it with: apt-get install -y mosquitto")
-        self.exe = exe
-        self.workdir = workdir
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.config = workdir / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {workdir}/\n"
-            "max_queued_messages 1000000\n"
-            "max_inflight_messages 1000\n"
-            "set_tcp_nodelay true\n"
-            f"log_dest file {workdir}/mosquitto.log\n"
-            f"user {getpass.getuser()}\n"
+        super().__init__(workdir, settings=(
+            "max_queued_messages 1000000", "max_inflight_messages 1000", "set_tcp_nodelay true",
             # LOSS_BROKER_DEBUG=1: every PUBLISH and PUBACK in the log, to see which acknowledgements
             # reached the broker before a disruption (run with --basetemp to keep the log)
-            + ("log_type all\n" if os.environ.get("LOSS_BROKER_DEBUG") else "")
-        )
-
-    @property
-    def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
-
-    def start(self) -> LossBroker:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.config)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-        def listening() -> bool:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise AssertionError(f"mosquitto exited with {self.proc.returncode}: {err}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(listening, f"mosquitto to listen on port {self.port}", timeout=15)
-        return self
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+            *(("log_type all",) if os.environ.get("LOSS_BROKER_DEBUG") else ())))
 
 
 # -- the publisher -------------------------------------------------------------------------------
@@ -342,7 +285,7 @@ class LossServer(ServerProcess):
     persistent session, the mqtt source's at-least-once mode."""
 
     def __init__(self, data_dir: Path, broker: LossBroker, client_id: str) -> None:
-        super().__init__(data_dir)
+        super().__init__(data_dir, env=SERVER_ENV, ready_timeout=WAIT_S)
         etc = data_dir / "etc" / "sources"
         etc.mkdir(parents=True, exist_ok=True)
         (etc / "mqtt.yaml").write_text(
@@ -354,24 +297,6 @@ class LossServer(ServerProcess):
             "  reconnectMinDelay: 100\n"
             "  reconnectMaxDelay: 1000\n"
         )
-
-    def start(self) -> LossServer:
-        """Start the server and wait (up to WAIT_S: a loaded machine starts Python slowly) for /ping."""
-        self.port = free_port()
-        self.proc = self._spawn([sys.executable, "-m", "plutino", "serve", "--port", str(self.port),
-                                 "--data-dir", str(self.data_dir)])
-        self.http = httpx.Client(base_url=self.url, timeout=WAIT_S)
-        try:
-            wait_for(self._ready, f"the server on port {self.port} to answer /ping", WAIT_S)
-        except BaseException:
-            self.stop(signal.SIGKILL)
-            raise
-        return self
-
-    def _spawn(self, cmd: list[str]) -> subprocess.Popen[bytes]:
-        with open(self.log, "ab") as log:
-            return subprocess.Popen(cmd, env=subprocess_env(**SERVER_ENV), stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=self.data_dir.parent)
 
     def ok(self, method: str, path: str, **kwargs: Any) -> str:
         """A request that must succeed (2xx); its body."""
