@@ -130,21 +130,21 @@ def test_native_aggregate_refuses_a_non_string_argument(h: Harness, word_count, 
     )
 
 
-def test_a_native_function_failing_mid_batch_drops_that_batch_only(h: Harness, registry, plugin_build: Path):
+def test_a_native_function_failing_mid_batch_drops_that_row_only(h: Harness, registry, plugin_build: Path):
     registry.register(load_plugin(plugin_build / "broken" / "function_error_mid_batch.so", kind="function"))
     h.stream("demo", "x FLOAT")
     r = h.rule("r1", "SELECT checked_half(x) AS h FROM demo")
     r.feed([{"x": 4.0}, {"x": -1.0}])
     r.feed([{"x": 8.0}])
-    assert r.rows() == [{"h": 4.0}]
+    assert r.rows() == [{"h": 2.0}, {"h": 4.0}]
     status = r.status()
     assert status["status"] == "running"
     assert status["op_1_project_0_exceptions_total"] == 1
     assert status["op_1_project_0_last_exception"] == (
         "field 'h': plugin 'function_error_mid_batch': function 'checked_half' call failed (PLUTINO_INVALID): "
-        "checked_half: row 1 holds -1; only values >= 0 are allowed"
+        "checked_half: row 0 holds -1; only values >= 0 are allowed"  # row 0 of the half that failed
     )
-    assert status["function_checked_half_0_exceptions_total"] == 1
+    assert status["function_checked_half_0_exceptions_total"] == 2  # the batch's call, then its half's
 
 
 def test_query_api_runs_native_functions_without_threads(registry, fastmath, word_count):

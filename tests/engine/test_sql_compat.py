@@ -11,6 +11,7 @@ from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.query import query
 from plutino.engine.rules import RuleDef
 from plutino.engine.streams import parse_create_stream
+from plutino.engine.stages import ISOLATE_RUNS
 from plutino.io.formats import decode
 
 from engine_helpers import Harness
@@ -118,6 +119,27 @@ def test_without_send_error_a_failed_batch_is_only_counted(h: Harness):
     r.feed([{"a": 9, "b": 3}])
     assert r.rows() == [{"q": 3}]
     assert r.status()["op_1_project_0_exceptions_total"] == 1
+
+
+def test_a_failing_row_inside_a_batch_drops_only_that_row(h: Harness):
+    h.stream("demo")
+    r = h.rule("r1", "SELECT a / b AS q FROM demo WHERE a / b < 5", options={"sendError": True})
+    r.feed([{"a": a, "b": b} for a, b in [(4, 2), (1, 0), (9, 3), (30, 3), (5, 0), (8, 1)]])
+    rows = r.rows()
+    assert [row for row in rows if "q" in row] == [{"q": 2}, {"q": 3}]
+    assert len([row for row in rows if "error" in row]) == 2  # one per failing row, as eKuiper's
+    status = r.status()
+    assert status["op_1_filter_0_exceptions_total"] == 2
+    assert status["op_1_filter_0_records_in_total"] == 6
+
+
+def test_a_batch_where_every_row_fails_stops_isolating_after_a_budget(h: Harness):
+    h.stream("demo")
+    r = h.rule("r1", "SELECT a / b AS q FROM demo")
+    r.feed([{"a": i, "b": 0} for i in range(10_000)])
+    r.feed([{"a": 9, "b": 3}])
+    assert r.rows() == [{"q": 3}]
+    assert 1 < r.status()["op_1_project_0_exceptions_total"] <= ISOLATE_RUNS
 
 
 def test_drop_stream_force_keeps_the_rules(manager: RuleManager):

@@ -142,19 +142,20 @@ def test_a_function_that_returns_errors_is_counted_and_its_rule_keeps_running(ap
         BROKER.publish(topic, pa.RecordBatch.from_pylist([{"v": v} for v in values]))
         calm.feed(1)
     got = []
-    while len(got) < 3:
+    while len(got) < 4:
         got.extend(out.get(timeout=WAIT_S).column("h").to_pylist())
-    assert got == [2.0, 4.0, 3.0]  # the two failing batches were dropped, the others went through
-    status = wait_for(lambda: (s := api.status("halves"))["function_checked_half_0_calls_total"] == 4 and s,
-                      "4 calls of checked_half")
+    assert got == [0.5, 2.0, 4.0, 3.0]  # the two failing rows were dropped, the others went through
+    # the first batch's call, then one per half to find its failing row
+    status = wait_for(lambda: (s := api.status("halves"))["function_checked_half_0_calls_total"] == 6 and s,
+                      "6 calls of checked_half")
     assert status["status"] == "running"
-    assert status["function_checked_half_0_exceptions_total"] == 2
+    assert status["function_checked_half_0_exceptions_total"] == 3
     (op,) = [k.removesuffix("_exceptions_total") for k in _exceptions(status) if k.startswith("op_")]
     assert status[f"{op}_exceptions_total"] == 2
     assert status[f"{op}_last_exception"] == (
         "field 'h': plugin 'function_error_mid_batch': function 'checked_half' call failed (PLUTINO_INVALID): "
         "checked_half: row 0 holds -2; only values >= 0 are allowed")
-    assert ('plutino_plugin_errors_total{kind="function",plugin="function_error_mid_batch",function="checked_half"} 2'
+    assert ('plutino_plugin_errors_total{kind="function",plugin="function_error_mid_batch",function="checked_half"} 3'
             in api.metrics())
     calm.check_untouched()
 

@@ -361,7 +361,7 @@ class RuleRuntime:
                          window.metrics.name)
 
     def _stage_failed(self, m: NodeMetrics, exc: BaseException) -> None:
-        _log.warning("rule %s: %s failed, batch dropped: %s", self.rule.id, m.name, exc)
+        _log.warning("rule %s: %s failed, the rows it failed on dropped: %s", self.rule.id, m.name, exc)
         if self._errors is not None:
             self._errors.send(f"{m.name}: {exc}")
 
