@@ -9,6 +9,8 @@ The data directory (``$PLUTINO_HOME``, default ``./plutino_data``) is laid out a
     log/                                 the host's logs
     staging/                             scratch space for installs (same filesystem as plugins/,
                                          so a staged file moves into place with one rename)
+    uploads/                             where the user puts package zips to install by path
+                                         (the only folder of the data dir a package is read from)
 
 Settings come, lowest precedence first, from the defaults below, the ``packages:`` section of
 ``etc/plutino.yaml`` and ``PLUTINO_*`` environment variables.
@@ -20,7 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from plutino.errors import PlutinoError
 
@@ -60,6 +62,10 @@ class DataDir:
         return self.root / "staging"
 
     @property
+    def uploads_dir(self) -> Path:
+        return self.root / "uploads"
+
+    @property
     def settings_file(self) -> Path:
         return self.root / "etc" / "plutino.yaml"
 
@@ -70,6 +76,7 @@ class DataDir:
             self.etc_dir(kind).mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.uploads_dir.mkdir(parents=True, exist_ok=True)
         return self
 
 
@@ -85,7 +92,7 @@ class _Overridable:
                 raise PlutinoError(
                     f"{origin}: unknown setting {key!r}; known settings: {', '.join(sorted(known))}"
                 )
-            changes[key] = _coerce(key, value, getattr(self, key), origin)
+            changes[key] = _checked(self, key, _coerce(key, value, getattr(self, key), origin), origin)
         return replace(self, **changes)  # type: ignore[type-var]
 
 
@@ -94,8 +101,18 @@ class Settings(_Overridable):
     """Limits and permissions for plugin packages.
 
     The defaults are safe for a server that accepts install requests over REST: no scripts,
-    packages of at most 64 MiB that unpack to at most 256 MiB.
+    packages of at most 64 MiB that unpack to at most 256 MiB, read only from the data dir's
+    ``uploads/`` (and the folders given), downloaded only from public addresses.
+    ``BOUNDS`` and ``CHOICES`` are what a value from etc/plutino.yaml or the environment may be.
     """
+
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "script_timeout_s": (1, 3600), "max_package_bytes": (1, 4096 * MiB),
+        "max_unpacked_bytes": (1, 16384 * MiB), "max_compression_ratio": (1, 100000),
+        "max_entries": (1, 100000), "download_timeout_s": (0.1, 3600),
+        "download_deadline_s": (0.1, 86400), "max_etc_bytes": (0, 4096 * MiB),
+    }
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"require_signature": ("auto", "always", "never")}
 
     #: Run a package's install.sh. Off by default: a script runs as the host's user.
     allow_scripts: bool = False
@@ -107,9 +124,20 @@ class Settings(_Overridable):
     #: Largest uncompressed/compressed size ratio of one zip entry (a zip bomb has thousands).
     max_compression_ratio: float = 100.0
     max_entries: int = 200
+    #: Largest total size of a package's etc/ files, in bytes (they are config, not data).
+    max_etc_bytes: int = 4 * MiB
+    #: Longest wait for one read of a download (a stalled server), in seconds.
     download_timeout_s: float = 30.0
-    #: Directories that file:// URLs and local paths may point into; empty means anywhere.
+    #: Longest time a whole download may take (redirects included), in seconds.
+    download_deadline_s: float = 300.0
+    #: Directories, besides the data dir's uploads/, that file:// URLs and local paths may
+    #: point into. The data dir's own files (store, plugins, etc, ...) are never read.
     allowed_file_dirs: tuple[Path, ...] = field(default_factory=tuple)
+    #: Download from loopback, link-local and private addresses too (off: public ones only).
+    allow_private_addresses: bool = False
+    #: ``auto``: http(s) installs need a signature by a trusted key once etc/trusted_keys/
+    #: holds one; ``always``: every install does; ``never``: none does.
+    require_signature: str = "auto"
 
 
 _ENV = {
@@ -120,7 +148,11 @@ _ENV = {
     "max_compression_ratio": "PLUTINO_MAX_COMPRESSION_RATIO",
     "max_entries": "PLUTINO_MAX_ENTRIES",
     "download_timeout_s": "PLUTINO_DOWNLOAD_TIMEOUT",
+    "download_deadline_s": "PLUTINO_DOWNLOAD_DEADLINE",
+    "max_etc_bytes": "PLUTINO_MAX_ETC_BYTES",
     "allowed_file_dirs": "PLUTINO_ALLOWED_FILE_DIRS",
+    "allow_private_addresses": "PLUTINO_ALLOW_PRIVATE_ADDRESSES",
+    "require_signature": "PLUTINO_REQUIRE_SIGNATURE",
 }
 
 
@@ -223,12 +255,25 @@ def _coerce(key: str, value: Any, current: Any, origin: str) -> Any:
         if isinstance(current, tuple):
             items = value.split(os.pathsep) if isinstance(value, str) else list(value)
             return tuple(Path(p).expanduser().absolute() for p in items if str(p))
+        if isinstance(current, str) and isinstance(value, (str, bool, int, float)):
+            return str(value).strip().lower()
     except (TypeError, ValueError):
         pass
     raise PlutinoError(
         f"{origin}: setting {key} = {value!r} is not a valid {type(current).__name__}"
         f" (default {current!r})"
     )
+
+
+def _checked(settings: Any, key: str, value: Any, origin: str) -> Any:
+    """``value`` if it is within the setting's bounds or choices, else a PlutinoError naming them."""
+    low, high = getattr(settings, "BOUNDS", {}).get(key, (None, None))
+    if low is not None and not low <= value <= high:
+        raise PlutinoError(f"{origin}: setting {key} = {value!r} is out of bounds; use {low:g} to {high:g}")
+    choices = getattr(settings, "CHOICES", {}).get(key)
+    if choices is not None and value not in choices:
+        raise PlutinoError(f"{origin}: setting {key} = {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _check_kind(kind: str) -> str:
