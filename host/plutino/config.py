@@ -5,6 +5,7 @@ The data directory (``$PLUTINO_HOME``, default ``./plutino_data``) is laid out a
     plugins/{sources,sinks,functions}/   installed .so files, named name@v<version>.so
     etc/{sources,sinks,functions}/       default config name.yaml and UI metadata name.json
     etc/plutino.yaml                     optional settings file (see :func:`load_settings`)
+    etc/trusted_keys/                    public keys whose signed packages are trusted
     store.db                             the SQLite store (plugins, streams, rules)
     log/                                 the host's logs
     staging/                             scratch space for installs (same filesystem as plugins/,
@@ -18,6 +19,7 @@ Settings come, lowest precedence first, from the defaults below, the ``packages:
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -64,6 +66,10 @@ class DataDir:
     @property
     def uploads_dir(self) -> Path:
         return self.root / "uploads"
+
+    @property
+    def trusted_keys_dir(self) -> Path:
+        return self.root / "etc" / "trusted_keys"
 
     @property
     def settings_file(self) -> Path:
@@ -114,6 +120,10 @@ class Settings(_Overridable):
     }
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"require_signature": ("auto", "always", "never")}
 
+    def private_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of ``allow_private_addresses``."""
+        return private_networks(self.allow_private_addresses)
+
     #: Run a package's install.sh. Off by default: a script runs as the host's user.
     allow_scripts: bool = False
     script_timeout_s: float = 120.0
@@ -133,8 +143,9 @@ class Settings(_Overridable):
     #: Directories, besides the data dir's uploads/, that file:// URLs and local paths may
     #: point into. The data dir's own files (store, plugins, etc, ...) are never read.
     allowed_file_dirs: tuple[Path, ...] = field(default_factory=tuple)
-    #: Download from loopback, link-local and private addresses too (off: public ones only).
-    allow_private_addresses: bool = False
+    #: Addresses that are not public (loopback, link-local, private, ...) a download may
+    #: connect to: empty (none), ``all``, or comma-separated networks (``127.0.0.1, 10.0.0.0/8``).
+    allow_private_addresses: str = ""
     #: ``auto``: http(s) installs need a signature by a trusted key once etc/trusted_keys/
     #: holds one; ``always``: every install does; ``never``: none does.
     require_signature: str = "auto"
@@ -265,8 +276,29 @@ def _coerce(key: str, value: Any, current: Any, origin: str) -> Any:
     )
 
 
+def private_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``""`` -> none, ``"all"`` -> every address, else the comma-separated networks."""
+    words = [w for w in text.replace(",", " ").split() if w]
+    if not words or words == ["none"] or words[0] in ("false", "no", "off", "0"):
+        return ()
+    if words in (["all"], ["true"], ["yes"], ["on"], ["1"]):
+        return (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    try:
+        return tuple(ipaddress.ip_network(w, strict=False) for w in words)
+    except ValueError as exc:
+        raise PlutinoError(
+            f"allow_private_addresses = {text!r}: {exc}; give 'all', or networks such as"
+            " '127.0.0.1, 10.0.0.0/8', or nothing"
+        ) from None
+
+
 def _checked(settings: Any, key: str, value: Any, origin: str) -> Any:
     """``value`` if it is within the setting's bounds or choices, else a PlutinoError naming them."""
+    if key == "allow_private_addresses":
+        try:
+            private_networks(value)
+        except PlutinoError as exc:
+            raise PlutinoError(f"{origin}: setting {exc}") from None
     low, high = getattr(settings, "BOUNDS", {}).get(key, (None, None))
     if low is not None and not low <= value <= high:
         raise PlutinoError(f"{origin}: setting {key} = {value!r} is out of bounds; use {low:g} to {high:g}")

@@ -42,7 +42,7 @@ def install_bundled(host: Any, folder: Path) -> list[str]:
     from plutino.packages.format import pack
 
     installed = []
-    with tempfile.TemporaryDirectory(prefix="bundled-", dir=host.data.staging_dir) as tmp:
+    with tempfile.TemporaryDirectory(prefix="bundled-", dir=host.data.uploads_dir) as tmp:
         for kind in ("source", "sink", "function"):
             for so in sorted((folder / f"{kind}s").glob("*.so")):
                 name = so.stem.split("@")[0]
