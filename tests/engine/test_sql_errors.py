@@ -200,7 +200,8 @@ STREAMS = {
         ),
         (
             "SELECT * FROM demo JOIN free ON demo.name = free.name",
-            "JOIN is not supported at line 1, col 25; a rule reads one stream",
+            "a JOIN of two streams (demo, free) needs a window at line 1, col 25; add one: GROUP BY "
+            "TUMBLINGWINDOW(ss, 10)",
         ),
         ("SELECT 1", "the SELECT has no FROM at line 1, col 8; name the stream: SELECT ... FROM demo"),
         (

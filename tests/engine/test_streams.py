@@ -99,8 +99,8 @@ def test_drop_describe_show_statements_parse():
         ),
         (
             "SELEC * FROM demo",
-            "expected a stream statement, got 'SELEC' at line 1, col 1; a stream statement is CREATE STREAM, "
-            "DROP STREAM, DESCRIBE STREAM or SHOW STREAMS",
+            "expected a stream statement, got 'SELEC' at line 1, col 1; a stream statement is CREATE, DROP or "
+            "DESCRIBE STREAM (or TABLE), SHOW STREAMS or SHOW TABLES",
         ),
         ("DROP STREAM", "expected a stream name, got the end of the statement at line 1, col 12"),
         (
@@ -133,8 +133,26 @@ def test_drop_describe_show_statements_parse():
             "property TYPE is given twice at line 1, col 44; keep one",
         ),
         (
-            'CREATE TABLE t (a bigint) WITH (TYPE="x")',
-            "CREATE TABLE is not supported at line 1, col 8; Plutino has streams only: CREATE STREAM name (...) WITH (...)",
+            'CREATE TABLE t (a bigint) WITH (KIND="lookup")',
+            "lookup table 't' has no KEY; name the field that identifies a row: WITH (..., KIND=\"lookup\", KEY=\"id\")",
+        ),
+        (
+            'CREATE TABLE t (a bigint) WITH (KIND="hash", KEY="a")',
+            "table 't' has KIND=\"hash\"; use KIND=\"scan\" (rows kept from the source) or KIND=\"lookup\" (rows kept "
+            "by KEY)",
+        ),
+        (
+            'CREATE TABLE t (a bigint) WITH (KEY="b")',
+            "KEY=\"b\" names no field of table 't'; fields: a",
+        ),
+        (
+            'CREATE TABLE t (a bigint) WITH (RETAIN_SIZE="-1")',
+            "table 't' has RETAIN_SIZE=\"-1\"; give a whole number of rows from 0 (the host's limit) to 10000000",
+        ),
+        (
+            'CREATE STREAM s (a bigint) WITH (KIND="lookup")',
+            "KIND is a property of tables at line 1, col 34; remove it, or create a table: CREATE TABLE s (...) "
+            "WITH (...)",
         ),
         (
             "CREATE STREAM d WITH ()",

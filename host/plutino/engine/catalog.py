@@ -35,9 +35,11 @@ class Catalog:
     # -- streams ---------------------------------------------------------------------------
     def put_stream(self, stream: StreamDef, *, replace: bool = False) -> None:
         with self._lock:
-            if not replace and stream.name in self._streams:
-                raise AlreadyExistsError(
-                    "stream", stream.name, f"drop it first (DROP STREAM {stream.name}) or choose another name"
+            old = self._streams.get(stream.name)
+            if old is not None and (not replace or old.is_table != stream.is_table):
+                what = old.what
+                raise AlreadyExistsError(  # streams and tables share their names, as FROM and JOIN do
+                    what, stream.name, f"drop it first (DROP {what.upper()} {stream.name}) or choose another name"
                 )
             if self.on_put:
                 self.on_put("stream", stream.name, stream_record(stream))

@@ -74,6 +74,9 @@ class Compiler(Operators):
         self.aliases: dict[str, Expr] = {}
         self.prefer_aliases = False
         self.select_aliases: set[str] = set()
+        #: a JOIN's inputs: qualifier (alias or name) -> columns (None: schemaless); their
+        #: columns are named "<qualifier>.<column>" in the joined batches
+        self.sources: dict[str, dict[str, pa.DataType] | None] | None = None
 
     # -- entry points ------------------------------------------------------------------------
     def row(self, node: exp.Expression, clause: str) -> Expr:
@@ -161,6 +164,8 @@ class Compiler(Operators):
         return self._struct_path(node, self.compile(node.this), [name], node.this.sql())
 
     def _path(self, node: exp.Expression, parts: list[str]) -> Expr:
+        if self.sources is not None:
+            return self._joined_path(node, parts)
         if len(parts) > 1 and parts[0] in self.table_names and (self.columns is None or parts[0] not in self.columns):
             parts = parts[1:]
         name, path = parts[0], parts[1:]
@@ -174,6 +179,46 @@ class Compiler(Operators):
             self.group.columns.add(name)
         base = column(name, None if self.columns is None else self.columns[name], name)
         return self._struct_path(node, base, path, name) if path else base
+
+    def _joined_path(self, node: exp.Expression, parts: list[str]) -> Expr:
+        sources = self.sources
+        assert sources is not None
+        if len(parts) == 1 and parts[0] in self.aliases and (self.prefer_aliases or not any(
+                cols is None or parts[0] in cols for cols in sources.values())):
+            return self.aliases[parts[0]]
+        source, parts = self.source_of(node, parts)
+        cols = sources[source]
+        name = parts[0]
+        if cols is not None and name not in cols:
+            best = closest(name, cols)
+            raise self.error(node, f"unknown column '{name}' of {source} in {self.clause}",
+                             f"{'did you mean ' + repr(best) + '? ' if best else ''}({source} has columns: "
+                             f"{listing(cols)})")
+        qualified = f"{source}.{name}"
+        if self.grouping and self.group is not None:
+            self.group.columns.add(qualified)
+        base = column(qualified, None if cols is None else cols[name], ".".join([source, name]))
+        return self._struct_path(node, base, parts[1:], qualified) if len(parts) > 1 else base
+
+    def source_of(self, node: exp.Expression, parts: list[str]) -> tuple[str, list[str]]:
+        """Which input of a JOIN a column reference reads, and the rest of its parts: the one
+        it names (``t.id``), else the only one with that column, else the only schemaless one."""
+        sources = self.sources
+        assert sources is not None
+        if len(parts) > 1 and parts[0] in sources:
+            return parts[0], parts[1:]
+        name = parts[0]
+        having = [q for q, cols in sources.items() if cols is not None and name in cols]
+        open_ = [q for q, cols in sources.items() if cols is None]
+        if len(having) == 1 or (not having and len(open_) == 1):
+            return (having or open_)[0], parts
+        if not having and not open_:
+            raise self.error(node, f"unknown column '{name}' in {self.clause}",
+                             "the joined inputs have columns: " + "; ".join(
+                                 f"{q}: {listing(cols or {})}" for q, cols in sources.items()))
+        candidates = having or open_
+        raise self.error(node, f"column '{name}' is ambiguous: it may be of {' or '.join(candidates)}",
+                         f"qualify it: {candidates[0]}.{name}")
 
     def _hascolumn(self, name: str) -> bool:
         return self.columns is None or name in self.columns

@@ -38,13 +38,19 @@ def _rebuild_sql_error(problem: str, line: int | None, col: int | None, hint: st
 
 
 class NotFoundError(PlutinoError):
-    """A stream or rule that does not exist (REST: 404). ``what`` is "stream" or "rule"."""
+    """A stream, table or rule that does not exist (REST: 404). ``what`` is "stream", "table"
+    or "rule"; ``extra`` is said after the name."""
 
-    def __init__(self, what: str, name: str, known: list[str]) -> None:
+    def __init__(self, what: str, name: str, known: list[str], extra: str = "") -> None:
         self.what = what
         self.name = name
+        self.known = known
+        self.extra = extra
         listing = ", ".join(sorted(known)) if known else "none"
-        super().__init__(f"{what} '{name}' not found; existing {what}s: {listing}")
+        super().__init__(f"{what} '{name}' not found{extra}; existing {what}s: {listing}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.what, self.name, self.known, self.extra))
 
 
 class AlreadyExistsError(PlutinoError):

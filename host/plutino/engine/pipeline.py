@@ -28,6 +28,7 @@ from .metrics import NodeMetrics
 from .planner import QueryPlan
 from .stages import (ISOLATE_RUNS, AggregateStage, Chunk, FilterStage, LimitStage, OrderStage,
                      ProjectStage, Stage, StageError)
+from .join_stage import JoinStage
 from .windows import Window, WindowAssigner, make_assigner
 
 
@@ -122,12 +123,20 @@ class Pipeline:
         self.after: list[Stage] = []  # stages after the window
         index = iter(range(1, 100))
         window = plan.window
-        if plan.where is not None and (window is None or window.is_time):
+        #: the JOINs (a WHERE runs on the joined rows, after them)
+        self.join = JoinStage(next(index), plan.join, window is not None) if plan.join is not None else None
+        if self.join is not None and window is None:
+            self.before.append(self.join)
+        if plan.where is not None and self.join is None and (window is None or window.is_time):
+            self.before.append(FilterStage(next(index), plan.where))
+        if self.join is not None and window is None and plan.where is not None:
             self.before.append(FilterStage(next(index), plan.where))
         if window is not None:
             self.window = WindowStage(next(index), plan, event_time, late_tolerance_ms,
                                       window_max_rows, window_max_bytes)
-            if plan.where is not None and not window.is_time:
+            if self.join is not None:
+                self.after.append(self.join)
+            if plan.where is not None and (self.join is not None or not window.is_time):
                 self.after.append(FilterStage(next(index), plan.where))
             if plan.grouped or plan.spread:
                 self.after.append(AggregateStage(next(index), plan))

@@ -20,6 +20,7 @@ from .compiler import Compiler, WindowBounds
 from .errors import SqlError
 from .expr import Expr
 from .hints import closest, listing
+from .join_plan import JoinInput, JoinPlan, join_inputs, plan_joins
 from .meta_functions import check_meta
 from .plugin_functions import FunctionLookup, FunctionUse
 from .sql import parse_select, position
@@ -78,6 +79,8 @@ class QueryPlan:
     spread: bool = False
     #: metadata keys the rule reads (meta(topic), mqtt(topic)): the source keeps them only then
     meta_keys: tuple[str, ...] = ()
+    #: the JOINs (:mod:`.join_plan`); None for a query of one stream
+    join: JoinPlan | None = None
 
     @property
     def aggregate_uses(self) -> list[FunctionUse]:
@@ -95,7 +98,13 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
     window = _window(sql, window_node) if window_node is not None else None
 
     columns = None if stream.schemaless else dict(stream.fields)
+    inputs = join_inputs(sql, select, streams, JoinInput(alias or stream.name, stream)) if select.args.get(
+        "joins") else None
+    if inputs is not None:
+        columns = None
     c = Compiler(sql, stream.name, columns, lookup, alias=alias, window=window is not None)
+    if inputs is not None:
+        c.sources = {i.name: i.columns for i in inputs}
     projections = list(select.expressions)
     c.select_aliases = {p.alias for p in projections if isinstance(p, exp.Alias)}
 
@@ -201,6 +210,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
             order.append((compile_filter(o.this, "ORDER BY"), bool(o.args.get("desc"))))
         c.prefer_aliases = False
     limit = _limit(sql, select)
+    join = plan_joins(sql, select, c, inputs, window is not None) if inputs is not None else None
     return QueryPlan(
         sql=sql,
         stream=stream,
@@ -220,6 +230,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         bounds=c.bounds,
         spread=spread,
         meta_keys=check_meta(sql, stream, getattr(c, "meta_keys", {})),
+        join=join,
     )
 
 
@@ -232,8 +243,6 @@ def _source(sql: str, select: exp.Select, streams: Mapping[str, StreamDef]) -> t
     from_ = select.args.get("from_") or select.args.get("from")
     if from_ is None:
         raise _error(sql, select, "the SELECT has no FROM", "name the stream: SELECT ... FROM demo")
-    if select.args.get("joins"):
-        raise _error(sql, select.args["joins"][0], "JOIN is not supported", "a rule reads one stream")
     table = from_.this
     if not isinstance(table, exp.Table) or from_.expressions:
         raise _error(sql, from_, "FROM must name one stream", "write FROM demo")
@@ -247,6 +256,9 @@ def _source(sql: str, select: exp.Select, streams: Mapping[str, StreamDef]) -> t
             f"unknown stream '{name}'",
             f"{guess}create it with CREATE STREAM {name} (...) WITH (...) (streams: {listing(streams)})",
         )
+    if streams[name].is_table:
+        raise _error(sql, table, f"'{name}' is a table, which a rule reads only through a JOIN",
+                     f"read a stream and join the table: SELECT ... FROM <stream> JOIN {name} ON ...")
     return streams[name], table.alias or None
 
 

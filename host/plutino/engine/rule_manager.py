@@ -24,6 +24,8 @@ from .catalog import Catalog
 from .clock import Clock, SystemClock
 from .errors import NotFoundError, RuleError
 from .hints import closest, listing
+from .join_feeds import JoinSource
+from .join_plan import JoinInput
 from .planner import QueryPlan, plan_query
 from .plugin_props import PluginMetadata, sink_props
 from .plugin_functions import FunctionLookup, RegistryFunctions
@@ -74,16 +76,17 @@ class RuleManager(StreamApi):
         self.on_state: Callable[[str, str], None] | None = None
 
     # -- streams (the rest in StreamApi) ---------------------------------------------------
-    def drop_stream(self, name: str, force: bool = False) -> None:
+    def drop_stream(self, name: str, force: bool = False, table: bool = False) -> None:
         with self._lock:
-            super().drop_stream(name, force)
+            super().drop_stream(name, force, table)
 
     def _stream_users(self, name: str) -> list[str]:
         return [r.id for r in self.catalog.rules() if self._reads(r, name)]
 
     def _reads(self, rule: RuleDef, stream: str) -> bool:
         try:
-            return self._plan(rule).stream.name == stream
+            plan = self._plan(rule)
+            return stream in ([i.source.name for i in plan.join.inputs] if plan.join else [plan.stream.name])
         except Exception:
             return stream in rule.sql  # a rule that no longer plans: be careful, keep the stream
 
@@ -111,6 +114,8 @@ class RuleManager(StreamApi):
                 f"rule '{rule.id}' sets isEventTime, but stream '{plan.stream.name}' has no TIMESTAMP "
                 f'field; add TIMESTAMP="<field>" to its WITH (...) or drop the option'
             )
+        if rule.is_event_time and plan.join is not None:
+            raise RuleError(f"rule '{rule.id}' sets isEventTime, which a JOIN does not support yet; drop the option")
         runtime = self._runtime(rule, plan)
         if instances:
             runtime.probe()
@@ -135,10 +140,17 @@ class RuleManager(StreamApi):
             props = sink_props(rule.id, i, action.sink, plugin, action.props, self.plugin_metadata)
             config = self.config_for("sink", action.sink, "default", props)
             bindings.append(SinkBinding(action, plugin, config))
+        joined = [] if plan.join is None else [self._join_source(i) for i in plan.join.inputs[1:]]
         runtime = RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler,
-                              self.shared_feeds)
+                              self.shared_feeds, joined)
         runtime.on_state = self._state_changed
         return runtime
+
+    def _join_source(self, joined: JoinInput) -> JoinSource:
+        stream = joined.source
+        own = self._check_source(stream)
+        config = self.config_for("source", stream.type, stream.conf_key, {**stream.source_properties(), **own})
+        return JoinSource(joined, self.registry.find("source", stream.type), config)
 
     def _state_changed(self, rule_id: str, state: str) -> None:
         hook = self.on_state

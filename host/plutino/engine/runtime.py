@@ -2,31 +2,24 @@
 
     source feed --> operators --mailbox--> sink (one mailbox per action)
 
-A rule owns no thread. Its source feed (:mod:`.source_reader`) reads the source when it has
-data and hands the decoded rows to the rule's operators (:mod:`.ops_runner`); each sink
-(:mod:`.sink_writer`) drains its mailbox; all of it runs as tasks on the process's
-:class:`~.scheduler.Scheduler`. A rule without a window runs its operators in the feed's turn;
-a rule with one has an operators' mailbox, which the clock's ticks also reach. A sink that is
-caught up and quick is written by the operators themselves. Mailboxes hold up to the rule's
-``bufferLength`` batches (:mod:`.handoff`), so a slow sink holds back the operators and then
-the source: backpressure, not unbounded memory.
+A rule owns no thread: its source feed (:mod:`.source_reader`), operators (:mod:`.ops_runner`)
+and sinks (:mod:`.sink_writer`) run as tasks on the process's :class:`~.scheduler.Scheduler`.
+A rule without a window runs its operators in the feed's turn; one with a window has an
+operators' mailbox, which the clock's ticks also reach. A caught-up, quick sink is written by
+the operators themselves. Mailboxes hold up to ``bufferLength`` batches (:mod:`.handoff`): a
+slow sink holds back the operators and then the source. A ``SHARED="true"`` stream gives its
+rules one feed (:mod:`.shared_sources`); a JOIN's other inputs have feeds of their own
+(:mod:`.join_feeds`).
 
-A stream created with ``SHARED="true"`` gives its rules one feed (:mod:`.shared_sources`):
-one source instance, one decode per batch.
+A failure inside a plugin is counted in the node's metrics and the rule keeps running (with
+``sendError``, its error also goes to every sink as a row ``{"error": "..."}``). A bounded
+source's end flushes the windows, drains the sinks and stops the rule.
 
-A failure inside a plugin is counted in the node's metrics and the rule keeps running: a
-source's ``next`` error is retried, a function's error drops that batch, a sink's write error
-is retried ``retryCount`` times and then drops that batch; with the rule option ``sendError``
-its error also goes to every sink, as a row ``{"error": "..."}``. A bounded source's end
-(EndOfStream) flushes the windows, drains the sinks and stops the rule.
-
-Stopping drains: the rule stops reading first, then the rows it already took go through the
-operators and out of the sinks for up to the rule's ``drainTimeout``; whatever is still queued
-after that is counted, per node, as ``records_undelivered_total`` in the status, so a stop never
-loses rows silently, and a source that can replay them (:mod:`.delivery`) is not told they
-were delivered. A node still inside a plugin call ``JOIN_S`` after the stop leaves the
-instances it may be in open: the contract never has the host call one instance from two
-threads at once.
+Stopping drains: the rule stops reading, then the rows it took go through the operators and
+out of the sinks for up to ``drainTimeout``; what is still queued is counted, per node, as
+``records_undelivered_total``, and a source that can replay it (:mod:`.delivery`) is not told
+it was delivered. A node still inside a plugin call ``JOIN_S`` after the stop leaves its
+instances open: the contract never has the host call one instance from two threads at once.
 """
 
 from __future__ import annotations
@@ -48,6 +41,7 @@ from .errors import RuleError
 from .delivery import release_all
 from .handoff import Handoffs
 from .instances import create, quietly
+from .join_feeds import JoinFeeds, JoinSource
 from .metrics import NodeMetrics, SinkMetrics
 from .ops_runner import OpsRunner
 from .pipeline import Pipeline
@@ -85,6 +79,7 @@ class RuleRuntime:
         clock: Clock,
         scheduler: Scheduler | None = None,
         shared_feeds: SharedFeeds | None = None,
+        join_sources: list[JoinSource] | None = None,
     ) -> None:
         self.rule = rule
         self.plan = plan
@@ -98,6 +93,8 @@ class RuleRuntime:
                                  window_max_rows=rule.window_max_rows, window_max_bytes=rule.window_max_bytes)
         self.pipeline.on_error = self._stage_failed
         self._errors = ErrorSender() if rule.send_error else None  # the rule option sendError
+        self._joins = None if plan.join is None else JoinFeeds(rule.id, plan.join, join_sources or [],
+                                                               plan.window is not None, clock, self.scheduler)
         if self.pipeline.window is not None:
             self.pipeline.window.on_dropped = self._window_full
         self._dropped_logged_at = 0.0
@@ -163,7 +160,7 @@ class RuleRuntime:
         ops = OpsRunner(rule_id, self.pipeline, self._writers, self._handoffs, self._stop, self.source_metrics,
                         inline=self._inline_ops, event_time=self.rule.is_event_time)
         self._ops = ops
-        self._inlet = Inlet(rule_id, self.source_metrics, ops)
+        self._inlet = Inlet(rule_id, self.source_metrics, ops if self._joins is None else self._joins.wrap(ops))
         self._stop.clear()
         self.state = "running"
         self.last_start_ms = int(time.time() * 1000)
@@ -173,6 +170,13 @@ class RuleRuntime:
         window = self.plan.window
         if window is not None and window.is_time and not self.rule.is_event_time:
             self._unsubscribe = self.clock.subscribe(ops.tick, TICK_MS)
+        if self._joins is not None:
+            assert self.pipeline.join is not None
+            try:
+                self._joins.start(ops, self.pipeline.join)
+            except BaseException:
+                self.stop("its joined inputs could not start", drain_s=0)
+                raise
         if own_feed is not None:
             self._feed = own_feed
             enable_meta(own_feed, self.plan.meta_keys)
@@ -211,6 +215,8 @@ class RuleRuntime:
         ctx = Context(plugin_name=plugin.name, rule_id=self.rule.id, op_id="source")
         source = create(plugin, self._source_config, ctx, f"source '{plugin.name}' of stream {self.plan.stream.name}")
         quietly(source.close)
+        if self._joins is not None:
+            self._joins.probe()
         for sink in self._make_sinks():
             quietly(sink.close)
 
@@ -232,6 +238,8 @@ class RuleRuntime:
         keep going). RuleManager.shutdown() calls it on every rule before stopping them, so
         their drains overlap."""
         inlet, feed = self._inlet, self._feed
+        if self._joins is not None:
+            self._joins.stop()
         if inlet is None or feed is None or inlet.detached:
             return
         if self._shared_feeds is not None:
@@ -330,6 +338,8 @@ class RuleRuntime:
                 quietly(w.sink.close)
         if self._feed is not None and self._shared_feeds is None and "source" not in stuck:
             quietly(self._feed.source.close)
+        if self._joins is not None:
+            self._joins.close()
 
     # -- callbacks -----------------------------------------------------------------------------
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -381,6 +391,8 @@ class RuleRuntime:
             if redelivered:
                 m.extra["records_redelivered_total"] = redelivered
         out.update(m.flat())
+        if self._joins is not None:
+            out.update(self._joins.status())
         for node in self.pipeline.nodes:
             out.update(node.flat())
         for i, sm in enumerate(self.sink_metrics):

@@ -205,6 +205,7 @@ class ProjectStage(Stage):
         self.star = plan.star
         self.fields = [(f.name, f.expr.eval) for f in plan.fields]
         self.names = {f.name for f in plan.fields}
+        self.joined = plan.join is not None  # SELECT * of a join: "s.id" is "id", the first one wins
 
     def run(self, chunk: Chunk) -> list[Chunk]:
         b = chunk.batch
@@ -213,8 +214,9 @@ class ProjectStage(Stage):
         arrays: list[pa.Array] = []
         if self.star:
             for i, f in enumerate(b.schema):
-                if not f.name.startswith("__") and f.name not in self.names:
-                    names.append(f.name)
+                name = f.name.split(".", 1)[-1] if self.joined else f.name
+                if not f.name.startswith("__") and name not in self.names and not (self.joined and name in names):
+                    names.append(name)
                     arrays.append(b.column(i))
         for name, fn in self.fields:
             try:

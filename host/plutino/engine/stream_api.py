@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import RuleError
+from .errors import NotFoundError, RuleError
 from .hints import closest, listing
 from .plugin_props import PluginMetadata, source_props
 from .streams import (
@@ -38,13 +38,13 @@ class StreamApi:
         stmt = parse_stream_statement(sql)
         if isinstance(stmt, CreateStream):
             self._put_stream(stmt.stream)
-            return f"Stream {stmt.stream.name} is created."
+            return f"{stmt.stream.what.title()} {stmt.stream.name} is created."
         if isinstance(stmt, DropStream):
-            self.drop_stream(stmt.name)
-            return f"Stream {stmt.name} is dropped."
+            self.drop_stream(stmt.name, table=stmt.table)
+            return f"{'Table' if stmt.table else 'Stream'} {stmt.name} is dropped."
         if isinstance(stmt, DescribeStream):
-            return self.describe_stream(stmt.name)
-        return self.list_streams()
+            return self.describe_stream(stmt.name, table=stmt.table)
+        return self.list_tables() if stmt.table else self.list_streams()
 
     def create_stream(self, sql: str) -> StreamDef:
         stream = parse_create_stream(sql)
@@ -52,11 +52,22 @@ class StreamApi:
         return stream
 
     def replace_stream(self, sql: str) -> StreamDef:
-        """PUT /streams/{id}: a new definition; rules pick it up when they next start."""
+        """PUT /streams/{id} (and /tables/{id}): a new definition; rules pick it up when they
+        next start."""
         stream = parse_create_stream(sql)
-        self.catalog.get_stream(stream.name)
+        self.get_definition(stream.name, stream.is_table)
         self._put_stream(stream, replace=True)
         return stream
+
+    def get_definition(self, name: str, table: bool = False) -> StreamDef:
+        """The stream (or, with ``table``, the table) of that name; NotFoundError otherwise."""
+        found = self.catalog.get_stream(name) if self.catalog.has_stream(name) else None
+        if found is None or found.is_table != table:
+            what = "table" if table else "stream"
+            names = [s.name for s in self.catalog.streams() if s.is_table == table]
+            hint = f" ({name} is a {found.what})" if found is not None else ""
+            raise NotFoundError(what, name, names, extra=hint)
+        return found
 
     def _put_stream(self, stream: StreamDef, replace: bool = False) -> None:
         self._check_source(stream)
@@ -77,24 +88,28 @@ class StreamApi:
             )
         return source_props(stream, plugin, self.plugin_metadata)
 
-    def drop_stream(self, name: str, force: bool = False) -> None:
+    def drop_stream(self, name: str, force: bool = False, table: bool = False) -> None:
         """Drop a stream; refused while rules read it, unless ``force`` (eKuiper's
         ``DELETE /streams/{name}?force=true``): then only the definition goes, the rules stay
         as they are (a running one keeps running; none can start again until the stream is
         created again)."""
+        what = self.get_definition(name, table).what
         users = [] if force else self._stream_users(name)
         if users:
-            raise RuleError(f"stream '{name}' is used by rule(s) {', '.join(users)}; delete them first, or drop "
-                            f"the definition anyway with DELETE /streams/{name}?force=true (the rules stay, and "
-                            "cannot start again until the stream is created again)")
+            raise RuleError(f"{what} '{name}' is used by rule(s) {', '.join(users)}; delete them first, or drop "
+                            f"the definition anyway with DELETE /{what}s/{name}?force=true (the rules stay, and "
+                            f"cannot start again until the {what} is created again)")
         self.catalog.drop_stream(name)
         self._stream_dropped(name)
 
-    def describe_stream(self, name: str) -> dict[str, Any]:
-        return self.catalog.get_stream(name).describe()
+    def describe_stream(self, name: str, table: bool = False) -> dict[str, Any]:
+        return self.get_definition(name, table).describe()
 
     def list_streams(self) -> list[str]:
-        return [s.name for s in self.catalog.streams()]
+        return [s.name for s in self.catalog.streams() if not s.is_table]
+
+    def list_tables(self) -> list[str]:
+        return [s.name for s in self.catalog.streams() if s.is_table]
 
     # -- hooks ---------------------------------------------------------------------------
     def _stream_users(self, name: str) -> list[str]:

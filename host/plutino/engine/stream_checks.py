@@ -21,6 +21,8 @@ FORMATS = ("json", "binary", "delimited")
 
 def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports this module)
     """Raise :class:`SqlError` for a definition that cannot work."""
+    if stream.is_table:
+        _check_table(stream)
     fmt = stream.format
     if fmt not in FORMATS:
         raise SqlError(
@@ -52,4 +54,29 @@ def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports t
             )
 
 
-__all__ = ["FORMATS", "check_stream"]
+def _check_table(table: Any) -> None:
+    name = table.name
+    if table.kind not in ("scan", "lookup"):
+        raise SqlError(f"table '{name}' has KIND=\"{table.option('KIND')}\"",
+                       hint='use KIND="scan" (rows kept from the source) or KIND="lookup" (rows kept by KEY)')
+    if table.kind == "lookup" and not table.key:
+        raise SqlError(f"lookup table '{name}' has no KEY",
+                       hint='name the field that identifies a row: WITH (..., KIND="lookup", KEY="id")')
+    if table.key and not table.schemaless and table.key not in dict(table.fields):
+        raise SqlError(f"KEY=\"{table.key}\" names no field of table '{name}'",
+                       hint=f"{did_you_mean(table.key, dict(table.fields))} fields: {listing(dict(table.fields))}".strip())
+    size = table.option("RETAIN_SIZE")
+    if size is not None and not (size.isdigit() and int(size) <= MAX_TABLE_ROWS):
+        raise SqlError(f"table '{name}' has RETAIN_SIZE=\"{size}\"",
+                       hint=f"give a whole number of rows from 0 (the host's limit) to {MAX_TABLE_ROWS}")
+    for option in ("SHARED", "TIMESTAMP"):
+        if option == "SHARED" and (table.option("SHARED") or "false").lower() == "false":
+            continue
+        if table.option(option):
+            raise SqlError(f"{option} is a property of streams, not of table '{name}'", hint="remove it")
+
+
+#: the most rows a table keeps (RETAIN_SIZE=0 and a lookup table's keys alike)
+MAX_TABLE_ROWS = 10_000_000
+
+__all__ = ["FORMATS", "MAX_TABLE_ROWS", "check_stream"]

@@ -16,8 +16,7 @@ no grammar for eKuiper's CREATE STREAM.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import pyarrow as pa
 from sqlglot.dialects.mysql import MySQL
@@ -27,114 +26,13 @@ from sqlglot.tokens import Token, TokenType
 from .errors import SqlError
 from .hints import did_you_mean, line_col
 from .stream_checks import FORMATS, check_stream
-from .types import SCALAR_TYPES, type_name
-
-#: The WITH properties a stream accepts (eKuiper's names), with their defaults.
-STREAM_OPTIONS: dict[str, str | None] = {
-    "DATASOURCE": "",
-    "TYPE": "mqtt",
-    "FORMAT": "json",
-    "CONF_KEY": "default",
-    "TIMESTAMP": None,
-    "TIMESTAMP_FORMAT": None,
-    "KEY": None,
-    "SHARED": "false",
-    "STRICT_VALIDATION": "false",
-    "SCHEMAID": None,
-    "DELIMITER": None,
-}
+from .stream_def import (STREAM_OPTIONS, TABLE_OPTIONS, CreateStream, DescribeStream, DropStream, ShowStreams, Statement,
+                         StreamDef)
+from .types import SCALAR_TYPES
 
 _TYPES_HINT = "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), struct(<field> <type>, ...)"
-_STATEMENTS_HINT = "a stream statement is CREATE STREAM, DROP STREAM, DESCRIBE STREAM or SHOW STREAMS"
-
-
-@dataclass(frozen=True)
-class StreamDef:
-    """One stream: its name, its fields (empty when schemaless) and its WITH properties.
-
-    ``options`` holds every stream property with upper-case keys, defaults filled in;
-    ``props`` the source plugin's own properties as written (name, value: a string, or a
-    number or boolean written without quotes), ``prop_places`` where each name is in ``sql``;
-    ``sql`` is the statement that created it, which is also what the store keeps.
-    """
-
-    name: str
-    fields: tuple[tuple[str, pa.DataType], ...]
-    options: tuple[tuple[str, str], ...]
-    sql: str
-    schemaless: bool = field(default=False)
-    props: tuple[tuple[str, Any], ...] = ()
-    prop_places: tuple[tuple[str, int], ...] = field(default=(), compare=False)
-
-    @property
-    def schema(self) -> pa.Schema | None:
-        """The Arrow schema of the stream's batches; None for a schemaless stream."""
-        if self.schemaless:
-            return None
-        return pa.schema([pa.field(n, t) for n, t in self.fields])
-
-    def option(self, key: str) -> str | None:
-        return dict(self.options).get(key.upper())
-
-    @property
-    def type(self) -> str:
-        return self.option("TYPE") or "mqtt"
-
-    @property
-    def datasource(self) -> str:
-        return self.option("DATASOURCE") or ""
-
-    @property
-    def format(self) -> str:
-        return (self.option("FORMAT") or "json").lower()
-
-    @property
-    def conf_key(self) -> str:
-        return self.option("CONF_KEY") or "default"
-
-    @property
-    def timestamp(self) -> str | None:
-        return self.option("TIMESTAMP")
-
-    def source_properties(self) -> dict[str, Any]:
-        """What the stream adds to its source's config: eKuiper's reserved keys ``datasource``
-        and ``format`` (the plugin's yaml ``default:`` and CONF_KEY sections come first)."""
-        props: dict[str, Any] = {"format": self.format}
-        if self.datasource:
-            props["datasource"] = self.datasource
-        return props
-
-    def describe(self) -> dict[str, Any]:
-        """eKuiper's ``GET /streams/{id}`` shape, with type names spelled out."""
-        return {
-            "Name": self.name,
-            "StreamFields": [{"Name": n, "FieldType": type_name(t)} for n, t in self.fields],
-            "Options": {**{k.lower(): v for k, v in self.options if v is not None}, **dict(self.props)},
-            "Statement": self.sql,
-        }
-
-
-@dataclass(frozen=True)
-class CreateStream:
-    stream: StreamDef
-
-
-@dataclass(frozen=True)
-class DropStream:
-    name: str
-
-
-@dataclass(frozen=True)
-class DescribeStream:
-    name: str
-
-
-@dataclass(frozen=True)
-class ShowStreams:
-    pass
-
-
-Statement = Union[CreateStream, DropStream, DescribeStream, ShowStreams]
+_STATEMENTS_HINT = ("a stream statement is CREATE, DROP or DESCRIBE STREAM (or TABLE), SHOW STREAMS or "
+                    "SHOW TABLES")
 
 
 def parse_stream_statement(sql: str) -> Statement:
@@ -207,33 +105,25 @@ class _StreamParser:
     def statement(self) -> Statement:
         first = self._peek()
         verb = self._word(first)
-        if verb == "CREATE":
+        if verb in ("CREATE", "DROP", "DESCRIBE", "DESC", "SHOW"):
             self.pos += 1
-            kind = self._peek()
-            if self._word(kind) == "TABLE":
-                raise self._error(
-                    "CREATE TABLE is not supported",
-                    kind,
-                    "Plutino has streams only: CREATE STREAM name (...) WITH (...)",
-                )
-            self._expect("STREAM", _STATEMENTS_HINT)
-            return CreateStream(self._create())
-        if verb in ("DROP", "DESCRIBE", "DESC"):
-            self.pos += 1
-            self._expect("STREAM", _STATEMENTS_HINT)
-            name, _ = self._name("a stream name")
+            noun = self._word(self._peek())
+            table = noun in ("TABLE", "TABLES")
+            if verb == "SHOW":
+                self._expect("TABLES" if table else "STREAMS", _STATEMENTS_HINT)
+                self._end()
+                return ShowStreams(table)
+            self._expect("TABLE" if table else "STREAM", _STATEMENTS_HINT)
+            if verb == "CREATE":
+                return CreateStream(self._create(table))
+            name, _ = self._name(f"a {noun.lower()} name")
             self._end()
-            return DropStream(name) if verb == "DROP" else DescribeStream(name)
-        if verb == "SHOW":
-            self.pos += 1
-            self._expect("STREAMS", _STATEMENTS_HINT)
-            self._end()
-            return ShowStreams()
+            return DropStream(name, table) if verb == "DROP" else DescribeStream(name, table)
         got = "nothing" if first is None else f"'{first.text}'"
         raise self._error(f"expected a stream statement, got {got}", first, _STATEMENTS_HINT)
 
-    def _create(self) -> StreamDef:
-        name, _ = self._name("a stream name")
+    def _create(self, table: bool = False) -> StreamDef:
+        name, _ = self._name("a table name" if table else "a stream name")
         self._expect(
             "(",
             "write the fields in brackets after the name, or '()' for a schemaless stream: "
@@ -243,12 +133,13 @@ class _StreamParser:
         if self._word(self._peek()) != ")":
             fields = self._fields(closing_hint="separate fields with ',' and close the list with ')'")
         self._expect(")")
-        options, props, places = self._with(name)
+        options, props, places = self._with(name, table)
         self._end()
         lead = len(self.sql) - len(self.sql.lstrip())  # offsets into the stripped statement
         stream = StreamDef(
             name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields,
             props=tuple(props.items()), prop_places=tuple((k, at - lead) for k, at in places.items()),
+            kind=(options.get("KIND") or "scan").lower() if table else "stream",
         )
         check_stream(stream)
         return stream
@@ -311,10 +202,11 @@ class _StreamParser:
         hint = did_you_mean(word, [*SCALAR_TYPES, "array", "struct"])
         raise self._error(f"unknown type '{tok.text}' for field '{fname}'", tok, f"{hint} {_TYPES_HINT}".strip())
 
-    def _with(self, stream: str) -> tuple[dict[str, str | None], dict[str, Any], dict[str, int]]:
+    def _with(self, stream: str, table: bool) -> tuple[dict[str, str | None], dict[str, Any], dict[str, int]]:
         """The stream's properties (defaults filled in), the plugin's (as written) and where
         each of the plugin's names is."""
-        options: dict[str, str | None] = dict(STREAM_OPTIONS)
+        known = {**STREAM_OPTIONS, **TABLE_OPTIONS} if table else STREAM_OPTIONS
+        options: dict[str, str | None] = dict(known)
         props: dict[str, Any] = {}
         places: dict[str, int] = {}
         tok = self._peek()
@@ -346,8 +238,11 @@ class _StreamParser:
                     value_tok,
                     f'write {key_tok.text}="{value_tok.text}"',
                 )
-            if key in STREAM_OPTIONS:
+            if key in known:
                 options[key] = value_tok.text
+            elif key in TABLE_OPTIONS:
+                raise self._error(f"{key} is a property of tables", key_tok,
+                                  f"remove it, or create a table: CREATE TABLE {stream} (...) WITH (...)")
             else:  # the source plugin's own: checked against it when the stream is created
                 props[key_tok.text] = _VALUE_TOKENS[value_tok.token_type](value_tok.text)
                 places[key_tok.text] = key_tok.start

@@ -1,0 +1,62 @@
+"""The rows of a table, kept up to date by its source, for JOINs to read.
+
+A table (``CREATE TABLE``) is fed by its source like a stream, but its rows are state, not
+events: each rule that joins it keeps a :class:`TableState` (eKuiper's tables are per rule as
+well), which its source's batches update and the rule's join reads as one Arrow batch.
+
+- With a ``KEY`` (required for ``KIND="lookup"``) a row replaces the row of the same key: the
+  table is the newest row of every key. Rows with a null key are not kept.
+- Without one (a scan table) the table is the newest rows, up to ``RETAIN_SIZE``.
+
+Either way the table holds at most :data:`~.stream_checks.MAX_TABLE_ROWS` rows, the oldest
+going first. An update is vectorised: the new batch is appended and, with a key, the last row
+of each key is taken (one group-by over the table), so it costs the table's size per batch,
+not Python per row. A join reads :meth:`TableState.rows`, which is replaced, never changed,
+so the source's thread and the rule's operators need no lock.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .stream_checks import MAX_TABLE_ROWS
+from .stream_def import StreamDef
+from .windows import concat_batches
+
+_ROW = "__row"
+
+
+class TableState:
+    """The current rows of ``table`` (None until its source gave any)."""
+
+    def __init__(self, table: StreamDef) -> None:
+        self.table = table
+        self.key = table.key
+        self.limit = min(table.retain_size or MAX_TABLE_ROWS, MAX_TABLE_ROWS)
+        self.rows: pa.RecordBatch | None = None
+        self.complete = False  # its source ended (a bounded source: a file read to its end)
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        rows = batch if self.rows is None else concat_batches([self.rows, batch])
+        if self.key is not None:
+            rows = _newest_per_key(rows, self.key)
+        if rows.num_rows > self.limit:
+            rows = rows.slice(rows.num_rows - self.limit)
+        self.rows = rows
+
+
+def _newest_per_key(rows: pa.RecordBatch, key: str) -> pa.RecordBatch:
+    """The last row of each non-null ``key``, in the order of those last rows."""
+    i = rows.schema.get_field_index(key)
+    if i < 0:
+        return rows.slice(0, 0)
+    table = pa.table({"k": rows.column(i), _ROW: pa.array(range(rows.num_rows), pa.int64())})
+    last = table.filter(pc.is_valid(table.column("k"))).group_by("k", use_threads=False).aggregate([(_ROW, "max")])
+    picked = last.column(f"{_ROW}_max").combine_chunks()
+    return rows.take(pc.take(picked, pc.array_sort_indices(picked)))
+
+
+__all__ = ["TableState"]
