@@ -13,7 +13,8 @@ Property names match case-insensitively and are stored under the plugin's spelli
 (:func:`plutino.io.options.canonical`). A built-in plugin refuses a property it does not have, with
 the closest name; an installed plugin is checked against the properties its ``<type>.json``
 declares, when it declares some. Secrets (``password``, tokens, ...) are shown as ``******``; a
-write that sends ``******`` back keeps the stored value (eKuiper's masking).
+write that sends ``******`` back keeps the stored value (eKuiper's masking; :mod:`plutino.secrets`
+says what a secret is).
 """
 
 from __future__ import annotations
@@ -34,9 +35,7 @@ from plutino.errors import PlutinoError
 from plutino.io.mqtt_connection import CONNECTION_KEYS
 from plutino.io.options import RESERVED_SOURCE_KEYS, canonical
 from plutino.io.sink_props import COMMON_KEYS, ENGINE_KEYS
-
-MASK = "******"
-_SECRET_WORDS = ("password", "token", "secret", "apikey", "accesskey")
+from plutino.secrets import MASK, masked, masks_left, restore_masked
 
 _SINK_COMMON = frozenset(COMMON_KEYS) | ENGINE_KEYS
 #: The properties of each built-in, as its ``create`` reads them (kind -> type -> names).
@@ -70,19 +69,6 @@ class ConfKeyNotFound(NotFoundError):
     def __init__(self, what: str, name: str, known: list[str], where: str) -> None:
         self.what, self.name = what, name
         PlutinoError.__init__(self, f"{what} '{name}' not found; {where}: {', '.join(sorted(known)) or 'none'}")
-
-
-def is_secret(name: str) -> bool:
-    low = name.lower().replace("_", "")
-    return any(word in low for word in _SECRET_WORDS)
-
-
-def masked(value: Any) -> Any:
-    """``value`` (a section, or a whole document of sections) with every secret as ``******``."""
-    if isinstance(value, Mapping):
-        return {k: (MASK if isinstance(k, str) and is_secret(k) and v not in (None, "") else masked(v))
-                for k, v in value.items()}
-    return value
 
 
 class ConfKeys:
@@ -164,13 +150,11 @@ class ConfKeys:
                 raise ConfKeyError(
                     f"{kind} '{plugin}' conf key '{key}': unknown property '{name}'; {hint}"
                     f"its properties are {', '.join(sorted(known, key=str.lower))}")
-        previous = canonical(old or {}, out)
-        for name, value in list(out.items()):
-            if value == MASK and is_secret(name):
-                if name not in previous:
-                    raise ConfKeyError(f"{kind} '{plugin}' conf key '{key}': '{name}' is {MASK} (a masked secret) "
-                                       "but no value is stored to keep; send the secret itself")
-                out[name] = previous[name]
+        out = restore_masked(out, canonical(old or {}, out))
+        left = masks_left(out)
+        if left:
+            raise ConfKeyError(f"{kind} '{plugin}' conf key '{key}': '{left[0]}' is {MASK} (a masked secret) "
+                               "but no value is stored to keep; send the secret itself")
         return out
 
     # -------------------------------------------------------------- writing
@@ -236,4 +220,4 @@ class ConfKeys:
             pass
 
 
-__all__ = ["BUILTIN_PROPERTIES", "ConfKeyError", "ConfKeyNotFound", "ConfKeys", "MASK", "is_secret", "masked"]
+__all__ = ["BUILTIN_PROPERTIES", "ConfKeyError", "ConfKeyNotFound", "ConfKeys", "MASK", "masked"]

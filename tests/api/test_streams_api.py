@@ -23,11 +23,15 @@ def test_stream_is_created_listed_described_updated_and_dropped(client):
     assert client.get("/streams").json() == []
 
 
-def test_a_body_sent_without_json_content_type_is_read_as_json_as_ekuiper_does(client):
-    # curl -X POST .../streams -d '{...}' sends application/x-www-form-urlencoded
+def test_a_body_sent_without_json_content_type_is_refused_with_415(client):
+    # curl -X POST .../streams -d '{...}' sends application/x-www-form-urlencoded, as a web page's form can
     r = client.post("/streams", content=b'{"sql": "CREATE STREAM s2 () WITH (TYPE=\\"memory\\", DATASOURCE=\\"t\\")"}',
                     headers={"content-type": "application/x-www-form-urlencoded"})
-    assert r.status_code == 201, r.text
+    assert (r.status_code, r.json()["message"]) == (415, (
+        "POST /streams: the body is sent as 'application/x-www-form-urlencoded', and this API reads JSON bodies only:"
+        " send the header 'Content-Type: application/json' (curl: -H 'Content-Type: application/json'); the"
+        " plutino CLI sends it"))
+    assert client.get("/streams").json() == []
 
 
 def test_bad_sql_is_400_with_the_sql_error_code_and_its_place(client):

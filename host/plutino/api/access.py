@@ -1,117 +1,84 @@
-"""Who may change what, and how much a request may send: the API's front door.
+"""Who may use the API, from where, and how much a request may send: the API's front door.
 
-Two guards, both pure ASGI (they run before routing, for every path, at no cost per GET):
+One pure-ASGI guard runs before routing, for every path, in this order:
 
-- **A bearer token** (optional). When set, every request that can change something (any
-  method but GET, HEAD and OPTIONS) must carry ``Authorization: Bearer <token>``; reading
-  stays open, as eKuiper's API is. Without it: 401 in the API's error shape.
-- **A body-size limit.** A request body over ``max_body_bytes`` is refused with 413 before
-  the route reads it (checked against ``Content-Length`` first, then while receiving, so a
-  chunked upload cannot get round it). Every body of this API is a small JSON document:
-  packages travel by URL, not in the request.
+1. **Host and Origin** (:mod:`plutino.api.origin`): a request for a host name that is not the
+   server's (DNS rebinding), or sent by a web page of another site, is refused with 403.
+2. **A bearer token** (optional). When set, every request needs ``Authorization: Bearer
+   <token>`` (401 otherwise), GETs too, as Jupyter Server and Home Assistant ask: the answers
+   name rules, brokers and files. ``api.public_reads: true`` lets GET and HEAD through without
+   it, answering ``$PLUTINO_HOME`` wherever the data directory's path would be shown; exports
+   (``/data/export``, ``/ruleset/export``) hold secrets unmasked and need the token always.
+   ``/ping`` and the API's own documentation (``/docs``, ``/openapi.json``) stay open.
+3. **JSON only.** A POST, PUT, PATCH or DELETE with a body must say ``Content-Type:
+   application/json`` (415 otherwise). A browser cannot send that to another site without
+   asking first (a CORS preflight), so a page cannot slip a request past the Origin check.
+4. **A body-size limit.** A request body over ``max_body_bytes`` is refused with 413 before
+   the route reads it (checked against ``Content-Length`` first, then while receiving, so a
+   chunked upload cannot get round it). Packages travel by URL, not in the request.
 
 Settings, lowest precedence first: the defaults, the ``api:`` section of
-``$PLUTINO_HOME/etc/plutino.yaml`` (``token``, ``max_body_bytes``), then the environment
-(``PLUTINO_TOKEN``, ``PLUTINO_MAX_BODY_BYTES``). The server binds 127.0.0.1 unless told
-otherwise (``--host``); set a token before listening on any other interface.
+``$PLUTINO_HOME/etc/plutino.yaml``, then the environment (:mod:`plutino.api.access_settings`);
+docs/security.md explains each.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from plutino.config import DataDir
-from plutino.errors import PlutinoError
+from .access_settings import AccessSettings, load_access_settings
+from .origin import host_refusal, origin_refusal
 
-#: Methods that only read: open even when a token is set.
+#: Methods that only read.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True)
-class AccessSettings:
-    """The API's guards. ``token`` None: no token needed (the default, on loopback)."""
-
-    token: str | None = None
-    max_body_bytes: int = 1024 * 1024
-
-
-def load_access_settings(data: DataDir | None, environ: Mapping[str, str] | None = None) -> AccessSettings:
-    """Defaults, overlaid by ``api:`` in ``etc/plutino.yaml``, overlaid by the environment."""
-    token: str | None = None
-    limit = AccessSettings.max_body_bytes
-    path = data.settings_file if data is not None else None
-    if path is not None and path.is_file():
-        import yaml
-
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise PlutinoError(f"{path} is not valid YAML ({exc}); fix or remove the file") from exc
-        section = doc.get("api", {}) if isinstance(doc, dict) else {}
-        if not isinstance(section, dict):
-            raise PlutinoError(f"{path}: 'api' must be a mapping with token and max_body_bytes, got {section!r}")
-        unknown = sorted(set(section) - {"token", "max_body_bytes"})
-        if unknown:
-            raise PlutinoError(f"{path}: unknown setting api.{unknown[0]}; known: api.token, api.max_body_bytes")
-        token = section.get("token", token)
-        limit = _positive(section.get("max_body_bytes", limit), f"{path}: api.max_body_bytes")
-    env = os.environ if environ is None else environ
-    token = env.get("PLUTINO_TOKEN", token)
-    if "PLUTINO_MAX_BODY_BYTES" in env:
-        limit = _positive(env["PLUTINO_MAX_BODY_BYTES"], "PLUTINO_MAX_BODY_BYTES")
-    if token is not None and not isinstance(token, str):
-        raise PlutinoError(f"the API token must be a string, got {type(token).__name__}; quote it in the YAML")
-    return AccessSettings(token=token or None, max_body_bytes=limit)
-
-
-def _positive(value: Any, origin: str) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1 or isinstance(value, bool):
-        raise PlutinoError(f"{origin} = {value!r} is not a positive number of bytes (default 1048576)")
-    return number
-
+#: Paths open to anyone, even with a token: the health check and the API's documentation.
+OPEN_PATHS = frozenset({"/ping", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+#: Reads that need the token even with ``public_reads``: they answer secrets unmasked.
+PRIVATE_READS = ("/data/export", "/ruleset/export")
+#: What an unauthenticated public read sees in place of the data directory's path.
+HIDDEN_DATA_DIR = "$PLUTINO_HOME"
 
 class AccessGuard:
-    """ASGI middleware: the token on mutating requests, and the body-size limit."""
+    """ASGI middleware: Host and Origin, the token, JSON bodies, and the body-size limit.
 
-    def __init__(self, app: Any, settings: AccessSettings) -> None:
+    ``hidden_path``: the data directory, shown as ``$PLUTINO_HOME`` to unauthenticated readers."""
+
+    def __init__(self, app: Any, settings: AccessSettings, hidden_path: str | None = None) -> None:
         self.app = app
         self.settings = settings
         self._expected = settings.token.encode() if settings.token else None
+        self._hidden = [(p, HIDDEN_DATA_DIR.encode()) for p in _spellings(hidden_path)] if hidden_path else []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method = scope["method"]
-        if self._expected is not None and method not in READ_METHODS:
-            given = dict(scope["headers"]).get(b"authorization")
-            if given is None:
-                await _refuse(send, 401, "Unauthorized", f"{method} requests to this server need a bearer token:"
-                              " send the header 'Authorization: Bearer <token>' with the server's token"
-                              " (PLUTINO_TOKEN); GET requests need none")
-                return
-            scheme, _, credentials = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self._expected):
-                await _refuse(send, 401, "Unauthorized", "the bearer token is not this server's; send"
-                              " 'Authorization: Bearer <token>' with the token the server was started with"
-                              " (PLUTINO_TOKEN or api.token in etc/plutino.yaml)")
-                return
+        method, path = scope["method"], scope["path"]
+        headers = dict(scope["headers"])
+        refusal = self._browser_refusal(scope, headers)
+        if refusal is not None:
+            await _refuse(send, 403, "Forbidden", refusal)
+            return
+        refusal, authenticated = self._token_refusal(method, path, headers.get(b"authorization"))
+        if refusal is not None:
+            await _refuse(send, 401, "Unauthorized", refusal)
+            return
         limit = self.settings.max_body_bytes
-        length = dict(scope["headers"]).get(b"content-length")
+        length = headers.get(b"content-length")
+        if method in READ_METHODS:
+            if not authenticated and self._hidden and method == "GET":
+                send = _Rewriting(send, self._hidden)
+            await self.app(scope, receive, send)
+            return
+        has_body = (length is not None and length.strip() not in (b"", b"0")) or b"transfer-encoding" in headers
+        given = headers.get(b"content-type")
+        if has_body and (given is None or given.split(b";")[0].strip().lower() != b"application/json"):
+            await _refuse(send, 415, "UnsupportedMediaType", _not_json(method, path, given))
+            return
         if length is not None and length.isdigit() and int(length) > limit:
             await _refuse(send, 413, "RequestTooLarge", _too_large(int(length), limit))
-            return
-        if method in READ_METHODS:
-            await self.app(scope, receive, send)
             return
         # Read the (small) body here, so an oversized one is refused before any route sees it.
         chunks: list[bytes] = []
@@ -139,6 +106,86 @@ class AccessGuard:
 
         await self.app(scope, replay, send)
 
+    def _browser_refusal(self, scope: dict[str, Any], headers: dict[bytes, bytes]) -> str | None:
+        settings = self.settings
+        host = headers.get(b"host")
+        host_text = host.decode("latin-1") if host is not None else None
+        if host_text is not None:
+            refusal = host_refusal(host_text, scope, settings.allowed_hosts, settings.bind_host)
+            if refusal is not None:
+                return refusal
+        origin = headers.get(b"origin")
+        if origin is not None:
+            return origin_refusal(origin.decode("latin-1"), scope, host_text, settings.allowed_origins)
+        return None
+
+    def _token_refusal(self, method: str, path: str, given: bytes | None) -> tuple[str | None, bool]:
+        """(why the request is refused or None, whether it carries the token)."""
+        if self._expected is None:
+            return None, True
+        if given is not None:
+            scheme, _, credentials = given.partition(b" ")
+            if scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), self._expected):
+                return None, True
+            return ("the bearer token is not this server's; send 'Authorization: Bearer <token>' with the token the"
+                    " server was started with (PLUTINO_TOKEN or api.token in etc/plutino.yaml)"), False
+        if method == "OPTIONS" or path in OPEN_PATHS:
+            return None, False
+        public = self.settings.public_reads
+        if method in ("GET", "HEAD") and public and not path.startswith(PRIVATE_READS):
+            return None, False
+        ask = (f"{method} requests to this server need a bearer token: send the header 'Authorization: Bearer"
+               " <token>' with the server's token (PLUTINO_TOKEN)")
+        if method not in READ_METHODS:
+            return ask + ("; GET requests need none" if public else ""), False
+        if public:
+            return (f"{method} {path} needs the bearer token even though reads are public, because an export holds"
+                    " secrets unmasked: send the header 'Authorization: Bearer <token>' with the server's token"
+                    " (PLUTINO_TOKEN)"), False
+        return ask + ("; to let anyone read without it, set api.public_reads: true in etc/plutino.yaml"
+                      " (PLUTINO_PUBLIC_READS=1)"), False
+
+
+def _spellings(path: str) -> list[bytes]:
+    """The data directory's path as it appears in a JSON answer and in a text one."""
+    escaped = json.dumps(path)[1:-1]
+    return sorted({escaped.encode(), path.encode()}, key=len, reverse=True)
+
+
+class _Rewriting:
+    """A ``send`` that replaces byte strings in a whole (buffered) response body."""
+
+    def __init__(self, send: Any, replacements: list[tuple[bytes, bytes]]) -> None:
+        self.send = send
+        self.replacements = replacements
+        self.start: dict[str, Any] | None = None
+        self.chunks: list[bytes] = []
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.start = message
+            return
+        if message["type"] != "http.response.body" or self.start is None:
+            await self.send(message)
+            return
+        self.chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(self.chunks)
+        for old, new in self.replacements:
+            body = body.replace(old, new)
+        headers = [(k, v) for k, v in self.start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await self.send({**self.start, "headers": headers})
+        await self.send({"type": "http.response.body", "body": body})
+
+
+def _not_json(method: str, path: str, given: bytes | None) -> str:
+    sent = f"as {given.decode('latin-1')!r}" if given is not None else "without a Content-Type"
+    return (f"{method} {path}: the body is sent {sent}, and this API reads JSON bodies only: send the header"
+            " 'Content-Type: application/json' (curl: -H 'Content-Type: application/json'); the plutino CLI"
+            " sends it")
+
 
 def _too_large(length: int | None, limit: int) -> str:
     size = f"{length} bytes" if length is not None else f"more than {limit} bytes"
@@ -156,4 +203,4 @@ async def _refuse(send: Any, status: int, kind: str, message: str) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["AccessGuard", "AccessSettings", "READ_METHODS", "load_access_settings"]
+__all__ = ["AccessGuard", "AccessSettings", "HIDDEN_DATA_DIR", "OPEN_PATHS", "READ_METHODS", "load_access_settings"]

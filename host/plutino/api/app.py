@@ -2,8 +2,8 @@
 
 ``create_app(host)`` assembles the routers; the host is reached by each route through
 ``request.app.state.host``. In front of them all stands :class:`~plutino.api.access.AccessGuard`:
-the optional bearer token on mutating requests and the body-size limit. The app does not
-start or stop the host: whoever made the host owns it (``plutino serve``, a test).
+the Host and Origin checks, the optional bearer token, JSON bodies only and the body-size limit.
+The app does not start or stop the host: whoever made the host owns it (``plutino serve``, a test).
 ``create_app(None)`` gives an app whose only use is its OpenAPI spec
 (``python -m plutino.api.openapi``).
 """
@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 
 from plutino import __version__
@@ -31,9 +32,12 @@ Plutino's REST API. Paths, bodies, status codes and the error shape `{"error": c
 follow eKuiper's (default port 9081), so eKuiper scripts and tools work unchanged. Additions are on
 new paths: `/plugins/{kind}s/{name}/check`, `/query` and `/metrics`. See docs/rest.md.
 
-When the server has a token (`PLUTINO_TOKEN`), every POST, PUT and DELETE needs the header
-`Authorization: Bearer <token>` (401 otherwise); GET requests stay open. Request bodies over
-`max_body_bytes` (1 MiB by default) are refused with 413.
+Request bodies are JSON and must be sent with `Content-Type: application/json` (415 otherwise).
+When the server has a token (`PLUTINO_TOKEN`), every request needs the header
+`Authorization: Bearer <token>` (401 otherwise; `api.public_reads` opens GETs). A `Host` that does
+not name the server, or an `Origin` of another site, is refused with 403. Secrets in answers read
+`******`. Request bodies over `max_body_bytes` (1 MiB by default) are refused with 413. See
+docs/security.md.
 """
 
 
@@ -60,38 +64,22 @@ def go_arch() -> str:
     return _GO_ARCH.get(machine.lower(), machine.lower())
 
 
-class JsonBodies:
-    """Read every POST/PUT body as JSON, whatever its Content-Type says.
-
-    eKuiper does, and its documented calls rely on it: ``curl -X POST .../streams -d '{...}'``
-    sends ``application/x-www-form-urlencoded``. Pure ASGI, so it costs nothing per request."""
-
-    _AS_SENT = (b"application/json", b"multipart/form-data")
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT"):
-            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-            given = dict(scope["headers"]).get(b"content-type", b"")
-            if not given.startswith(self._AS_SENT):
-                scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
-        await self.app(scope, receive, send)
-
-
 def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAPI:
     """The API of ``host`` (a :class:`plutino.host.Host`).
 
-    ``access``: the token and body limit; by default read from the host's data directory
-    (``etc/plutino.yaml``, ``api:``) and the environment (``PLUTINO_TOKEN``)."""
+    ``access``: the token, the allowed origins and hosts, the body limit; by default read from
+    the host's data directory (``etc/plutino.yaml``, ``api:``) and the environment."""
     app = FastAPI(title="Plutino", version=__version__, description=DESCRIPTION, responses=ERROR_RESPONSES)
     app.state.host = host
     install_handlers(app)
-    app.add_middleware(JsonBodies)
     if access is None:
         access = load_access_settings(getattr(host, "data", None)) if host is not None else AccessSettings()
-    app.add_middleware(AccessGuard, settings=access)  # added last: the outermost layer
+    if access.allowed_origins:  # the pages allowed may call across origins: answer their preflights
+        app.add_middleware(CORSMiddleware, allow_origins=list(access.allowed_origins), allow_methods=["*"],
+                           allow_headers=["Authorization", "Content-Type"])
+    data = getattr(host, "data", None)
+    app.add_middleware(AccessGuard, settings=access,  # added last: the outermost layer
+                       hidden_path=str(data.root) if data is not None else None)
 
     @app.get("/ping", tags=["server"], response_class=Response, responses={200: {"description": "The server is up"}})
     async def ping() -> Response:

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from plutino.secrets import mask_text
+
 
 class ServerError(Exception):
     """The server answered with an error, or could not be reached. ``str(e)`` is for the user."""
@@ -48,7 +50,7 @@ class Client:
             raise ServerError(f"{method} {path}: HTTP {exc.code}: {answer}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ServerError(f"cannot reach the Plutino server at {self.url} ({reason}); start it with"
+            raise ServerError(f"cannot reach the Plutino server at {mask_text(self.url)} ({reason}); start it with"
                               " `plutino serve`, or point --url (or PLUTINO_URL) at it") from None
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Request
 from fastapi.responses import Response
 
-from plutino.confkeys import ConfKeys, masked
+from plutino.confkeys import ConfKeys
+from plutino.secrets import masked
 
 from .deps import get_host
 

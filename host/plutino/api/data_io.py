@@ -13,7 +13,9 @@
   exist yet, answering ``imported 1 streams, 0 tables and 2 rules``;
   ``GET|POST /ruleset/export``: streams, tables and rules.
 
-The work is done by :class:`plutino.data_io.DataTransfer`.
+The work is done by :class:`plutino.data_io.DataTransfer`. An export holds every secret as it is
+stored, not masked (as eKuiper's does), so that importing it restores a working server; that is why
+the exports need the token even when ``api.public_reads`` opens other reads (docs/security.md).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict
 
 from plutino.data_io import DataTransfer, ImportFailed
+from plutino.secrets import masked_texts
 
 from .conf_keys import get_conf_keys
 from .deps import get_host
@@ -89,7 +92,7 @@ def data_import(body: ImportBody, partial: str | None = None,
 
 @router.get("/data/import/status", summary="The errors of the last import, by section and name")
 def data_import_status(transfer: DataTransfer = Depends(get_transfer)) -> dict[str, Any]:
-    return transfer.last_status
+    return masked_texts(transfer.last_status)
 
 
 def _download(doc: dict[str, Any]) -> Response:

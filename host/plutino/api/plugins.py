@@ -15,6 +15,7 @@ from fastapi.responses import PlainTextResponse
 
 from plutino.config import KINDS
 from plutino.engine.hints import listing
+from plutino.secrets import masked
 
 from .deps import get_host
 from .errors import BadRequest, Conflict, NotFound
@@ -70,12 +71,13 @@ def _routes(kind: str) -> None:
     @router.get(f"/plugins/{plural}/{{name}}", name=f"describe_{kind}_plugin", summary=f"Describe a {kind} plugin")
     def describe(name: str, host: Any = Depends(get_host)) -> dict[str, Any]:
         """eKuiper's ``{"name", "version"}`` (+ ``functions``), and Plutino's status, error, abi,
-        file, sha256, platform, source and installed_at."""
+        file, sha256, platform, source and installed_at; credentials in ``source`` (the URL it was
+        installed from: ``?access_token=``, ``user:pass@``) as ``******``."""
         require_plugin(host, kind, name)
         info = host.plugins.describe(kind, name)
         if kind != "function":
             info.pop("functions", None)
-        return info
+        return masked(info)
 
     @router.put(f"/plugins/{plural}/{{name}}", response_class=PlainTextResponse, name=f"update_{kind}_plugin",
                 summary=f"Update a {kind} plugin")
@@ -110,7 +112,7 @@ def _routes(kind: str) -> None:
         record = require_plugin(host, kind, name)
         result = probe_plugin(host.data.root / record.file, kind, host.dataplane_settings.probe_timeout_s)
         result.update(status=record.status, error=record.error)
-        return result
+        return masked(result)
 
 
 for _kind in KINDS:

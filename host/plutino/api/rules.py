@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from plutino.engine.ekuiper_status import list_item, rule_status as ekuiper_rule_status
+from plutino.errors import PlutinoError
+from plutino.secrets import MASK, mask_text, masked, masked_texts, masks_left, restore_masked
 
 from .deps import get_host
 from .errors import BadRequest
@@ -17,6 +19,16 @@ from .models import RuleBody, RuleListItem
 from .query import QUERY_PREFIX
 
 router = APIRouter(tags=["rules"])
+
+
+def _refuse_masks(rule: dict[str, Any], kept: bool) -> None:
+    """A secret still ``******`` would be stored as six asterisks: say so instead."""
+    left = masks_left(rule)
+    if left:
+        where = ("the stored rule has no value there to keep" if kept else
+                 f"{MASK} keeps a stored value only when a rule is updated (PUT /rules/{{id}})")
+        raise BadRequest(f"'{left[0]}' of rule '{rule.get('id')}' is {MASK}, a masked secret, and {where};"
+                         " send the secret itself")
 
 
 def _check_id(rule: dict[str, Any]) -> None:
@@ -33,6 +45,7 @@ def create_rule(body: RuleBody, host: Any = Depends(get_host)) -> str:
     and start it (unless ``options.triggered`` is false)."""
     rule = body.to_rule()
     _check_id(rule)
+    _refuse_masks(rule, kept=False)
     created = host.create_rule(rule)
     return f"Rule {created.id} was created successfully."
 
@@ -56,22 +69,33 @@ async def list_rules(request: Request) -> Response:
     host = get_host(request)
     names = {r.id: r.raw.get("name") for r in host.catalog.rules() if r.raw.get("name")}
     items = [list_item(item, names.get(item["id"])) for item in host.list_rules()]
+    for item in items:
+        if item.get("message"):
+            item["message"] = mask_text(item["message"])
     return Response(orjson.dumps(items), media_type="application/json")
 
 
 @router.get("/rules/{rule_id}")
 def describe_rule(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
-    """The rule as it was submitted."""
-    return host.engine.describe_rule(rule_id)
+    """The rule as it was submitted, its secrets (passwords, tokens, credentials in URLs) as ``******``."""
+    return masked(host.engine.describe_rule(rule_id))
 
 
 @router.put("/rules/{rule_id}", response_class=PlainTextResponse)
 def update_rule(rule_id: str, body: RuleBody, host: Any = Depends(get_host)) -> str:
-    """Replace a rule; a running rule restarts with the new definition."""
+    """Replace a rule; a running rule restarts with the new definition. A secret sent back as
+    ``******`` (as GET shows it) keeps the stored value."""
     rule = body.to_rule()
     given = rule.setdefault("id", rule_id)
     if given != rule_id:
         raise BadRequest(f"the body has id '{given}', but the path says '{rule_id}'; make them the same")
+    try:
+        stored = host.engine.describe_rule(rule_id)
+    except PlutinoError:
+        stored = None  # no such rule: update_rule says so
+    if stored is not None:
+        rule = restore_masked(rule, stored)
+        _refuse_masks(rule, kept=True)
     host.update_rule(rule)
     return f"Rule {rule_id} was updated successfully."
 
@@ -107,7 +131,7 @@ def rule_status(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
     ``lastStartTimestamp``, ``lastStopTimestamp``, ``nextStartTimestamp``, then every node's
     metrics (eKuiper's names: ``source_<stream>_0_records_in_total``, ...,
     ``sink_<name>_<i>_0_records_out_total``), plus each plugin function's calls."""
-    return ekuiper_rule_status(host.rule_status(rule_id))
+    return masked_texts(ekuiper_rule_status(host.rule_status(rule_id)))
 
 
 __all__ = ["router"]

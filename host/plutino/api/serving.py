@@ -8,6 +8,7 @@ closes the store, with further signals ignored so that the flush is not cut shor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import logging.handlers
@@ -20,6 +21,7 @@ from typing import Any
 
 from plutino.config import DataDir
 from plutino.errors import PlutinoError
+from plutino.secrets import SecretFilter
 
 log = logging.getLogger("plutino.host")
 
@@ -56,6 +58,7 @@ def configure_logging(data: DataDir, level: str = "info") -> None:
     file.setFormatter(_JsonLines())
     for handler in (stderr, file):
         handler._plutino = True  # type: ignore[attr-defined]
+        handler.addFilter(SecretFilter())  # no password, token or URL credentials in a log line
         root.addHandler(handler)
     root.setLevel(level.upper())
 
@@ -113,13 +116,17 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
         bound_port = sock.getsockname()[1]
         from plutino.api.access import load_access_settings
 
-        access = load_access_settings(data)
+        access = dataclasses.replace(load_access_settings(data), bind_host=host)
         app = create_app(the_host, access)
         if access.token:
-            log.info("POST, PUT and DELETE requests need the bearer token (PLUTINO_TOKEN)")
+            log.info("requests need the bearer token (PLUTINO_TOKEN)%s",
+                     "; GETs are open (api.public_reads)" if access.public_reads else "")
         elif host not in ("127.0.0.1", "::1", "localhost"):
             log.warning("listening on %s without a token: anyone who can reach it can install plugins and"
                         " change rules; set PLUTINO_TOKEN (or api.token in %s)", host, data.settings_file)
+        if host not in ("127.0.0.1", "::1", "localhost") and not access.allowed_hosts:
+            log.info("requests must name this server by an address it listens on (or --host); add the DNS"
+                     " names it is reached by to api.allowed_hosts (PLUTINO_ALLOWED_HOSTS)")
         config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
                                 timeout_graceful_shutdown=0.5)  # the whole stop must fit in 5 s
         server = uvicorn.Server(config)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from plutino.engine.streams import parse_create_stream
+from plutino.secrets import masked
 
 from .deps import get_host
 from .errors import BadRequest
@@ -36,8 +37,9 @@ def list_streams(host: Any = Depends(get_host)) -> list[str]:
 
 @router.get("/streams/{name}")
 def describe_stream(name: str, host: Any = Depends(get_host)) -> dict[str, Any]:
-    """A stream's fields, options and statement (eKuiper's shape: Name, StreamFields, Options)."""
-    return host.engine.describe_stream(name)
+    """A stream's fields, options and statement (eKuiper's shape: Name, StreamFields, Options);
+    credentials written in them (a URL's ``user:pass@``) as ``******``."""
+    return masked(host.engine.describe_stream(name))
 
 
 @router.put("/streams/{name}", response_class=PlainTextResponse)

@@ -19,6 +19,7 @@ import click
 
 from plutino.config import KINDS
 from plutino.errors import PlutinoError
+from plutino.secrets import mask_text, masked
 
 _data_dir_option = click.option(
     "--data-dir", "data_dir", envvar="PLUTINO_HOME", default="plutino_data", show_default=True,
@@ -36,7 +37,7 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except PlutinoError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {mask_text(str(exc))}", err=True)
             sys.exit(1)
 
     return wrapper
@@ -194,13 +195,13 @@ def list_(kind: str | None, as_json: bool, data_dir: Path) -> None:
     """List the installed plugins (of one KIND), with their version and status."""
     records = _manager(data_dir).list(kind)
     if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        click.echo(json.dumps([masked(r.to_dict()) for r in records], indent=2))
         return
     if not records:
         click.echo("no plugins installed" + (f" of kind {kind}" if kind else ""))
     for r in records:
         extra = f"  ({', '.join(r.functions)})" if r.functions else ""
-        error = f"  error: {r.error}" if r.error else ""
+        error = f"  error: {mask_text(r.error)}" if r.error else ""
         click.echo(f"{r.kind:<9} {r.name:<24} {r.version:<10} {r.status}{extra}{error}")
 
 
@@ -212,7 +213,7 @@ def list_(kind: str | None, as_json: bool, data_dir: Path) -> None:
 @_user_errors
 def describe(kind: str, name: str, as_json: bool, data_dir: Path) -> None:
     """Describe an installed plugin: version, status, ABI, functions, file, sha256, error."""
-    info = _manager(data_dir).describe(kind, name)
+    info = masked(_manager(data_dir).describe(kind, name))  # no credentials of the source URL
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return

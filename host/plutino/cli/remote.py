@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from plutino.api.client import ServerError
+from plutino.secrets import mask_text
 
 DEFAULT_URL = "http://127.0.0.1:9081"
 
@@ -37,7 +38,7 @@ def server_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except ServerError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {mask_text(str(exc))}", err=True)
             sys.exit(1)
 
     return wrapper
