@@ -335,7 +335,7 @@ def test_a_rule_with_bad_sql_is_not_created(manager: RuleManager):
     [
         (
             {"id": "r 1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}]},
-            "rule id 'r 1' is not valid; use 1 to 128 letters, digits, '-' or '_'",
+            "rule id 'r 1' is not valid: use 1 to 128 letters, digits, '-' or '_'",
         ),
         (
             {"id": "r1", "actions": [{"log": {}}]},
@@ -361,7 +361,7 @@ def test_a_rule_with_bad_sql_is_not_created(manager: RuleManager):
         ),
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"bufferLength": 0}},
-            "rule 'r1': bufferLength must be a whole number >= 1, got 0",
+            "rule 'r1': bufferLength must be a whole number from 1 to 100000 (batches), got 0",
         ),
         (
             {"id": "r1", "sql": "SELECT * FROM demo", "actions": [{"log": {}}], "options": {"isEventTime": "yes"}},

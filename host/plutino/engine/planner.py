@@ -24,6 +24,7 @@ from .join_plan import JoinInput, JoinPlan, join_inputs, plan_joins
 from .meta_functions import check_meta
 from .plugin_functions import FunctionLookup, FunctionUse
 from .sql import parse_select, position
+from .sql_limits import nesting_guard
 from .streams import StreamDef
 from .types import type_name
 
@@ -87,6 +88,7 @@ class QueryPlan:
         return [a.use for a in self.aggs if a.use is not None]
 
 
+@nesting_guard
 def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLookup) -> QueryPlan:
     """Parse and check ``sql`` against the known ``streams`` and functions."""
     select = parse_select(sql)

@@ -18,6 +18,7 @@ from sqlglot.errors import ParseError, TokenError
 
 from .errors import SqlError
 from .hints import line_col
+from .sql_limits import check_sql_limits, nesting_guard
 
 
 class EkuiperSQL(MySQL):
@@ -34,8 +35,10 @@ _TOKEN_REPR = re.compile(r"<Token token_type: TokenType\.(\w+), text: ([^,]*),.*
 _MISSING = re.compile(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>")
 
 
+@nesting_guard
 def parse_select(sql: str) -> exp.Select:
     """Parse one SELECT statement; raise :class:`SqlError` with the place of a syntax error."""
+    check_sql_limits(sql)
     try:
         tokens = EkuiperSQL().tokenize(sql)
     except TokenError as exc:

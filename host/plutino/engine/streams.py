@@ -23,8 +23,11 @@ from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
+from plutino.names import STREAM_NAME
+
 from .errors import SqlError
 from .hints import did_you_mean, line_col
+from .sql_limits import check_sql_limits
 from .stream_checks import FORMATS, check_stream
 from .stream_def import (STREAM_OPTIONS, TABLE_OPTIONS, CreateStream, DescribeStream, DropStream, ShowStreams, Statement,
                          StreamDef)
@@ -51,6 +54,7 @@ def parse_create_stream(sql: str) -> StreamDef:
 class _StreamParser:
     def __init__(self, sql: str) -> None:
         self.sql = sql
+        check_sql_limits(sql)
         try:
             self.tokens: list[Token] = [t for t in MySQL().tokenize(sql) if t.token_type != TokenType.SEMICOLON]
         except TokenError as exc:
@@ -123,7 +127,9 @@ class _StreamParser:
         raise self._error(f"expected a stream statement, got {got}", first, _STATEMENTS_HINT)
 
     def _create(self, table: bool = False) -> StreamDef:
-        name, _ = self._name("a table name" if table else "a stream name")
+        name, tok = self._name("a table name" if table else "a stream name")
+        if not STREAM_NAME.ok(name):
+            raise self._error(STREAM_NAME.message(name, "table name" if table else None), tok)
         self._expect(
             "(",
             "write the fields in brackets after the name, or '()' for a schemaless stream: "
