@@ -7,16 +7,15 @@ checks the SQL when the rule is created.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from plutino.io.options import canonical
+from plutino.names import RULE_ID
 
 from .errors import RuleError
 from .hints import did_you_mean
-
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+from .sql_limits import check_sql_limits
 
 #: Options a rule accepts, with their defaults (eKuiper's names and meanings).
 DEFAULT_OPTIONS: dict[str, Any] = {
@@ -49,6 +48,17 @@ UNSUPPORTED_OPTIONS: dict[str, tuple[tuple[Any, ...] | None, str]] = {
 
 ISOLATIONS = ("shared", "dedicated")
 
+#: The whole numbers an option may be, inclusive, and their unit: past them a value is a
+#: mistake (``drainTimeout: 10**30`` overflowed the stop's wait), refused when the rule is created.
+OPTION_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "lateTolerance": (0, 86_400_000, "ms"),  # a day
+    "bufferLength": (1, 100_000, "batches"),
+    "drainTimeout": (0, 300_000, "ms"),  # five minutes
+    "pluginTimeout": (0, 3_600_000, "ms"),  # an hour
+    "windowMaxRows": (1, 100_000_000, "rows"),
+    "windowMaxBytes": (1, 64 << 30, "bytes"),  # 64 GiB
+}
+
 #: Properties of an action that the engine handles itself and does not pass to the sink.
 ENGINE_SINK_PROPS: dict[str, Any] = {
     "bufferLength": None,  # the sink queue's size in batches; default: the rule's bufferLength
@@ -56,6 +66,14 @@ ENGINE_SINK_PROPS: dict[str, Any] = {
     "retryInterval": 1000,  # ms between retries
     "omitIfEmpty": True,  # never send empty batches (always true in Plutino)
     "flushInterval": 1000,  # ms: a sink that buffers is flushed this long after a write at the latest; 0: at the end
+}
+
+#: The bounds of the numeric properties in ENGINE_SINK_PROPS, as OPTION_BOUNDS.
+SINK_PROP_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "bufferLength": OPTION_BOUNDS["bufferLength"],
+    "retryCount": (0, 1_000_000, "retries"),
+    "retryInterval": (0, 3_600_000, "ms"),
+    "flushInterval": (0, 3_600_000, "ms"),
 }
 
 
@@ -133,11 +151,12 @@ class RuleDef:
                 f"unknown rule field '{key}'; {hint + ' ' if hint else ''}a rule has id, sql, actions and options"
             )
         rule_id = body.get("id")
-        if not isinstance(rule_id, str) or not _ID.match(rule_id):
-            raise RuleError(f"rule id {rule_id!r} is not valid; use 1 to 128 letters, digits, '-' or '_'")
+        if not RULE_ID.ok(rule_id):
+            raise RuleError(RULE_ID.message(rule_id))
         sql = body.get("sql")
         if not isinstance(sql, str) or not sql.strip():
             raise RuleError(f'rule \'{rule_id}\' has no sql; give the query, e.g. "sql": "SELECT * FROM demo"')
+        check_sql_limits(sql)  # here, before the statement travels to a worker to be parsed
         actions = _actions(rule_id, body.get("actions"))
         options = _options(rule_id, body.get("options") or {})
         if "triggered" in body:
@@ -182,10 +201,10 @@ def _actions(rule_id: str, actions: Any) -> tuple[Action, ...]:
             Action(
                 sink=sink,
                 props=passed,
-                buffer_length=None if buffer is None else _positive(rule_id, f"{sink}.bufferLength", buffer),
-                retry_count=_non_negative(rule_id, f"{sink}.retryCount", engine.get("retryCount", 0)),
-                retry_interval_ms=_non_negative(rule_id, f"{sink}.retryInterval", engine.get("retryInterval", 1000)),
-                flush_interval_ms=_non_negative(rule_id, f"{sink}.flushInterval", engine.get("flushInterval", 1000)),
+                buffer_length=None if buffer is None else _bounded(rule_id, sink, "bufferLength", buffer),
+                retry_count=_bounded(rule_id, sink, "retryCount", engine.get("retryCount", 0)),
+                retry_interval_ms=_bounded(rule_id, sink, "retryInterval", engine.get("retryInterval", 1000)),
+                flush_interval_ms=_bounded(rule_id, sink, "flushInterval", engine.get("flushInterval", 1000)),
             )
         )
     return tuple(out)
@@ -216,10 +235,8 @@ def _options(rule_id: str, given: Any) -> dict[str, Any]:
             options[key] = value
         elif isinstance(default, bool):
             options[key] = _bool(rule_id, key, value)
-        elif key in ("bufferLength", "windowMaxRows", "windowMaxBytes"):
-            options[key] = _positive(rule_id, key, value)
         else:
-            options[key] = _non_negative(rule_id, key, value)
+            options[key] = _bounded(rule_id, None, key, value)
     return options
 
 
@@ -229,16 +246,15 @@ def _bool(rule_id: str, key: str, value: Any) -> bool:
     raise RuleError(f"rule '{rule_id}': option {key} must be true or false, got {value!r}")
 
 
-def _non_negative(rule_id: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RuleError(f"rule '{rule_id}': {key} must be a whole number >= 0, got {value!r}")
+def _bounded(rule_id: str, sink: str | None, key: str, value: Any) -> int:
+    """A whole number within the option's (``sink`` None) or the sink property's bounds."""
+    low, high, unit = (OPTION_BOUNDS if sink is None else SINK_PROP_BOUNDS)[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise RuleError(f"rule '{rule_id}': {key if sink is None else f'{sink}.{key}'} must be a whole number"
+                        f" from {low} to {high} ({unit}), got {shown}")
     return value
 
 
-def _positive(rule_id: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RuleError(f"rule '{rule_id}': {key} must be a whole number >= 1, got {value!r}")
-    return value
-
-
-__all__ = ["Action", "DEFAULT_OPTIONS", "ENGINE_SINK_PROPS", "RuleDef", "UNSUPPORTED_OPTIONS"]
+__all__ = ["Action", "DEFAULT_OPTIONS", "ENGINE_SINK_PROPS", "OPTION_BOUNDS", "RuleDef", "SINK_PROP_BOUNDS",
+           "UNSUPPORTED_OPTIONS"]
