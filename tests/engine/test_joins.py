@@ -123,3 +123,20 @@ def test_tables_and_streams_share_names_and_answer_as_ekuiper(manager: RuleManag
     with pytest.raises(Exception, match="table 't' is used by rule\\(s\\) r"):
         manager.drop_stream("t", table=True)
     assert manager.exec_stream_sql("DESCRIBE TABLE t")["Options"]["kind"] == "scan"
+
+
+def test_a_memory_sink_with_rowkind_updates_and_deletes_a_lookup_tables_rows(h: Harness):
+    h.stream("upd", "id BIGINT, name STRING, action STRING")
+    h.stream("ev", "id BIGINT")
+    table(h, "names", "id BIGINT, name STRING", 'KIND="lookup", KEY="id"')
+    writer = h.rule("w", "SELECT * FROM upd", actions=[{"memory": {"topic": "tbl_names", "rowkindField": "action",
+                                                                   "keyField": "id"}}])
+    r = h.rule("j", "SELECT ev.id, name FROM ev LEFT JOIN names ON ev.id = names.id")
+    state = lambda: h.manager.runtime("j").status()  # noqa: E731
+    wait_for(lambda: state()["source_names_0_connection_status"] == 1, "the table's source to subscribe")
+    writer.feed([{"id": 1, "name": "a", "action": "insert"}, {"id": 2, "name": "b", "action": "insert"}])
+    wait_for(lambda: state()["source_names_0_records_out_total"] == 2, "the inserts")
+    writer.feed([{"id": 1, "name": None, "action": "delete"}, {"id": 2, "name": "B", "action": "update"}])
+    wait_for(lambda: state()["source_names_0_records_out_total"] == 4, "the delete and the update")
+    r.feed([{"id": 1}, {"id": 2}])
+    assert r.rows() == [{"id": 1, "name": None}, {"id": 2, "name": "B"}]

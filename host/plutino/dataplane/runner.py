@@ -169,7 +169,8 @@ class WorkerRules:
         if runtime is None:
             return set()
         plan = runtime.plan
-        return {("source", plan.stream.type), *(("sink", a.sink) for a in runtime.rule.actions),
+        inputs = [i.source for i in plan.join.inputs] if plan.join is not None else [plan.stream]
+        return {*(("source", s.type) for s in inputs), *(("sink", a.sink) for a in runtime.rule.actions),
                 *(("function", u.plugin) for u in plan.uses)}
 
     def _versions_of(self, rule_id: str) -> dict[str, str]:

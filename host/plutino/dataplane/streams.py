@@ -67,19 +67,25 @@ class StreamControl(StreamApi):
 
 
 @lru_cache(maxsize=16384)
-def stream_name(sql: str) -> str | None:
-    """The stream a rule's SQL reads (cached: dropping a stream asks it of every rule)."""
+def stream_names(sql: str) -> tuple[str, ...]:
+    """The streams and tables a rule's SQL reads, FROM's first (cached: dropping a stream asks
+    it of every rule)."""
     try:
         tree = sqlglot.parse_one(sql)
     except Exception:  # noqa: BLE001 - a rule that does not parse reads no stream we can name
-        return None
-    table = tree.find(exp.Table) if tree is not None else None
-    return table.name if table is not None else None
+        return ()
+    return tuple(t.name for t in tree.find_all(exp.Table)) if tree is not None else ()
+
+
+def stream_name(sql: str) -> str | None:
+    """The stream a rule's SQL reads FROM."""
+    names = stream_names(sql)
+    return names[0] if names else None
 
 
 def _reads(rule: RuleDef, stream: str) -> bool:
-    name = stream_name(rule.sql)
-    return stream in rule.sql if name is None else name == stream
+    names = stream_names(rule.sql)
+    return stream in rule.sql if not names else stream in names
 
 
-__all__ = ["StreamControl", "stream_name"]
+__all__ = ["StreamControl", "stream_name", "stream_names"]

@@ -7,6 +7,8 @@ well), which its source's batches update and the rule's join reads as one Arrow 
 - With a ``KEY`` (required for ``KIND="lookup"``) a row replaces the row of the same key: the
   table is the newest row of every key. Rows with a null key are not kept.
 - Without one (a scan table) the table is the newest rows, up to ``RETAIN_SIZE``.
+- A memory sink with eKuiper's ``rowkindField`` marks its batches: a row whose kind is
+  ``delete`` removes the row of its key (deletes of a batch apply before its other rows).
 
 Either way the table holds at most :data:`~.stream_checks.MAX_TABLE_ROWS` rows, the oldest
 going first. An update is vectorised: the new batch is appended and, with a key, the last row
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from plutino.io.memory import ROWKIND_META
 
 from .stream_checks import MAX_TABLE_ROWS
 from .stream_def import StreamDef
@@ -40,12 +44,34 @@ class TableState:
     def update(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
+        kind_field = (batch.schema.metadata or {}).get(ROWKIND_META)
+        if kind_field is not None and self.key is not None:
+            batch = self._delete(batch, kind_field.decode())
+            if batch.num_rows == 0:
+                return
         rows = batch if self.rows is None else concat_batches([self.rows, batch])
         if self.key is not None:
             rows = _newest_per_key(rows, self.key)
         if rows.num_rows > self.limit:
             rows = rows.slice(rows.num_rows - self.limit)
         self.rows = rows
+
+
+    def _delete(self, batch: pa.RecordBatch, kind_field: str) -> pa.RecordBatch:
+        """Remove the rows whose key a row of kind "delete" names (eKuiper's rowkindField, set
+        by a memory sink); return the other rows (inserts and updates)."""
+        i = batch.schema.get_field_index(kind_field)
+        if i < 0:
+            return batch
+        deleting = pc.fill_null(pc.equal(pc.utf8_lower(pc.cast(batch.column(i), pa.string())), "delete"), False)
+        if not pc.any(deleting).as_py():
+            return batch
+        k = batch.schema.get_field_index(self.key or "")
+        if self.rows is not None and k >= 0:
+            gone = batch.column(k).filter(deleting)
+            current = self.rows.column(self.rows.schema.get_field_index(self.key or ""))
+            self.rows = self.rows.filter(pc.invert(pc.fill_null(pc.is_in(current, value_set=gone), False)))
+        return batch.filter(pc.invert(deleting))
 
 
 def _newest_per_key(rows: pa.RecordBatch, key: str) -> pa.RecordBatch:

@@ -208,12 +208,20 @@ class MemorySourcePlugin:
         return MemorySource(topic, buffer, self.broker)
 
 
+#: schema metadata of a memory sink's batches: the field that says what a row does to a
+#: table (eKuiper's rowkindField: "insert", "update" or "delete") and the key field
+ROWKIND_META, KEY_META = b"plutino.rowkind", b"plutino.key"
+
+
 class MemorySink(InProcessSink):
-    def __init__(self, topic: str, broker: MemoryBroker) -> None:
+    def __init__(self, topic: str, broker: MemoryBroker, table_fields: dict[bytes, bytes] | None = None) -> None:
         self.topic = topic
         self.broker = broker
+        self.table_fields = table_fields or None
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if self.table_fields is not None:
+            batch = batch.replace_schema_metadata({**(batch.schema.metadata or {}), **self.table_fields})
         self.broker.publish(self.topic, batch)
 
 
@@ -228,11 +236,22 @@ class MemorySinkPlugin:
         self.broker = broker or BROKER
 
     def create(self, config: Mapping[str, Any], context: Context) -> MemorySink:
-        config = _check_keys("memory sink", config, {"topic"}, '{"memory": {"topic": "result"}}')
+        config = _check_keys("memory sink", config, {"topic", "rowkindField", "keyField"},
+                             '{"memory": {"topic": "result"}}')
         topic = config.get("topic")
         if not topic or not isinstance(topic, str):
             raise ValueError('memory sink: property \'topic\' is missing; write {"memory": {"topic": "result"}}')
-        return MemorySink(topic, self.broker)
+        fields = {}
+        for prop, meta in (("rowkindField", ROWKIND_META), ("keyField", KEY_META)):
+            value = config.get(prop)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"memory sink: {prop} must name a field, got {value!r}")
+            if value:
+                fields[meta] = value.encode()
+        if ROWKIND_META in fields and KEY_META not in fields:
+            raise ValueError('memory sink: rowkindField needs keyField, the field that names the row to change; '
+                             'write {"memory": {"topic": "t", "rowkindField": "action", "keyField": "id"}}')
+        return MemorySink(topic, self.broker, fields)
 
 
-__all__ = ["BROKER", "MemoryBroker", "MemorySinkPlugin", "MemorySourcePlugin", "Subscription"]
+__all__ = ["BROKER", "KEY_META", "ROWKIND_META", "MemoryBroker", "MemorySinkPlugin", "MemorySourcePlugin", "Subscription"]
