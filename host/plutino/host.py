@@ -42,10 +42,10 @@ from plutino.errors import PlutinoError
 from plutino.io.builtin import builtin_plugin, is_builtin, register_builtins
 from plutino.packages.manager import PluginManager
 from plutino.registry import Registry
+from plutino.restore import QUARANTINE_STATE, UnrestoredRule, restore_catalog, unrestored_state
 from plutino.store import Store
 
 log = logging.getLogger("plutino.host")
-QUARANTINE_STATE = "quarantined: "  # a rule's stored state while it is quarantined
 RESTORE_WAIT_S = 5.0  # the API opens once the stored rules run, or after this long (see Host.start)
 
 @dataclass
@@ -82,6 +82,8 @@ class Host:
         self.started_at = time.time()
         #: Why a rule that should run could not be started at start-up, by rule id.
         self.start_failures: dict[str, str] = {}
+        #: Why a stored rule could not be restored at start-up (a damaged row), by rule id.
+        self.unrestored: dict[str, str] = {}
         self._closed = False
 
     # ---------------------------------------------------------------- life cycle
@@ -121,28 +123,7 @@ class Host:
         return report
 
     def _restore(self, report: StartReport, background: bool = False) -> None:
-        for entry in self.store.list_entries("streams"):
-            try:
-                self.catalog.load(streams=[entry.body])
-                report.streams.append(entry.id)
-            except PlutinoError as exc:
-                report.failures[f"stream/{entry.id}"] = str(exc)
-                log.error("stream %s could not be restored: %s", entry.id, exc)
-        wanted: list[str] = []
-        for entry in self.store.list_entries("rules"):
-            try:
-                self.catalog.load(rules=[entry.body])
-            except PlutinoError as exc:
-                report.failures[f"rule/{entry.id}"] = str(exc)
-                log.error("rule %s could not be restored: %s", entry.id, exc)
-                continue
-            if entry.state.startswith(QUARANTINE_STATE):
-                self.engine.quarantined[entry.id] = entry.state[len(QUARANTINE_STATE):]
-                log.warning("rule %s is not started: %s", entry.id, entry.state[len(QUARANTINE_STATE):])
-                continue
-            # no recorded state (a rule written by an older host): its triggered option decides
-            if entry.state == "running" or (entry.state == "" and self.catalog.get_rule(entry.id).triggered):
-                wanted.append(entry.id)
+        wanted = restore_catalog(self.store, self.catalog, report, self.engine.quarantined, self.unrestored)
         if background:
             self.engine.mark_starting(wanted)
             restoring = threading.Thread(target=self._start_wanted, args=(wanted, report), name="plutino-restore",
@@ -203,34 +184,60 @@ class Host:
     def create_rule(self, body: Mapping[str, Any]) -> Any:
         """Create (and start) a rule; its store record, desired state included, is written once
         (by the catalog's hook, :meth:`_stored`)."""
+        rule_id = body.get("id") if isinstance(body, Mapping) else None
+        if isinstance(rule_id, str) and rule_id in self.unrestored:
+            raise UnrestoredRule(rule_id, self.unrestored[rule_id], "create")
         return self.engine.create_rule(body)
 
     def update_rule(self, body: Mapping[str, Any]) -> Any:
+        rule_id = body.get("id")
+        if rule_id in self.unrestored and not self.catalog.has_rule(rule_id):  # replaces the damaged row
+            rule = self.engine.create_rule(body)
+            del self.unrestored[rule_id]
+            return rule
         rule = self.engine.update_rule(body)
         self.start_failures.pop(rule.id, None)
         self._want(rule.id, "running" if self.engine.rule_status(rule.id).get("status") == "running" else "stopped")
         return rule
 
+    def _usable(self, rule_id: str, action: str) -> None:
+        if rule_id in self.unrestored:
+            raise UnrestoredRule(rule_id, self.unrestored[rule_id], action)
+
+    def describe_rule(self, rule_id: str) -> dict[str, Any]:
+        """The rule as submitted (``GET /rules/{id}``)."""
+        self._usable(rule_id, "describe")
+        return self.engine.describe_rule(rule_id)
+
     def start_rule(self, rule_id: str) -> None:
+        self._usable(rule_id, "start")
         self.engine.start_rule(rule_id)
         self.start_failures.pop(rule_id, None)
         self._want(rule_id, "running")
 
     def restart_rule(self, rule_id: str) -> None:
+        self._usable(rule_id, "restart")
         self.engine.restart_rule(rule_id)
         self.start_failures.pop(rule_id, None)
         self._want(rule_id, "running")
 
     def stop_rule(self, rule_id: str) -> None:
+        if rule_id in self.unrestored:
+            return  # it does not run
         self.engine.stop_rule(rule_id)
         self.start_failures.pop(rule_id, None)
         self._want(rule_id, "stopped")
 
     def delete_rule(self, rule_id: str) -> None:
+        if self.unrestored.pop(rule_id, None) is not None:
+            self.store.delete_entry("rules", rule_id)
+            return
         self.engine.delete_rule(rule_id)
         self.start_failures.pop(rule_id, None)
 
     def rule_status(self, rule_id: str) -> dict[str, Any]:
+        if rule_id in self.unrestored:
+            return {"status": unrestored_state(rule_id, self.unrestored[rule_id])}
         status = self.engine.rule_status(rule_id)
         failure = self.start_failures.get(rule_id)
         if failure and status.get("status") == "stopped":
@@ -248,7 +255,12 @@ class Host:
                 failure = failures.get(item["id"])
                 if failure and item["status"] == "stopped":
                     item["status"] = f"stopped: {failure}"
-        return [item for item in items if not item["id"].startswith(QUERY_PREFIX)]
+        items = [item for item in items if not item["id"].startswith(QUERY_PREFIX)]
+        if self.unrestored:
+            items += [{"id": rule_id, "status": unrestored_state(rule_id, reason)}
+                      for rule_id, reason in self.unrestored.items()]
+            items.sort(key=lambda item: item["id"])
+        return items
 
     def metrics(self) -> dict[str, Any]:
         """What ``GET /metrics`` shows, gathered from every worker: the per-plugin counters

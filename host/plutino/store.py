@@ -9,6 +9,7 @@ lock first (``BEGIN IMMEDIATE``) so the commit cannot fail for lack of it afterw
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -17,9 +18,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from plutino import json_depth
 from plutino.errors import PlutinoError
 
 SCHEMA_VERSION = 1
+log = logging.getLogger("plutino.store")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -96,12 +99,16 @@ class PluginRecord:
 
 @dataclass(frozen=True)
 class Entry:
-    """A stream or a rule: an id, its JSON body, its last known state."""
+    """A stream or a rule: an id, its JSON body, its last known state.
+
+    ``damage`` says why the row's body could not be read (it is then ``{}``): a row damaged
+    outside Plutino is reported by whoever reads it, never fatal to the store."""
 
     id: str
     body: dict[str, Any]
     state: str = ""
     updated_at: str = ""
+    damage: str = ""
 
 
 class Store:
@@ -236,14 +243,14 @@ class Store:
                 f"SELECT id, body, state, updated_at FROM {_entry_table(table)} WHERE id = ?",
                 (entry_id,),
             ).fetchone()
-        return Entry(row[0], json.loads(row[1]), row[2], row[3]) if row else None
+        return _entry(table, row) if row else None
 
     def list_entries(self, table: str) -> list[Entry]:
         with self._lock:
             rows = self._db.execute(
                 f"SELECT id, body, state, updated_at FROM {_entry_table(table)} ORDER BY id"
             ).fetchall()
-        return [Entry(r[0], json.loads(r[1]), r[2], r[3]) for r in rows]
+        return [_entry(table, r) for r in rows]
 
     def set_entry_state(self, table: str, entry_id: str, state: str) -> None:
         with self._lock:
@@ -278,9 +285,32 @@ def _entry_table(table: str) -> str:
     return table
 
 
+def _entry(table: str, row: Any) -> Entry:
+    try:
+        body = json_depth.loads(row[1])
+        damage = "" if isinstance(body, dict) else f"its body is a JSON {type(body).__name__}, not an object"
+    except (ValueError, TypeError) as exc:
+        damage = f"its body is not valid JSON ({exc})"
+    if damage:
+        return Entry(row[0], {}, row[2], row[3], damage=f"the store's row {table}/{row[0]} is damaged: {damage}")
+    return Entry(row[0], body, row[2], row[3])
+
+
 def _record(row: sqlite3.Row) -> PluginRecord:
     data = dict(zip(row.keys(), row))
-    data["functions"] = tuple(json.loads(data["functions"]))
-    data["config_files"] = tuple(json.loads(data["config_files"]))
-    data["manifest"] = json.loads(data["manifest"])
+    damaged = []
+    for column, empty in (("functions", []), ("config_files", []), ("manifest", {})):
+        try:
+            value = json_depth.loads(data[column])
+            if not isinstance(value, type(empty)):
+                raise ValueError(f"a JSON {type(value).__name__}, not a {type(empty).__name__}")
+        except (ValueError, TypeError) as exc:
+            damaged.append(f"{column} ({exc})")
+            value = empty
+        data[column] = tuple(value) if column != "manifest" else value
+    if damaged:  # shown as a failed plugin, which a reinstall replaces
+        reason = (f"the store's row plugins/{data['kind']}/{data['name']} is damaged: {', '.join(damaged)} cannot"
+                  " be read; reinstall the plugin")
+        log.error("%s", reason)
+        data["status"], data["error"] = "failed", reason
     return PluginRecord(**data)
