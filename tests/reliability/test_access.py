@@ -1,5 +1,6 @@
 """Access: the server listens on 127.0.0.1 unless told otherwise; with a token (PLUTINO_TOKEN)
-every POST, PUT and DELETE needs it (GET stays open); plugin packages come only from file://
+every request needs it, GETs too unless api.public_reads (tests/api/test_security_http.py has
+the rest: Host, Origin, JSON bodies, masked secrets); plugin packages come only from file://
 and http(s):// URLs, and file URLs only from the allowed directories (PLUTINO_ALLOWED_FILE_DIRS),
 checked end to end over REST against the real server."""
 
@@ -57,7 +58,7 @@ def test_the_server_listens_on_loopback_only_by_default(tmp_path):
         server.stop()
 
 
-def test_with_a_token_every_mutating_request_needs_it_and_reads_stay_open(tmp_path, zips, monkeypatch):
+def test_with_a_token_every_mutating_request_needs_it_and_so_do_reads(tmp_path, zips, monkeypatch):
     monkeypatch.setenv("PLUTINO_TOKEN", TOKEN)
     server = ServerProcess(tmp_path / "data").start()
     try:
@@ -69,20 +70,21 @@ def test_with_a_token_every_mutating_request_needs_it_and_reads_stay_open(tmp_pa
             assert r.json() == {
                 "error": 1000, "type": "Unauthorized",
                 "message": f"{method} requests to this server need a bearer token: send the header 'Authorization: "
-                           "Bearer <token>' with the server's token (PLUTINO_TOKEN); GET requests need none"}
+                           "Bearer <token>' with the server's token (PLUTINO_TOKEN)"}
             assert r.headers["www-authenticate"] == 'Bearer realm="plutino"'
             r = server.http.request(method, path, json={}, headers={"Authorization": "Bearer not-it"})
             assert r.status_code == 401
             assert r.json()["message"] == (
                 "the bearer token is not this server's; send 'Authorization: Bearer <token>' with the token the "
                 "server was started with (PLUTINO_TOKEN or api.token in etc/plutino.yaml)")
-        # nothing was changed by all that
-        for path in ("/streams", "/rules", "/plugins/sources", "/plugins/sinks", "/plugins/functions"):
-            r = server.get(path)
-            assert (r.status_code, r.json()) == (200, [])
-        assert server.get("/ping").status_code == 200 and server.get("/metrics").status_code == 200
-
+        # nothing was changed by all that; reads need the token too, /ping does not
         good = {"Authorization": f"Bearer {TOKEN}"}
+        for path in ("/streams", "/rules", "/plugins/sources", "/plugins/sinks", "/plugins/functions"):
+            assert server.get(path).status_code == 401
+            r = server.get(path, headers=good)
+            assert (r.status_code, r.json()) == (200, [])
+        assert server.get("/ping").status_code == 200 and server.get("/metrics", headers=good).status_code == 200
+
         r = server.post("/plugins/functions", json={"name": "echo", "file": (zips / "echo.zip").as_uri()}, headers=good)
         assert (r.status_code, r.text) == (201, "function plugin echo is created")
         r = server.post("/streams", json={"sql": 'CREATE STREAM s () WITH (TYPE="memory", DATASOURCE="t")'},
@@ -95,7 +97,7 @@ def test_with_a_token_every_mutating_request_needs_it_and_reads_stay_open(tmp_pa
         assert client.call("DELETE", "/rules/r1") == "Rule r1 is dropped."
         with pytest.raises(ServerError, match="the bearer token is not this server's"):
             Client(server.url, token="wrong").call("DELETE", "/streams/s")
-        assert server.get("/streams").json() == ["s"]
+        assert server.get("/streams", headers=good).json() == ["s"]
     finally:
         server.stop()
 
