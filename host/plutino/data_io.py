@@ -118,7 +118,8 @@ class DataTransfer:
         staging.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=staging, prefix="import-") as work:
             try:
-                return fetch(location, Path(work) / "import.json", self.host.plugins.settings).read_bytes()
+                return fetch(location, Path(work) / "import.json", self.host.plugins.settings,
+                             data=self.host.data).read_bytes()
             except (PlutinoError, OSError) as exc:
                 raise PlutinoError(f"Fail to read file {location}: {exc}") from None
 
@@ -245,9 +246,12 @@ class DataTransfer:
             raise PlutinoError(f"the {section[:-1]} needs its statement, e.g. CREATE STREAM {name} () WITH (...)")
         engine = self.host.engine
         try:
-            parsed = parse_create_stream(sql).name
+            stream = parse_create_stream(sql)
         except PlutinoError:
-            parsed = None  # a table statement, say: its own parser reports it below
+            stream = None  # exec_stream_sql reports it below
+        parsed = stream.name if stream is not None else None
+        if stream is not None and stream.is_table != (section == "tables"):
+            raise PlutinoError(f"'{name}' is a {stream.what}, listed under {section}; list it under {stream.what}s")
         if parsed is not None and parsed != name:
             raise PlutinoError(f"the statement creates '{parsed}', but it is listed as '{name}'; "
                                "list it under its own name")

@@ -44,6 +44,8 @@ def test_the_tables_api_answers_as_ekuipers(server: ServerProcess):
     r = server.get("/streams/dim")
     assert r.status_code == 404 and r.json()["message"] == ("stream 'dim' not found (dim is a table); existing "
                                                             "streams: none")
+    exported = server.get("/data/export").json()
+    assert exported["tables"]["dim"] == sql and exported["streams"] == {}
     assert server.delete("/tables/scan1").text == "Table scan1 is dropped."
     assert server.get("/tables?kind=hash").status_code == 400
 
