@@ -14,6 +14,7 @@ from plutino.io.options import canonical
 from plutino.names import RULE_ID
 
 from .errors import RuleError
+from .graph_rule import translate
 from .hints import did_you_mean
 from .sql_limits import check_sql_limits
 
@@ -143,7 +144,7 @@ class RuleDef:
         """Check a rule body as POSTed; raise :class:`RuleError` naming the wrong part."""
         if not isinstance(body, Mapping):
             raise RuleError(f"a rule is a JSON object with id, sql and actions, got {type(body).__name__}")
-        unknown = set(body) - {"id", "name", "sql", "actions", "options", "triggered", "tags"}
+        unknown = set(body) - {"id", "name", "sql", "actions", "options", "triggered", "tags", "graph"}
         if unknown:
             key = sorted(unknown)[0]
             hint = did_you_mean(key, ["id", "sql", "actions", "options"])
@@ -153,6 +154,9 @@ class RuleDef:
         rule_id = body.get("id")
         if not RULE_ID.ok(rule_id):
             raise RuleError(RULE_ID.message(rule_id))
+        raw = dict(body)
+        if body.get("graph") is not None:  # eKuiper's graph rule: run as the SQL and actions it amounts to
+            body = {**body, **translate(rule_id, body)}
         sql = body.get("sql")
         if not isinstance(sql, str) or not sql.strip():
             raise RuleError(f'rule \'{rule_id}\' has no sql; give the query, e.g. "sql": "SELECT * FROM demo"')
@@ -161,7 +165,7 @@ class RuleDef:
         options = _options(rule_id, body.get("options") or {})
         if "triggered" in body:
             options["triggered"] = _bool(rule_id, "triggered", body["triggered"])
-        return cls(id=rule_id, sql=sql, actions=actions, options=options, raw=dict(body))
+        return cls(id=rule_id, sql=sql, actions=actions, options=options, raw=raw)
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as submitted (what the store keeps and GET /rules/{id} shows)."""
