@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from plutino.engine.streams import parse_create_stream
+from plutino.secrets import masked
 
 from .deps import get_host
 from .errors import BadRequest
@@ -44,8 +45,9 @@ def list_tables(kind: str | None = Query(None, description='"scan" or "lookup": 
 
 @router.get("/tables/{name}")
 def describe_table(name: str, host: Any = Depends(get_host)) -> dict[str, Any]:
-    """A table's fields, options and statement (eKuiper's shape: Name, StreamFields, Options)."""
-    return host.engine.describe_stream(name, table=True)
+    """A table's fields, options and statement (eKuiper's shape: Name, StreamFields, Options);
+    credentials written in them as ``******``."""
+    return masked(host.engine.describe_stream(name, table=True))
 
 
 @router.put("/tables/{name}", response_class=PlainTextResponse)
