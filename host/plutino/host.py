@@ -38,6 +38,7 @@ from plutino.engine import BUILTIN_NAMES, Catalog
 from plutino.engine.adhoc_query import QUERY_PREFIX
 from plutino.engine.errors import NotFoundError
 from plutino.engine.rules import RuleDef
+from plutino.engine.sql_limits import check_sql_limits
 from plutino.errors import PlutinoError
 from plutino.io.builtin import builtin_plugin, is_builtin, register_builtins
 from plutino.packages.manager import PluginManager
@@ -311,6 +312,7 @@ class Host:
 
     def query(self, sql: str, limit: int, timeout_s: float) -> dict[str, Any]:
         """``POST /query``: run ``sql`` as a temporary rule (in a worker) and return its rows."""
+        check_sql_limits(sql)
         return self.engine.query(sql, limit, timeout_s)
 
     # ---------------------------------------------------------------- plugins, beside the built-ins

@@ -25,7 +25,9 @@ from . import conf_keys, data_io, metadata, metrics, plugins, query, rules, stre
 from .access import AccessGuard, AccessSettings, load_access_settings
 from .deps import get_host
 from .errors import ERROR_RESPONSES, install_handlers
+from .json_guard import JsonDepthGuard
 from .models import ServerInfo
+from .work_pools import WorkPools
 
 DESCRIPTION = """\
 Plutino's REST API. Paths, bodies, status codes and the error shape `{"error": code, "message": "..."}`
@@ -74,6 +76,8 @@ def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAP
     install_handlers(app)
     if access is None:
         access = load_access_settings(getattr(host, "data", None)) if host is not None else AccessSettings()
+    app.add_middleware(WorkPools)  # slow work (queries, rule changes, installs) in bounded pools
+    app.add_middleware(JsonDepthGuard)  # before a body waits for a pool: refused at once
     if access.allowed_origins:  # the pages allowed may call across origins: answer their preflights
         app.add_middleware(CORSMiddleware, allow_origins=list(access.allowed_origins), allow_methods=["*"],
                            allow_headers=["Authorization", "Content-Type"])
