@@ -44,8 +44,8 @@ def check_sql_limits(sql: str) -> None:
             depth += 1
             if depth > MAX_SQL_DEPTH:
                 line, col = line_col(sql, match.start())
-                raise SqlError(f"the SQL nests brackets more than {MAX_SQL_DEPTH} levels deep, the limit",
-                               line=line, col=col, hint="simplify the expression, e.g. with fewer brackets")
+                raise SqlError(f"the SQL nests brackets deeper than the limit of {MAX_SQL_DEPTH} levels",
+                               line=line, col=col, hint="simplify the expression: fewer brackets or nested calls")
         elif token in (")", "]"):
             depth -= 1
 
