@@ -60,6 +60,8 @@ class JoinSpec:
     left_keys: list[Expr] = field(default_factory=list)
     right_keys: list[Expr] = field(default_factory=list)
     residual: Expr | None = None
+    #: the right side's column when the only key is one (a lookup by a table's KEY uses its index)
+    right_column: str | None = None
 
 
 @dataclass
@@ -146,6 +148,11 @@ def _on(sql: str, c: Compiler, kind: str, right: JoinInput, left_names: set[str]
                 spec.right_keys.append(c.row(part.this, "ON"))
                 continue
         rest.append(part)
+    if len(spec.right_keys) == 1:
+        for part in _conjuncts(on):
+            for node in (part.this, part.expression) if isinstance(part, exp.EQ) else ():
+                if isinstance(node, exp.Column) and _sides(c, node) == {right.name}:
+                    spec.right_column = c.source_of(node, [p.name for p in node.parts])[1][0]
     if not spec.left_keys and kind != "inner":
         raise _error(sql, on, f"the ON of a {kind.upper()} JOIN needs an equality of the two sides",
                      f"e.g. ON {next(iter(left_names))}.id = {right.name}.id")

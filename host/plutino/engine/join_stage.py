@@ -15,13 +15,14 @@ the output keeps the order of the left rows, and nothing runs per row in Python.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .expr import broadcast
 from .join_plan import SIDE, JoinInput, JoinPlan, JoinSpec
 from .stages import Chunk, Stage, StageError
-from .tables import TableState
+from .tables import KeyIndex, TableState
 
 _ACERO = {"inner": "inner", "cross": "inner", "left": "left outer", "right": "right outer", "full": "full outer"}
 
@@ -47,10 +48,13 @@ class JoinStage(Stage):
             inputs, rows = {}, batch
         for spec in plan.joins:
             right = inputs.get(spec.right.name)
+            state = self.tables.get(spec.right.name) if right is None else None
             if right is None:
                 right = self._table_rows(spec.right)
+            index = state.key_index() if state is not None and spec.kind in ("inner", "left") and (
+                spec.right_column is not None and spec.right_column == state.key) else None
             try:
-                rows = join(rows, right, spec)
+                rows = join(rows, right, spec) if index is None else lookup(rows, right, spec, index)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
                 raise StageError(f"JOIN {spec.right.name}: {exc}") from exc
             if rows.num_rows == 0 and spec.kind in ("inner", "left", "cross"):
@@ -89,8 +93,8 @@ def join(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec) -> pa.Reco
         lkeys = [broadcast(k.eval(left), n) for k in spec.left_keys]
         rkeys = [broadcast(k.eval(right), m) for k in spec.right_keys]
         lkeys, rkeys = zip(*(_comparable(a, b) for a, b in zip(lkeys, rkeys)))
-    lt = pa.table({**{f"l{i}": k for i, k in enumerate(lkeys)}, "__l": pa.array(range(n), pa.int64())})
-    rt = pa.table({**{f"r{i}": k for i, k in enumerate(rkeys)}, "__r": pa.array(range(m), pa.int64())})
+    lt = pa.table({**{f"l{i}": k for i, k in enumerate(lkeys)}, "__l": pa.array(np.arange(n, dtype=np.int64))})
+    rt = pa.table({**{f"r{i}": k for i, k in enumerate(rkeys)}, "__r": pa.array(np.arange(m, dtype=np.int64))})
     pairs = lt.join(rt, keys=[f"l{i}" for i in range(len(lkeys))], right_keys=[f"r{i}" for i in range(len(rkeys))],
                     join_type=_ACERO[spec.kind], use_threads=False)
     pairs = pairs.sort_by([("__l", "ascending"), ("__r", "ascending")])
@@ -98,6 +102,24 @@ def join(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec) -> pa.Reco
     taken_l, taken_r = left.take(li), right.take(ri)
     out = pa.RecordBatch.from_arrays([*taken_l.columns, *taken_r.columns],
                                      names=[*left.schema.names, *right.schema.names])
+    if spec.residual is not None and out.num_rows:
+        mask = spec.residual.eval(out)
+        if isinstance(mask, pa.Scalar):
+            return out if mask.as_py() else out.slice(0, 0)
+        out = out.filter(mask)
+    return out
+
+
+def lookup(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec, index: KeyIndex) -> pa.RecordBatch:
+    """``left`` JOIN ``right`` on a table's unique KEY: each left row matches at most one
+    right row, found by ``index`` (a sorted-key probe, not a hash table built per batch)."""
+    n = left.num_rows
+    at = index.probe(broadcast(spec.left_keys[0].eval(left), n))
+    if spec.kind == "inner":
+        hit = at.is_valid()
+        left, at = left.filter(hit), at.filter(hit)
+    taken = right.take(at)
+    out = pa.RecordBatch.from_arrays([*left.columns, *taken.columns], names=[*left.schema.names, *right.schema.names])
     if spec.residual is not None and out.num_rows:
         mask = spec.residual.eval(out)
         if isinstance(mask, pa.Scalar):
