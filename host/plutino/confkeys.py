@@ -35,6 +35,7 @@ from plutino.errors import PlutinoError
 from plutino.io.mqtt_connection import CONNECTION_KEYS
 from plutino.io.options import RESERVED_SOURCE_KEYS, canonical
 from plutino.io.sink_props import COMMON_KEYS, ENGINE_KEYS
+from plutino.names import CONF_KEY
 from plutino.secrets import MASK, masked, masks_left, restore_masked
 
 _SINK_COMMON = frozenset(COMMON_KEYS) | ENGINE_KEYS
@@ -135,6 +136,8 @@ class ConfKeys:
         a ``******`` secret replaced by the stored value of ``old``."""
         if not key or not isinstance(key, str):
             raise ConfKeyError(f"{kind} '{plugin}': a conf key needs a name, e.g. PUT .../confKeys/demo_conf")
+        if not CONF_KEY.ok(key):
+            raise ConfKeyError(f"{kind} '{plugin}': {CONF_KEY.message(key)}")
         if not isinstance(fields, Mapping):
             raise ConfKeyError(f"{kind} '{plugin}' conf key '{key}': the body must be a JSON object of settings, "
                                f'e.g. {{"server": "tcp://127.0.0.1:1883", "qos": 1}}; got {fields!r}')

@@ -12,7 +12,6 @@ naming both owners.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
@@ -20,11 +19,10 @@ from typing import Any, NamedTuple
 from plutino_contract.protocols import Function, FunctionLibrary, SinkPlugin, SourcePlugin
 
 from .errors import RegistryError
+from .names import FUNCTION_NAME, PLUGIN_NAME
 
 _KINDS = ("source", "sink", "function")
 _PROTOCOLS = {"source": SourcePlugin, "sink": SinkPlugin, "function": FunctionLibrary}
-_PLUGIN_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}")
-_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FUNCTION_MEMBERS = ("name", "aggregate", "min_args", "max_args", "validate", "create")
 
 
@@ -140,10 +138,10 @@ class Registry:
                 f"cannot register {owner}: it lacks {', '.join(missing) or 'a Protocol member'} of a {kind} "
                 f"plugin; implement plutino_contract.protocols.{protocol.__name__}")
         name = getattr(plugin, "name", None)
-        if not isinstance(name, str) or not _PLUGIN_NAME.fullmatch(name):
+        if not PLUGIN_NAME.ok(name):
             raise RegistryError(
-                f"cannot register {owner}: its name {name!r} is not a valid plugin name "
-                "(1 to 63 letters, digits, '-' or '_'); rename it")
+                f"cannot register {owner}: its name {name!r} is not a valid plugin name ({PLUGIN_NAME.rule});"
+                " rename it")
 
     def _check_functions(self, plugin: Any, owner: str) -> list[Any]:
         functions = plugin_functions(plugin)
@@ -157,9 +155,9 @@ class Registry:
                 raise RegistryError(
                     f"cannot register {owner}: its function {name!r} lacks {', '.join(missing)}; "
                     "implement plutino_contract.protocols.Function")
-            if not isinstance(name, str) or not _FUNCTION_NAME.fullmatch(name):
+            if not FUNCTION_NAME.ok(name):
                 raise RegistryError(
-                    f"cannot register {owner}: {name!r} is not a SQL function name (letters, digits, '_'); rename it")
+                    f"cannot register {owner}: {name!r} is not a SQL function name ({FUNCTION_NAME.rule}); rename it")
             key = name.lower()
             if key in mine:
                 raise RegistryError(

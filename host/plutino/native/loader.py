@@ -16,7 +16,6 @@ replaced in place (eKuiper's rule): a file changed on disk since it was loaded i
 from __future__ import annotations
 
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -24,12 +23,12 @@ from typing import Any, Callable
 import plutino_contract as contract
 
 from plutino.errors import PluginRefused
+from plutino.names import FUNCTION_NAME
 from plutino.native.abi import HOST_LAYOUT, AbiLayout
 from plutino.native.adapters import NativeFunction, NativePlugin, describe_arg_count
 from plutino.native.exports import export_warnings
 from plutino.native.tag import KIND_CODES, PluginTag, check_abi, check_kind, host_platform, read_tag
 
-_FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REBUILD_DECLARE = "rebuild the plugin with PLUTINO_DECLARE_SOURCE/SINK/FUNCTIONS from plutino.h"
 _REQUIRED = {
     "source": ("plutino_source_api", ("create", "schema", "next", "close")),
@@ -316,9 +315,9 @@ def _check_functions(shown: str, tag: PluginTag, d: Any, layout: AbiLayout, keep
             table[i] = wide
             fn = wide
         name = _string(fn.name, ffi)
-        if name is None or not _FUNCTION_NAME.fullmatch(name):
+        if not FUNCTION_NAME.ok(name):
             raise PluginRefused(
-                shown, "function_name", f"{where} has the name {name!r}, not a SQL name (letters, digits, '_')",
+                shown, "function_name", f"{where} has the name {name!r}, not a SQL name ({FUNCTION_NAME.rule})",
                 "rename the function and rebuild", name, None)
         where = f"function '{name}'"
         if fn.min_args < 0 or (fn.max_args >= 0 and fn.max_args < fn.min_args) or fn.max_args < -1:

@@ -28,11 +28,11 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from plutino.errors import PluginRefused
+from plutino.names import PLUGIN_NAME
 from plutino.native.abi import HOST_ABI
 
 KIND_NAMES = dict(contract.KINDS)  # 1 -> "source", ...
 KIND_CODES = {name: code for code, name in KIND_NAMES.items()}
-NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,63}")
 
 _ELF_MAGIC = b"\x7fELF"
 # Other object formats, named in the refusal: ABI 1 plugins are ELF shared objects only.
@@ -305,10 +305,10 @@ def _check_tag(t: dict, path: str, kind: str | None, abi: tuple[int, int], host:
     check_kind(path, plugin_kind, kind)
 
     name = _cstr(t["name"])
-    if name is None or not NAME_RE.fullmatch(name):
+    if not PLUGIN_NAME.ok(name):
         shown = _text(t["name"]) if name is None else name
         raise PluginRefused(
-            path, "name", f"tag name {shown!r} is not a valid plugin name (1 to 63 letters, digits, '-' or '_')",
+            path, "name", f"tag name {shown!r} is not a valid plugin name ({PLUGIN_NAME.rule})",
             "rename the plugin in its PLUTINO_DECLARE_* line and rebuild", shown, None)
     if t["pointer_size"] != host.pointer_size:
         raise PluginRefused(
