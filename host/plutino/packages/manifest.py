@@ -19,12 +19,12 @@ from typing import Any
 
 from plutino.config import KINDS
 from plutino.errors import PlutinoError
+from plutino.names import PLUGIN_NAME
 
 MANIFEST = "plutino.json"
 SCRIPT = "install.sh"
 MANIFEST_FORMAT = 1
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _SO_RE = re.compile(r"^(?P<stem>[^@/]+?)(?:@v?(?P<version>[^/]+))?\.so$")
 
 
@@ -38,10 +38,8 @@ class PackageError(PlutinoError):
 
 def check_name(name: str, what: str = "plugin name") -> str:
     """Plugin names are letters, digits, '-' and '_' (eKuiper's rule); return it unchanged."""
-    if not isinstance(name, str) or not _NAME_RE.match(name) or len(name) > 63:
-        raise PackageError(
-            f"{what} {name!r} is not valid: use 1 to 63 letters, digits, '-' or '_'"
-        )
+    if not PLUGIN_NAME.ok(name):
+        raise PackageError(PLUGIN_NAME.message(name, what))
     return name
 
 

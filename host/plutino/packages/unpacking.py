@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from plutino import json_depth
 from plutino.config import Settings
 from plutino.packages.manifest import MANIFEST, SCRIPT, Manifest, PackageError, so_stem_matches, split_so_name
 
@@ -170,7 +171,7 @@ def _shape(root: Path, names: list[str], label: str) -> StagedPackage:
         )
     where = f"package {label}: {MANIFEST}"
     try:
-        data = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        data = json_depth.loads((root / MANIFEST).read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackageError(f"{where} is not valid JSON ({exc}); re-create the package with `plutino plugin pack`") from exc
     manifest = Manifest.from_dict(data, where)
