@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 
 from plutino.confkeys import ConfKeys
 from plutino.engine.streams import parse_create_stream
+from plutino import json_depth
 from plutino.errors import PlutinoError
 from plutino.packages.fetch import fetch
 
@@ -82,7 +83,7 @@ def read_document(content: Any, file: Any, fetch: Callable[[str], bytes] | None 
         content = fetch(where)
     if isinstance(content, (bytes, str)):
         try:
-            content = json.loads(content)
+            content = json_depth.loads(content)
         except ValueError as exc:
             raise PlutinoError(f"the {where} is not valid JSON: {exc}; give the document GET /data/export answers")
     if not isinstance(content, dict):
@@ -94,7 +95,7 @@ def read_document(content: Any, file: Any, fetch: Callable[[str], bytes] | None 
 def _json_item(value: Any, what: str) -> Any:
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return json_depth.loads(value)
         except ValueError as exc:
             raise PlutinoError(f"{what} is not valid JSON: {exc}") from None
     return value
@@ -127,6 +128,8 @@ class DataTransfer:
     def _stream_entries(self) -> list[tuple[str, str, bool]]:
         out = []
         for entry in self.host.store.list_entries("streams"):
+            if entry.damage:  # logged at start-up; nothing to export
+                continue
             sql = str(entry.body.get("sql", ""))
             is_table = entry.body.get("kind") == "table" or sql.lstrip().upper().startswith("CREATE TABLE")
             out.append((entry.id, sql, is_table))
@@ -135,7 +138,7 @@ class DataTransfer:
     def _rule_entries(self) -> dict[str, dict[str, Any]]:
         rules = {}
         for entry in self.host.store.list_entries("rules"):
-            if entry.id.startswith(_QUERY_PREFIX):
+            if entry.id.startswith(_QUERY_PREFIX) or entry.damage:
                 continue
             body = dict(entry.body)
             body["triggered"] = entry.state == "running" or entry.state.startswith(_QUARANTINED) or (
