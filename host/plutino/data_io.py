@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from plutino.confkeys import ConfKeys
+from plutino.engine.rules import RuleDef
 from plutino.engine.streams import parse_create_stream
 from plutino import json_depth
 from plutino.errors import PlutinoError
@@ -61,6 +62,16 @@ class ImportFailed(PlutinoError):
         failed = [f"{section} '{name}': {error}" for section, items in status.items() for name, error in items.items()]
         super().__init__(f"import: {len(failed)} item(s) failed and were left out (the others are imported; "
                          f"fix these and import them again, e.g. with ?partial=1): " + "; ".join(failed))
+
+
+def _rule_sql(body: Mapping[str, Any]) -> str:
+    """A rule's SQL, derived from its graph for a graph rule (what names its streams)."""
+    if body.get("sql") or "graph" not in body:
+        return str(body.get("sql", ""))
+    try:
+        return RuleDef.from_dict(body).sql
+    except PlutinoError:
+        return json.dumps(body.get("graph"))  # the names in it, at least
 
 
 def empty_status() -> dict[str, dict[str, str]]:
@@ -155,7 +166,7 @@ class DataTransfer:
                 raise PlutinoError(f"cannot export rule(s) {', '.join(missing)}: no such rule; rules: "
                                    f"{', '.join(sorted(rules)) or 'none'}")
             rules = {r: rules[r] for r in rule_ids}
-        sqls = " ".join(str(b.get("sql", "")) for b in rules.values())
+        sqls = " ".join(_rule_sql(b) for b in rules.values())
         out: dict[str, dict[str, str]] = {"streams": {}, "tables": {}, "rules": {}}
         for name, sql, is_table in self._stream_entries():
             if rule_ids is not None and not re.search(rf"(?<![\w`]){re.escape(name)}(?![\w`])", sqls, re.I):
