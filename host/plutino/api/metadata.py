@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
+from plutino import json_depth
 from plutino.config import KINDS
 from plutino.engine import BUILTIN_NAMES
 
@@ -28,7 +29,7 @@ def _document(host: Any, record: Any) -> dict[str, Any]:
     path = host.data.etc_dir(record.kind) / f"{record.name}.json"
     if path.is_file():
         try:
-            loaded = json.loads(path.read_text(encoding="utf-8"))
+            loaded = json_depth.loads(path.read_text(encoding="utf-8"))
             doc = loaded if isinstance(loaded, dict) else {"metadata": loaded}
         except (OSError, json.JSONDecodeError) as exc:
             doc = {"error": f"{path.name} cannot be read: {exc}"}

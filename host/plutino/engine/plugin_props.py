@@ -21,10 +21,11 @@ not one of eKuiper's common sink properties. They are overlaid on the plugin's y
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from plutino import json_depth
 
 from .errors import RuleError, SqlError
 from .hints import closest, did_you_mean, line_col, listing
@@ -87,7 +88,7 @@ class PluginMetadata:
             cached = self._parsed.get(path)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-            doc = json.loads(path.read_text(encoding="utf-8"))
+            doc = json_depth.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise RuleError(f"{kind} '{name}': cannot read its metadata {path}: {exc}; fix the file or reinstall "
                             "the plugin") from None
@@ -171,7 +172,7 @@ def _typed(stream: StreamDef, key: str, value: Any, decl: Mapping[str, Any], sou
         converted = {"true": True, "false": False}.get(text.lower(), _NOT) if not isinstance(value, bool) else value
     elif kind == "object" or kind.startswith("list"):
         try:
-            loaded = json.loads(text)
+            loaded = json_depth.loads(text)
         except ValueError:
             loaded = _NOT
         wanted = dict if kind == "object" else list
