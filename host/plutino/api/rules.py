@@ -78,7 +78,7 @@ async def list_rules(request: Request) -> Response:
 @router.get("/rules/{rule_id}")
 def describe_rule(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
     """The rule as it was submitted, its secrets (passwords, tokens, credentials in URLs) as ``******``."""
-    return masked(host.engine.describe_rule(rule_id))
+    return masked(host.describe_rule(rule_id))
 
 
 @router.put("/rules/{rule_id}", response_class=PlainTextResponse)
