@@ -14,7 +14,7 @@ from plutino.engine.streams import parse_create_stream
 from plutino.engine.stages import ISOLATE_RUNS
 from plutino.io.formats import decode
 
-from engine_helpers import Harness
+from engine_helpers import T0, Harness
 
 ROWS = pa.RecordBatch.from_pydict({"a": list(range(12))})
 
@@ -150,3 +150,16 @@ def test_drop_stream_force_keeps_the_rules(manager: RuleManager):
     manager.drop_stream("demo", force=True)
     assert manager.list_streams() == []
     assert [r["id"] for r in manager.list_rules()] == ["r1"]
+
+
+def test_rule_id_rule_start_and_event_time_read_the_rule_and_the_batch(h: Harness):
+    h.stream("demo", "a BIGINT")
+    r = h.rule("r_fn", "SELECT a, rule_id() AS r, rule_start() AS s, event_time() AS t FROM demo")
+    h.clock.set(T0 + 1234)
+    r.feed([{"a": 1}])
+    (row,) = r.rows()
+    assert row["r"] == "r_fn" and row["s"] == r.runtime.last_start_ms and row["t"] == T0 + 1234
+    w = h.rule("w_fn", "SELECT count(*) AS n, event_time() AS t FROM demo GROUP BY TUMBLINGWINDOW(ss, 10)")
+    w.feed([{"a": 2}])
+    w.tick(T0 + 10_000)
+    assert w.rows() == [{"n": 1, "t": T0 + 10_000}]  # in a window: its end

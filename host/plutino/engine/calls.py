@@ -46,6 +46,11 @@ def _fold_once(use: FunctionUse, args: list[pa.Array]) -> Callable[[pa.RecordBat
     return call
 
 
+#: eKuiper's functions of the rule rather than the row: name -> (WindowBounds slot, type)
+_RULE_VALUES = {"rule_id": ("rule_id", pa.string()), "rule_start": ("rule_start", pa.int64()),
+                "event_time": ("arrival", pa.int64())}
+
+
 @dataclass
 class AggSpec:
     """An aggregate call found in SELECT, HAVING or ORDER BY, computed once per window."""
@@ -193,6 +198,11 @@ class Calls:
         self._check_count(node, name, len(args), b.min_args, b.max_args, b.usage)
         if b.aggregate:
             raise self._misplaced_aggregate(node, name)
+        if name in _RULE_VALUES:
+            bounds, (attr, type_) = self.bounds, _RULE_VALUES[name]
+            if name == "event_time" and self.window:
+                attr = "end"  # in a window: its end, as eKuiper
+            return Expr(lambda batch: pa.scalar(getattr(bounds, attr), type_), type_, sql=node.sql())
         if b.window_only:
             if not self.window:
                 raise self.error(

@@ -38,13 +38,19 @@ from .types import type_name
 
 
 class WindowBounds:
-    """The window being emitted: read by window_start() and window_end() (ms since epoch)."""
+    """What a rule's functions read besides the rows: the window being emitted (window_start(),
+    window_end(), ms since epoch), the arrival of the batch being processed (event_time()
+    outside a window) and the rule (rule_id(), rule_start()), set by the pipeline and the
+    running rule."""
 
-    __slots__ = ("start", "end")
+    __slots__ = ("start", "end", "arrival", "rule_id", "rule_start")
 
     def __init__(self) -> None:
         self.start: int | None = None
         self.end: int | None = None
+        self.arrival: int | None = None
+        self.rule_id: str | None = None
+        self.rule_start: int | None = None
 
 
 class Compiler(Operators):

@@ -189,6 +189,10 @@ def _cardinality(a: Sequence[Value], n: int) -> Value:
 
 
 define("newuuid", "other", 0, "newuuid()", _newuuid, volatile=True)
+# read from the rule's WindowBounds by the compiler (calls.py): the rule, not the row
+define("rule_id", "other", 0, "rule_id()", volatile=True)
+define("rule_start", "other", 0, "rule_start()", volatile=True)
+define("event_time", "other", 0, "event_time()", volatile=True)
 define("cardinality", "array", 1, "cardinality(array)", _cardinality)
 
 __all__ = ["META_PREFIX", "SOURCE_META", "check_meta", "enable_meta", "meta_call", "with_meta"]

@@ -157,6 +157,7 @@ class Pipeline:
         return [s.metrics for s in self.before] + middle + [s.metrics for s in self.after]
 
     def on_batch(self, batch: pa.RecordBatch, arrival_ms: int) -> list[pa.RecordBatch]:
+        self.plan.bounds.arrival = arrival_ms
         chunks = self._through(self.before, [Chunk(batch)])
         if self.window is None:
             return [c.batch for c in chunks]

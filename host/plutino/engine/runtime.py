@@ -164,6 +164,7 @@ class RuleRuntime:
         self._stop.clear()
         self.state = "running"
         self.last_start_ms = int(time.time() * 1000)
+        self.plan.bounds.rule_id, self.plan.bounds.rule_start = rule_id, self.last_start_ms
         self._sinks_running = len(self._writers)
         for w in self._writers:
             w.start()
