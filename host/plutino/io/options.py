@@ -47,6 +47,11 @@ def canonical(config: Mapping[str, Any], names: Iterable[str]) -> dict[str, Any]
     return out
 
 
+#: The largest whole number a property takes unless its getter says otherwise (a 32-bit int:
+#: 24 days in ms); past it a timeout or interval overflowed the clocks it was given to.
+MAX_WHOLE = 2**31 - 1
+
+
 class Options:
     """Typed getters over one plugin's config; every error names ``what`` and the key.
 
@@ -106,6 +111,8 @@ class Options:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(key, "a whole number")
+        if value > MAX_WHOLE and maximum is None:
+            maximum = MAX_WHOLE
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             bounds = (
                 f"between {minimum} and {maximum}"
@@ -130,6 +137,8 @@ class Options:
             raise self.error(key, "a number")
         if minimum is not None and value < minimum:
             raise self.error(key, f"a number >= {minimum}")
+        if not -MAX_WHOLE <= value <= MAX_WHOLE:  # also nan
+            raise self.error(key, f"a number between {-MAX_WHOLE} and {MAX_WHOLE}")
         return float(value)
 
     def flag(self, key: str, default: bool) -> bool:
