@@ -379,18 +379,14 @@ class RuleRuntime:
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """eKuiper's ``GET /rules/{id}/status``: the state, then every node's metrics."""
-        out: dict[str, Any] = {
-            "status": self.state,
-            "lastStartTimestamp": self.last_start_ms,
-            "lastStopTimestamp": self.last_stop_ms,
-        }
+        out: dict[str, Any] = {"status": self.state, "lastStartTimestamp": self.last_start_ms,
+                               "lastStopTimestamp": self.last_stop_ms}
         m = self.source_metrics
         m.buffer_length = self._handoffs.backlog(0)
         if self._feed is not None:
             m.connection_status = self._feed.status()
-            redelivered = self._feed.redelivered()
-            if redelivered:
-                m.extra["records_redelivered_total"] = redelivered
+            if self._feed.redelivered():
+                m.extra["records_redelivered_total"] = self._feed.redelivered()
         out.update(m.flat())
         if self._joins is not None:
             out.update(self._joins.status())
@@ -400,10 +396,8 @@ class RuleRuntime:
             sm.buffer_length = self._handoffs.backlog(i + 1)
             out.update(sm.flat())
         for use in self.plan.uses:
-            prefix = f"function_{use.name}_{use.index}"
-            out[f"{prefix}_plugin"] = use.plugin
-            out[f"{prefix}_calls_total"] = use.calls
-            out[f"{prefix}_exceptions_total"] = use.errors
+            p = f"function_{use.name}_{use.index}"
+            out.update({f"{p}_plugin": use.plugin, f"{p}_calls_total": use.calls, f"{p}_exceptions_total": use.errors})
         return out
 
 
