@@ -62,13 +62,31 @@ def run_query(engine: Any, registry: Any, sql: str, limit: int, timeout_s: float
                 columns = list(batch.schema.names) or columns
                 rows.extend(_jsonable(r) for r in batch.to_pylist()[: limit - len(rows)])
             complete = complete or len(rows) >= limit
+            errors = _errors(engine.rule_status(rule_id))
         finally:
             subscription.close()  # first: a sink waiting on the full topic queue lets go
             engine.delete_rule(rule_id)
     finally:
         subscription.close()
     return {"columns": columns, "rows": rows, "elapsed_s": round(time.monotonic() - started, 3),
-            "complete": complete}
+            "complete": complete, "errors": errors}
+
+
+def _errors(status: dict[str, Any]) -> list[str]:
+    """What went wrong while the query ran: the reason it stopped, each node's last error (with
+    how many there were) and the rule's warning."""
+    out = []
+    state = str(status.get("status", ""))
+    message = str(status.get("message", "")) or (state.split(": ", 1)[1] if state.startswith("stopped: ") else "")
+    if message and message != "end of stream" and not message.startswith("canceled"):
+        out.append(message)
+    for key, count in status.items():
+        if key.endswith("_exceptions_total") and count:
+            node = key[: -len("_exceptions_total")]
+            out.append(f"{node}: {status.get(node + '_last_exception', '')} ({count} time(s))")
+    if status.get("warning"):
+        out.append(str(status["warning"]))
+    return out
 
 
 def _jsonable(value: Any) -> Any:

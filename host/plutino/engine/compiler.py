@@ -83,6 +83,7 @@ class Compiler(Operators):
         #: a JOIN's inputs: qualifier (alias or name) -> columns (None: schemaless); their
         #: columns are named "<qualifier>.<column>" in the joined batches
         self.sources: dict[str, dict[str, pa.DataType] | None] | None = None
+        self.read: set[str] = set()  # the stream's columns the query reads
 
     # -- entry points ------------------------------------------------------------------------
     def row(self, node: exp.Expression, clause: str) -> Expr:
@@ -183,6 +184,7 @@ class Compiler(Operators):
             raise self._unknowncolumn(node, name)
         if self.grouping and self.group is not None:
             self.group.columns.add(name)
+        self.read.add(name)
         base = column(name, None if self.columns is None else self.columns[name], name)
         return self._struct_path(node, base, path, name) if path else base
 

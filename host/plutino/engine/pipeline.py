@@ -29,6 +29,7 @@ from .planner import QueryPlan
 from .stages import (ISOLATE_RUNS, AggregateStage, Chunk, FilterStage, LimitStage, OrderStage,
                      ProjectStage, Stage, StageError)
 from .join_stage import JoinStage
+from .schema_watch import SchemaWatch
 from .windows import Window, WindowAssigner, make_assigner
 
 
@@ -95,6 +96,10 @@ class WindowStage:
         return self.assigner.flush()
 
 
+class RuleStopped(Exception):
+    """An error after which the rule cannot go on (the runtime stops it with this message)."""
+
+
 def _about_rows(exc: BaseException) -> bool:
     """False for a plugin that broke the contract or failed in itself (not PLUTINO_INVALID):
     calling it again on parts of the batch would only repeat that."""
@@ -150,6 +155,8 @@ class Pipeline:
         tail.append(ProjectStage(next(index), plan))
         #: called with (node metrics, exception) when a stage fails; the rule logs it
         self.on_error: Callable[[NodeMetrics, BaseException], None] | None = None
+        #: a schemaless stream's first batches checked against the plan (set by the rule's maker)
+        self.watch: SchemaWatch | None = None
 
     @property
     def nodes(self) -> list[NodeMetrics]:
@@ -158,6 +165,12 @@ class Pipeline:
 
     def on_batch(self, batch: pa.RecordBatch, arrival_ms: int) -> list[pa.RecordBatch]:
         self.plan.bounds.arrival = arrival_ms
+        watch = self.watch
+        if watch is not None and not watch.done:
+            error = watch.on_batch(batch)
+            if error is not None:  # the rule cannot work on these rows: it stops (see schema_watch)
+                self._failed(self.nodes[0], RuleStopped(error))
+                return []
         chunks = self._through(self.before, [Chunk(batch)])
         if self.window is None:
             return [c.batch for c in chunks]
@@ -237,4 +250,4 @@ class Pipeline:
             self.on_error(metrics, exc)
 
 
-__all__ = ["Chunk", "Pipeline", "StageError", "WindowStage"]
+__all__ = ["Chunk", "Pipeline", "RuleStopped", "StageError", "WindowStage"]

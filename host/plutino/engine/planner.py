@@ -82,6 +82,8 @@ class QueryPlan:
     meta_keys: tuple[str, ...] = ()
     #: the JOINs (:mod:`.join_plan`); None for a query of one stream
     join: JoinPlan | None = None
+    #: the stream's columns the query reads (what a schemaless stream's rows are checked for)
+    columns_read: frozenset[str] = frozenset()
 
     @property
     def aggregate_uses(self) -> list[FunctionUse]:
@@ -233,6 +235,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         spread=spread,
         meta_keys=check_meta(sql, stream, getattr(c, "meta_keys", {})),
         join=join,
+        columns_read=frozenset(c.read),
     )
 
 

@@ -27,6 +27,7 @@ from .hints import closest, listing
 from .join_feeds import JoinSource
 from .join_plan import JoinInput
 from .planner import QueryPlan, plan_query
+from .schema_watch import SchemaWatch
 from .plugin_props import PluginMetadata, sink_props
 from .plugin_functions import FunctionLookup, RegistryFunctions
 from .rules import RuleDef
@@ -144,6 +145,9 @@ class RuleManager(StreamApi):
         runtime = RuleRuntime(rule, plan, source, source_config, bindings, self.clock, self.scheduler,
                               self.shared_feeds, joined)
         runtime.on_state = self._state_changed
+        if plan.stream.schemaless and plan.join is None:  # its types are known from its first rows
+            runtime.pipeline.watch = SchemaWatch(rule.id, plan.stream, plan.columns_read,
+                                                 lambda seen: plan_query(rule.sql, {seen.name: seen}, self.functions))
         return runtime
 
     def _join_source(self, joined: JoinInput) -> JoinSource:

@@ -44,7 +44,9 @@ from .instances import create, quietly
 from .join_feeds import JoinFeeds, JoinSource
 from .metrics import NodeMetrics, SinkMetrics
 from .ops_runner import OpsRunner
-from .pipeline import Pipeline
+from .error_log import ErrorLog
+from .pipeline import Pipeline, RuleStopped
+from .rule_status import rule_status
 from .planner import QueryPlan
 from .rules import Action, RuleDef
 from .scheduler import Scheduler, default_scheduler
@@ -97,7 +99,7 @@ class RuleRuntime:
                                                                plan.window is not None, clock, self.scheduler)
         if self.pipeline.window is not None:
             self.pipeline.window.on_dropped = self._window_full
-        self._dropped_logged_at = 0.0
+        self._error_log = ErrorLog(_log)  # runtime errors, each logged at most every 10 s
         self._inline_ops = plan.window is None  # operators in the feed's turn (see above)
         self.source_metrics = NodeMetrics(f"source_{plan.stream.name}_0")
         self.sink_metrics = [SinkMetrics.for_config(f"sink_{b.action.sink}_{i}_0", b.config)
@@ -361,44 +363,27 @@ class RuleRuntime:
     def _window_full(self, dropped: int) -> None:
         """The window held more than its cap: its oldest rows were dropped (counted in the
         window node's ``records_dropped_total``); said in the log at most every 10 s."""
-        now = time.monotonic()
-        if now - self._dropped_logged_at >= 10:
-            self._dropped_logged_at = now
-            window = self.pipeline.window
-            assert window is not None
-            _log.warning("rule %s: its window holds more than windowMaxRows %d rows or windowMaxBytes %d bytes;"
-                         " the oldest rows are dropped (%d so far, records_dropped_total of %s)", self.rule.id,
-                         window.max_rows, window.max_bytes, window.metrics.extra.get("records_dropped_total", 0),
-                         window.metrics.name)
+        w = self.pipeline.window
+        assert w is not None
+        self._error_log.warning("window", f"rule {self.rule.id}: its window holds more than windowMaxRows "
+                                f"{w.max_rows} rows or windowMaxBytes {w.max_bytes} bytes; the oldest rows are dropped "
+                                f"({w.metrics.extra.get('records_dropped_total', 0)} so far, records_dropped_total of "
+                                f"{w.metrics.name})")
 
     def _stage_failed(self, m: NodeMetrics, exc: BaseException) -> None:
-        _log.warning("rule %s: %s failed, the rows it failed on dropped: %s", self.rule.id, m.name, exc)
+        if isinstance(exc, RuleStopped):
+            _log.error("rule %s stops: %s", self.rule.id, exc)
+            self.scheduler.submit(lambda: self.stop(str(exc)))
+            return
+        self._error_log.warning(f"{m.name}: {exc}", f"rule {self.rule.id}: {m.name} failed, the rows it failed on "
+                                f"dropped: {exc}")
         if self._errors is not None:
             self._errors.send(f"{m.name}: {exc}")
 
     # -- status ----------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         """eKuiper's ``GET /rules/{id}/status``: the state, then every node's metrics."""
-        out: dict[str, Any] = {"status": self.state, "lastStartTimestamp": self.last_start_ms,
-                               "lastStopTimestamp": self.last_stop_ms}
-        m = self.source_metrics
-        m.buffer_length = self._handoffs.backlog(0)
-        if self._feed is not None:
-            m.connection_status = self._feed.status()
-            if self._feed.redelivered():
-                m.extra["records_redelivered_total"] = self._feed.redelivered()
-        out.update(m.flat())
-        if self._joins is not None:
-            out.update(self._joins.status())
-        for node in self.pipeline.nodes:
-            out.update(node.flat())
-        for i, sm in enumerate(self.sink_metrics):
-            sm.buffer_length = self._handoffs.backlog(i + 1)
-            out.update(sm.flat())
-        for use in self.plan.uses:
-            p = f"function_{use.name}_{use.index}"
-            out.update({f"{p}_plugin": use.plugin, f"{p}_calls_total": use.calls, f"{p}_exceptions_total": use.errors})
-        return out
+        return rule_status(self)
 
 
 __all__ = ["RuleRuntime", "SinkBinding"]
