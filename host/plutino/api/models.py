@@ -77,6 +77,8 @@ class QueryResult(BaseModel):
     rows: list[dict[str, Any]]
     elapsed_s: float
     complete: bool = Field(description="True when the limit was reached or the stream ended")
+    errors: list[str] = Field(default_factory=list, description="What went wrong while it ran: why it stopped, "
+                              "each operator's last error and count, a warning about the stream's columns")
 
 
 class RuleListItem(BaseModel):
