@@ -27,6 +27,8 @@ def query(sql: str, rows: int, seconds: float, url: str, as_json: bool) -> None:
         return
     click.echo(format_table(answer["columns"], answer["rows"]))
     click.echo(f"({len(answer['rows'])} row{'s' if len(answer['rows']) != 1 else ''} in {answer['elapsed_s']:g} s)")
+    for error in answer.get("errors") or []:
+        click.echo(f"error: {error}", err=True)
 
 
 __all__ = ["query"]
