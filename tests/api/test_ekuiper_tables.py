@@ -97,3 +97,10 @@ def test_two_streams_join_within_a_tumbling_window(server: ServerProcess, broker
             continue
     got = rows_of(client, out, 1)
     assert got[0] == {"room": "a", "t": 20.5, "h": 40.0} and all(r == got[0] for r in got)
+
+
+def test_a_join_rules_topology_in_ekuipers_shape(server: ServerProcess):
+    topo = server.get("/rules/enrich/topo").json()
+    assert topo == {"sources": ["source_orders", "source_customers"],
+                    "edges": {"source_orders": ["op_1_join"], "source_customers": ["op_1_join"],
+                              "op_1_join": ["op_2_project"], "op_2_project": ["sink_mqtt_0"]}}

@@ -9,7 +9,8 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from plutino.engine.ekuiper_status import list_item, rule_status as ekuiper_rule_status
+from plutino.engine.ekuiper_status import list_item, topo
+from plutino.engine.ekuiper_status import rule_status as ekuiper_rule_status
 from plutino.errors import PlutinoError
 from plutino.secrets import MASK, mask_text, masked, masked_texts, masks_left, restore_masked
 
@@ -132,6 +133,13 @@ def rule_status(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
     metrics (eKuiper's names: ``source_<stream>_0_records_in_total``, ...,
     ``sink_<name>_<i>_0_records_out_total``), plus each plugin function's calls."""
     return masked_texts(ekuiper_rule_status(host.rule_status(rule_id)))
+
+
+@router.get("/rules/{rule_id}/topo")
+def rule_topo(rule_id: str, host: Any = Depends(get_host)) -> dict[str, Any]:
+    """eKuiper's rule topology: ``sources`` and ``edges`` (node -> the nodes it feeds), with
+    eKuiper's node names (``source_demo``, ``op_1_filter``, ``sink_mqtt_0``)."""
+    return topo(host.rule_status(rule_id))
 
 
 __all__ = ["router"]

@@ -62,4 +62,29 @@ def list_item(item: Mapping[str, Any], name: str | None = None) -> dict[str, Any
     return {"id": item["id"], "name": name or item["id"], "status": state, "message": message}
 
 
-__all__ = ["NORMAL_STOPS", "list_item", "rule_status", "split_state", "stopped_by_error"]
+def topo(status: Mapping[str, Any]) -> dict[str, Any]:
+    """eKuiper's ``GET /rules/{id}/topo`` from a rule's status: its nodes (``source_<name>``,
+    ``op_<n>_<kind>``, ``sink_<name>_<i>``, as eKuiper names them) and the edges between them:
+    every source to the first operator, the operators in order, the last to every sink."""
+    nodes: dict[str, list[str]] = {"source": [], "op": [], "sink": []}
+    for key in status:
+        if not key.endswith("_records_in_total"):
+            continue
+        name = key[: -len("_records_in_total")]
+        kind = name.split("_", 1)[0]
+        if kind in nodes and name.endswith("_0"):
+            node = name[:-2]
+            if node not in nodes[kind]:
+                nodes[kind].append(node)
+    edges: dict[str, list[str]] = {}
+    first = nodes["op"][:1] or nodes["sink"]
+    for source in nodes["source"]:
+        edges[source] = list(first)
+    for a, b in zip(nodes["op"], nodes["op"][1:]):
+        edges[a] = [b]
+    if nodes["op"]:
+        edges[nodes["op"][-1]] = list(nodes["sink"])
+    return {"sources": nodes["source"], "edges": edges}
+
+
+__all__ = ["topo", "NORMAL_STOPS", "list_item", "rule_status", "split_state", "stopped_by_error"]
