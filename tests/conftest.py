@@ -77,6 +77,18 @@ def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session", autouse=True)
+def package_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests install packages from their temporary folders and from HTTP servers on
+    127.0.0.1, which the default settings refuse (only $PLUTINO_HOME/uploads and public
+    addresses): allow both, for in-process hosts and server processes alike. The tests of
+    those defaults (tests/packages/test_package_security.py, ...) set them back."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PLUTINO_ALLOWED_FILE_DIRS", str(tmp_path_factory.getbasetemp()))
+        patch.setenv("PLUTINO_ALLOW_PRIVATE_ADDRESSES", "127.0.0.1")
+        yield
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     """A fresh, empty data directory."""

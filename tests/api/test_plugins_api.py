@@ -71,8 +71,8 @@ def test_a_bad_plugin_zip_is_400_and_changes_nothing(client, tmp_path):
     assert r.status_code == 400
     body = r.json()
     assert body["error"] == 1000 and body["type"] == "PackageError"
-    assert body["message"] == ("package bad.zip is not a zip file (it starts with b'this is ', 22 bytes); give the"
-                               " path or URL of a .zip made by `plutino plugin pack`")
+    assert body["message"] == ("package bad.zip is not a zip file, or a damaged or truncated one (22 bytes); give the"
+                               " path or URL of a .zip made by `plutino plugin pack`, or download it again")
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w"):
         pass

@@ -68,8 +68,8 @@ def test_errors_over_http_have_ekuipers_shape(server, tmp_path):
     bad.write_bytes(b"PK\x03\x04 truncated")
     r = server.post("/plugins/functions", json={"name": "bad", "file": bad.as_uri()})
     assert r.status_code == 400 and set(r.json()) == {"error", "message", "type"}
-    assert r.json()["message"] == ("package bad.zip is a damaged or truncated zip (File is not a zip file; 14 bytes);"
-                                   " download it again or re-create it with `plutino plugin pack`")
+    assert r.json()["message"] == ("package bad.zip is not a zip file, or a damaged or truncated one (14 bytes); give"
+                                   " the path or URL of a .zip made by `plutino plugin pack`, or download it again")
 
 
 def test_a_restart_brings_back_plugins_streams_and_rules_in_their_state(tmp_path, packages):

@@ -145,11 +145,11 @@ def _script(tmp: Path, build: Path) -> Path:
 
 CASES: dict[str, tuple[str, str, Callable[[Path, Path], Path], str]] = {
     "not_a_zip": ("sink", "file", _not_a_zip,
-                  "package file.zip is not a zip file (it starts with b'<html><b', 39 bytes); give the path "
-                  "or URL of a .zip made by `plutino plugin pack`"),
+                  "package file.zip is not a zip file, or a damaged or truncated one (39 bytes); give the path "
+                  "or URL of a .zip made by `plutino plugin pack`, or download it again"),
     "truncated": ("sink", "file", _truncated,
-                  "package file.zip is a damaged or truncated zip (File is not a zip file; 1000 bytes); "
-                  "download it again or re-create it with `plutino plugin pack`"),
+                  "package file.zip is not a zip file, or a damaged or truncated one (1000 bytes); give the path "
+                  "or URL of a .zip made by `plutino plugin pack`, or download it again"),
     "no_so": ("sink", "file", _no_so,
               "package file.zip has no .so file at its root (found: README.md, file.yaml, plutino.json); "
               "put the plugin's .so (name.so or name@v1.0.0.so) at the top level of the zip"),
@@ -220,18 +220,20 @@ def test_a_download_error_names_the_status(installed, home, http_base):
 
 
 def test_a_download_over_the_size_limit_is_stopped(home, zips, http_base):
-    manager = PluginManager(home, settings=Settings(max_package_bytes=1000))
+    manager = PluginManager(home, settings=Settings(max_package_bytes=1000, allow_private_addresses="127.0.0.1"))
     size = (zips / "echo.zip").stat().st_size
     assert refused(manager, home, "function", "echo", f"{http_base}/echo.zip") == (
         f"package {http_base}/echo.zip is {size} bytes, over max_package_bytes = 1000; make the package "
         "smaller or raise the limit in etc/plutino.yaml")
 
 
-def test_a_missing_local_file_is_named(installed, home, tmp_path):
+def test_a_missing_local_file_is_refused_as_a_file_that_may_not_be_read(home, tmp_path):
     missing = tmp_path / "nowhere.zip"
-    assert refused(installed, home, "sink", "file", missing.as_uri()) == (
-        f"cannot install from {missing.as_uri()!r}: {missing} does not exist or is not a file; check the path "
-        "(a file:// URL needs an absolute path: file:///dir/name.zip)")
+    manager = PluginManager(home, settings=Settings(allowed_file_dirs=(tmp_path,)))
+    assert refused(manager, home, "sink", "file", missing.as_uri()) == (
+        f"cannot install from {missing.as_uri()!r}: it does not exist, is not a regular file, or is outside the"
+        f" folders packages are read from ({home / 'uploads'}, {tmp_path}); put the zip in {home / 'uploads'}, or"
+        " add its folder to allowed_file_dirs (plutino serve --allow-file-dir DIR)")
 
 
 def test_an_unsupported_scheme_is_refused(installed, home):
@@ -245,8 +247,9 @@ def test_file_urls_outside_the_allowed_directories_are_refused(home, zips, tmp_p
     manager = PluginManager(home, settings=Settings(allowed_file_dirs=(allowed,)))
     url = (zips / "echo.zip").as_uri()
     assert refused(manager, home, "function", "echo", url) == (
-        f"cannot install from {url!r}: {zips / 'echo.zip'} is outside the directories packages may be read "
-        f"from ({allowed}); move the zip there or change allowed_file_dirs")
+        f"cannot install from {url!r}: it does not exist, is not a regular file, or is outside the folders"
+        f" packages are read from ({home / 'uploads'}, {allowed}); put the zip in {home / 'uploads'}, or add its"
+        " folder to allowed_file_dirs (plutino serve --allow-file-dir DIR)")
 
 
 def test_a_function_name_taken_by_another_plugin_is_refused(installed, home, tmp_path):

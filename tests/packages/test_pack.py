@@ -27,6 +27,7 @@ def test_the_manifest_is_computed_from_the_tag_and_the_descriptor(plugin_build, 
         "sha256": sha256_file(so), "abi": "1.1", "contract_version": tag.contract_version,
         "platform": {"os": tag.os, "arch": tag.arch, "libc": tag.libc, "pointer_size": tag.pointer_size},
         "functions": ["echo", "countPlusOne"],
+        "files": {"echo.json": sha256_file(plugin_build / "functions" / "echo.json"), "echo.so": sha256_file(so)},
     }
     Manifest.from_dict(manifest, "x")  # what pack writes, install reads
 

@@ -104,17 +104,17 @@ def test_plugin_names_are_letters_digits_dash_and_underscore():
     assert str(info.value) == "plugin name 'bad name!' is not valid: use 1 to 63 letters, digits, '-' or '_'"
 
 
-def test_not_a_zip_is_refused_saying_what_it_starts_with(tmp_path):
+def test_not_a_zip_is_refused_without_quoting_its_bytes(tmp_path):
     msg = refusal(tmp_path, raw=b"<!DOCTYPE html><html>not found</html>")
-    assert msg == ("package random.zip is not a zip file (it starts with b'<!DOCTYP', 37 bytes); "
-                   "give the path or URL of a .zip made by `plutino plugin pack`")
+    assert msg == ("package random.zip is not a zip file, or a damaged or truncated one (37 bytes); "
+                   "give the path or URL of a .zip made by `plutino plugin pack`, or download it again")
 
 
 def test_a_truncated_zip_is_refused_as_damaged(tmp_path):
     whole = make_zip(tmp_path / "whole.zip", good_entries()).read_bytes()
     msg = refusal(tmp_path, raw=whole[: len(whole) // 2])
-    assert msg == (f"package random.zip is a damaged or truncated zip (File is not a zip file; "
-                   f"{len(whole) // 2} bytes); download it again or re-create it with `plutino plugin pack`")
+    assert msg == (f"package random.zip is not a zip file, or a damaged or truncated one ({len(whole) // 2} bytes);"
+                   " give the path or URL of a .zip made by `plutino plugin pack`, or download it again")
 
 
 def test_a_package_without_a_so_names_what_it_found(tmp_path):

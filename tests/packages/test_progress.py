@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plutino.config import Settings
+from plutino.config import DataDir, Settings
 from plutino.packages.fetch import fetch
 from plutino.packages.scaffold import build_project, new_project
 
 
 def test_a_download_reports_its_bytes_against_the_content_length(http_base, zips, tmp_path):
     seen: list[tuple[int, int | None]] = []
-    fetch(f"{http_base}/echo.zip", tmp_path / "echo.zip", Settings(), lambda done, total: seen.append((done, total)))
+    fetch(f"{http_base}/echo.zip", tmp_path / "echo.zip", Settings(allow_private_addresses="127.0.0.1"),
+          lambda done, total: seen.append((done, total)), data=DataDir(tmp_path / "home"))
     size = (zips / "echo.zip").stat().st_size
     assert seen and seen[-1] == (size, size)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
@@ -19,7 +20,8 @@ def test_a_download_reports_its_bytes_against_the_content_length(http_base, zips
 
 def test_a_local_copy_reports_one_complete_step(zips, tmp_path):
     seen: list[tuple[int, int | None]] = []
-    fetch(str(zips / "echo.zip"), tmp_path / "echo.zip", Settings(), lambda done, total: seen.append((done, total)))
+    fetch(str(zips / "echo.zip"), tmp_path / "echo.zip", Settings(allowed_file_dirs=(zips,)),
+          lambda done, total: seen.append((done, total)), data=DataDir(tmp_path / "home"))
     size = (zips / "echo.zip").stat().st_size
     assert seen == [(size, size)]
 

@@ -26,8 +26,8 @@ def _file_sink_zip(plugin_build: Path, path: Path, extra: dict[str, bytes]) -> P
 
 
 @pytest.fixture
-def scripted(home: Path) -> PluginManager:
-    return PluginManager(home, settings=Settings(allow_scripts=True, script_timeout_s=2))
+def scripted(home: Path, tmp_path: Path) -> PluginManager:
+    return PluginManager(home, settings=Settings(allow_scripts=True, script_timeout_s=2, allowed_file_dirs=(tmp_path,)))
 
 
 def test_an_allowed_script_runs_with_shell_params_and_its_output_is_recorded(scripted, plugin_build, tmp_path, home):
@@ -85,7 +85,7 @@ def test_bad_settings_are_refused_with_the_setting_named(tmp_path):
     with pytest.raises(PlutinoError) as info:
         load_settings(data, environ={})
     assert str(info.value).startswith(f"{data.settings_file}: unknown setting 'allow_script'; known settings: "
-                                      "allow_scripts, allowed_file_dirs, ")
+                                      "allow_private_addresses, allow_scripts, allowed_file_dirs, ")
     data.settings_file.unlink()
     with pytest.raises(PlutinoError) as info:
         load_settings(data, environ={"PLUTINO_ALLOW_SCRIPTS": "maybe"})
@@ -98,7 +98,7 @@ def test_the_data_dir_defaults_to_plutino_home(tmp_path, monkeypatch):
     assert data.root == tmp_path / "h"
     assert sorted(p.relative_to(data.root).as_posix() for p in data.root.rglob("*")) == [
         "etc", "etc/functions", "etc/sinks", "etc/sources", "log", "plugins", "plugins/functions",
-        "plugins/sinks", "plugins/sources", "staging"]
+        "plugins/sinks", "plugins/sources", "staging", "uploads"]
     monkeypatch.delenv("PLUTINO_HOME")
     monkeypatch.chdir(tmp_path)
     assert DataDir.from_env().root == tmp_path / "plutino_data"

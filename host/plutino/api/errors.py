@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, RuleError, SqlError
 from plutino.errors import PluginCallError, PluginIOError, PluginRefused, PlutinoError, RegistryError
-from plutino.packages.format import PackageError
+from plutino.packages.format import PackageConflict, PackageError
 
 log = logging.getLogger("plutino.api")
 
@@ -58,6 +58,7 @@ _TABLE: tuple[tuple[type[BaseException], int, int], ...] = (
     (NotFound, 404, NOT_FOUND_CODE),
     (AlreadyExistsError, 409, GENERAL),
     (Conflict, 409, GENERAL),
+    (PackageConflict, 409, GENERAL),
     (SqlError, 400, SQL_CODE),
     (PluginIOError, 400, IO_CODE),
     (PluginRefused, 400, GENERAL),

@@ -54,6 +54,24 @@ class PluginBody(BaseModel):
     sha256: str | None = Field(default=None, description="The sha256 the zip must have (Plutino extension)")
 
 
+class TrustedKeyBody(BaseModel):
+    """``POST /plugins/trusted_keys`` (Plutino extension): trust a package signing key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(description="Letters, digits, '-' and '_'", examples=["alice"])
+    key: str = Field(description="The Ed25519 public key in PEM, as `plutino plugin keygen` writes NAME.pub",
+                     examples=["-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA...\n-----END PUBLIC KEY-----\n"])
+
+
+class TrustedKeyInfo(BaseModel):
+    """A trusted key: its name, its id (what a signature names) and the key."""
+
+    name: str
+    key_id: str = Field(description="The first 16 hex digits of the sha256 of the raw public key")
+    key: str
+
+
 class FunctionList(BaseModel):
     """``POST /plugins/functions/{name}/register``."""
 

@@ -1,6 +1,7 @@
 """``/plugins``: install, update, delete, list and describe plugins; list the functions they
 offer (``/plugins/udfs``); and, beyond eKuiper, check an installed plugin's file
-(``/plugins/{kind}s/{name}/check``).
+(``/plugins/{kind}s/{name}/check``) and manage the keys whose signed packages are trusted
+(``/plugins/trusted_keys``).
 
 One set of routes per kind (``/plugins/sources``, ``/plugins/sinks``, ``/plugins/functions``),
 so each path appears in the OpenAPI spec as eKuiper documents it.
@@ -19,7 +20,7 @@ from plutino.secrets import masked
 
 from .deps import get_host
 from .errors import BadRequest, Conflict, NotFound
-from .models import FunctionList, PluginBody, UdfInfo
+from .models import FunctionList, PluginBody, TrustedKeyBody, TrustedKeyInfo, UdfInfo
 
 router = APIRouter(tags=["plugins"])
 
@@ -126,6 +127,34 @@ def register_functions(name: str, body: FunctionList, host: Any = Depends(get_ho
     require_plugin(host, "function", name)
     host.plugins.register_functions(name, body.functions)
     return f"function plugin {name} function list is registered"
+
+
+@router.get("/plugins/trusted_keys", response_model=list[TrustedKeyInfo], summary="List the trusted signing keys")
+def list_trusted_keys(host: Any = Depends(get_host)) -> list[dict[str, str]]:
+    """The keys in ``etc/trusted_keys/`` (Plutino extension): a package signed with one of them
+    installs where ``require_signature`` asks for a signature."""
+    return [k.to_dict() for k in host.plugins.trusted_keys.list()]
+
+
+@router.post("/plugins/trusted_keys", status_code=201, response_class=PlainTextResponse,
+             summary="Trust a signing key",
+             responses={201: {"content": {"text/plain": {"example": "key alice (0f1e2d3c4b5a6978) is trusted"}}}})
+def add_trusted_key(body: TrustedKeyBody, host: Any = Depends(get_host)) -> str:
+    """Trust packages signed with this Ed25519 public key (``plutino plugin trust NAME.pub``);
+    409 when the name or the key is trusted already."""
+    key = host.plugins.trusted_keys.add(body.name, body.key)
+    return f"key {key.name} ({key.key_id}) is trusted"
+
+
+@router.delete("/plugins/trusted_keys/{name}", response_class=PlainTextResponse, summary="Stop trusting a signing key")
+def delete_trusted_key(name: str, host: Any = Depends(get_host)) -> str:
+    """Installed plugins stay installed; new installs signed with the key are refused where a
+    signature is required."""
+    keys = host.plugins.trusted_keys
+    if name not in [k.name for k in keys.list()]:
+        raise NotFound(f"no trusted key is named {name}; trusted keys: {listing([k.name for k in keys.list()])}")
+    key = keys.delete(name)
+    return f"key {key.name} ({key.key_id}) is no longer trusted"
 
 
 @router.get("/plugins/udfs", response_model=list[str])

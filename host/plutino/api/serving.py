@@ -16,6 +16,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -94,8 +95,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          demo: bool = False, bundled_dir: Path | None = None, log_level: str = "info") -> int:
-    """``plutino serve``: run until SIGINT/SIGTERM; return the process exit code."""
+          demo: bool = False, bundled_dir: Path | None = None, log_level: str = "info",
+          allowed_file_dirs: Sequence[Path] = ()) -> int:
+    """``plutino serve``: run until SIGINT/SIGTERM; return the process exit code.
+
+    ``allowed_file_dirs`` (``--allow-file-dir``): folders install requests may read packages
+    from, on top of the setting of that name."""
     import uvicorn
 
     from plutino.api import create_app
@@ -111,7 +116,7 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     the_host: Any = None
     try:
-        the_host = Host(data)
+        the_host = Host(data, settings=_package_settings(data, allowed_file_dirs))
         the_host.start(demo=demo, bundled_dir=bundled_dir, background=True)  # the API opens at once
         bound_port = sock.getsockname()[1]
         from plutino.api.access import load_access_settings
@@ -149,6 +154,17 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _package_settings(data: DataDir, extra_dirs: Sequence[Path]) -> Any:
+    """The package settings of ``data``, with ``extra_dirs`` added to ``allowed_file_dirs``."""
+    import dataclasses
+
+    from plutino.config import load_settings
+
+    settings = load_settings(data)
+    extra = tuple(Path(d).expanduser().absolute() for d in extra_dirs)
+    return dataclasses.replace(settings, allowed_file_dirs=(*settings.allowed_file_dirs, *extra))
 
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "bind", "configure_logging", "serve"]

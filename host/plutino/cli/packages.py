@@ -1,4 +1,5 @@
-"""``plutino plugin new|build|pack|install|update|list|describe|delete``: the package commands.
+"""``plutino plugin new|build|pack|install|update|list|describe|delete``: the package commands,
+and ``plutino plugin keygen|trust|keys|untrust`` for signed packages.
 
 They join the ``plutino plugin`` group of :mod:`plutino.cli.main`. Commands that touch installed
 plugins work on the data dir given by ``--data-dir`` (default ``$PLUTINO_HOME``, else
@@ -127,19 +128,22 @@ def build(directory: Path, build_dir: Path | None, debug: bool, jobs: int) -> No
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The zip to write (default ./NAME.zip).")
+@click.option("--sign", "sign_key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Sign the package with this private key (NAME.key of `plutino plugin keygen`).")
 @_user_errors
-def pack(source: Path, output: Path | None) -> None:
+def pack(source: Path, output: Path | None, sign_key: Path | None) -> None:
     """Make the package zip of a built plugin: SOURCE is its .so or its project directory."""
     import zipfile
 
     from plutino.packages.format import MANIFEST, Manifest
     from plutino.packages.format import pack as make_package
 
-    out = make_package(source, output)
+    out = make_package(source, output, sign_key=sign_key)
     with zipfile.ZipFile(out) as archive:
         manifest = Manifest.from_dict(json.loads(archive.read(MANIFEST)), MANIFEST)
         names = archive.namelist()
-    click.echo(f"packed {manifest.kind} plugin {manifest.name} {manifest.version} into {out}: {', '.join(names)}")
+    signed = f", signed with {sign_key}" if sign_key else ""
+    click.echo(f"packed {manifest.kind} plugin {manifest.name} {manifest.version} into {out}: {', '.join(names)}{signed}")
 
 
 def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -160,10 +164,34 @@ def _fetch_and_install(data_dir: Path, update: bool, kind: str | None, name: str
                        shell_params: tuple[str, ...], sha256: str | None) -> Any:
     """Install (or update) with a progress bar while the package is fetched."""
     manager = _manager(data_dir)
+    location = _location(location)
+    _allow_named_file(manager, location)
     with _Progress("fetching") as bar:
         manager.fetch_progress = bar.update
         act = manager.update if update else manager.install
-        return act(kind, name, _location(location), shell_params, sha256=sha256)
+        return act(kind, name, location, shell_params, sha256=sha256)
+
+
+def _allow_named_file(manager: Any, location: str) -> None:
+    """A package file named on the command line may be read where it is (the user named it;
+    the data dir's own files stay refused), and a missing one is said to be missing."""
+    import dataclasses
+    import urllib.parse
+    import urllib.request
+
+    from plutino.packages.format import PackageError
+
+    parsed = urllib.parse.urlparse(location)
+    if parsed.scheme.lower() in ("http", "https") or (len(parsed.scheme) > 1 and parsed.scheme != "file"):
+        return
+    path = Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else location).absolute()
+    if not path.is_file():
+        raise PackageError(
+            f"cannot install from {location!r}: {path} does not exist or is not a file; check the path"
+            " (a file:// URL needs an absolute path: file:///dir/name.zip)"
+        )
+    settings = manager.settings
+    manager.settings = dataclasses.replace(settings, allowed_file_dirs=(*settings.allowed_file_dirs, path))
 
 
 @click.command("install")
@@ -237,6 +265,70 @@ def delete(kind: str, name: str, force: bool, data_dir: Path) -> None:
     click.echo(f"{kind} plugin {name} is deleted" + (f"; stopped rules {', '.join(stopped)}" if stopped else ""))
 
 
-COMMANDS = [new, build, pack, install, update, list_, describe, delete]
+# -------------------------------------------------------------------- signing keys
+
+
+def _trusted_keys(data_dir: Path) -> Any:
+    from plutino.config import DataDir
+    from plutino.packages.trusted_keys import TrustedKeys
+
+    return TrustedKeys(DataDir.from_env(data_dir).trusted_keys_dir)
+
+
+@click.command("keygen")
+@click.argument("name")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="Where to write NAME.key and NAME.pub.")
+@_user_errors
+def keygen(name: str, output_dir: Path) -> None:
+    """Make an Ed25519 key pair to sign packages with: NAME.key (private: keep it secret) and
+    NAME.pub (public: give it to those who install your packages)."""
+    from plutino.packages.format import check_name
+    from plutino.packages.signing import generate_key
+
+    private, public = generate_key(output_dir / f"{check_name(name, 'key name')}.key")
+    click.echo(f"wrote {private} (private, keep it secret): plutino plugin pack --sign {private} ...")
+    click.echo(f"wrote {public} (public): plutino plugin trust {public}, where packages are installed")
+
+
+@click.command("trust")
+@click.argument("public_key", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", default=None, help="The key's name (default: the file's, NAME of NAME.pub).")
+@_data_dir_option
+@_user_errors
+def trust(public_key: Path, name: str | None, data_dir: Path) -> None:
+    """Trust packages signed with the key whose public half is PUBLIC_KEY (a NAME.pub of
+    `plutino plugin keygen`): it goes to etc/trusted_keys/ of the data directory."""
+    key = _trusted_keys(data_dir).add(name or public_key.stem, public_key.read_text(encoding="ascii", errors="replace"))
+    click.echo(f"key {key.name} ({key.key_id}) is trusted")
+
+
+@click.command("keys")
+@click.option("--json", "as_json", is_flag=True, help="Print the keys as JSON.")
+@_data_dir_option
+@_user_errors
+def keys(as_json: bool, data_dir: Path) -> None:
+    """List the trusted keys: name and key id."""
+    found = _trusted_keys(data_dir).list()
+    if as_json:
+        click.echo(json.dumps([k.to_dict() for k in found], indent=2))
+        return
+    if not found:
+        click.echo("no trusted keys")
+    for key in found:
+        click.echo(f"{key.name:<24} {key.key_id}")
+
+
+@click.command("untrust")
+@click.argument("name")
+@_data_dir_option
+@_user_errors
+def untrust(name: str, data_dir: Path) -> None:
+    """Stop trusting the key NAME (installed plugins stay installed)."""
+    key = _trusted_keys(data_dir).delete(name)
+    click.echo(f"key {key.name} ({key.key_id}) is no longer trusted")
+
+
+COMMANDS = [new, build, pack, install, update, list_, describe, delete, keygen, trust, keys, untrust]
 
 __all__ = ["COMMANDS"]

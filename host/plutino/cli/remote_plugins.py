@@ -1,4 +1,5 @@
-"""``plutino plugin install|update|list|describe|delete`` over REST, or locally on a data directory.
+"""``plutino plugin install|update|list|describe|delete|trust|keys|untrust`` over REST, or locally
+on a data directory.
 
 The local commands are :mod:`plutino.cli.packages`'s; :func:`dual_plugin_commands` makes each
 of them work on a running server too (see there for how the place to act on is chosen).
@@ -94,6 +95,26 @@ def _rest_delete(url: str, kind: str, name: str, force: bool, as_json: bool) -> 
     say(Client(url).call("DELETE", f"/plugins/{kind}s/{quote(name)}{suffix}"), as_json)
 
 
+def _rest_trust(url: str, public_key: Path, name: str | None, as_json: bool) -> None:
+    body = {"name": name or public_key.stem, "key": public_key.read_text(encoding="ascii", errors="replace")}
+    say(Client(url).call("POST", "/plugins/trusted_keys", body), as_json)
+
+
+def _rest_keys(url: str, as_json: bool) -> None:
+    found = Client(url).call("GET", "/plugins/trusted_keys")
+    if as_json:
+        say(found, True)
+        return
+    if not found:
+        click.echo("no trusted keys")
+    for key in found:
+        click.echo(f"{key['name']:<24} {key['key_id']}")
+
+
+def _rest_untrust(url: str, name: str, as_json: bool) -> None:
+    say(Client(url).call("DELETE", f"/plugins/trusted_keys/{quote(name)}"), as_json)
+
+
 _REST: dict[str, Callable[..., None]] = {
     "install": lambda url, location, kind, name, shell_params, sha256, as_json: _rest_install(
         "POST", url, location, kind, name, shell_params, sha256, as_json),
@@ -102,6 +123,9 @@ _REST: dict[str, Callable[..., None]] = {
     "list": _rest_list,
     "describe": _rest_describe,
     "delete": _rest_delete,
+    "trust": _rest_trust,
+    "keys": _rest_keys,
+    "untrust": _rest_untrust,
 }
 
 DUAL_COMMANDS = tuple(_REST)  # the plugin commands that work over REST too

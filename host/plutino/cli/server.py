@@ -51,7 +51,10 @@ _kind_choice = click.Choice(list(KINDS))
               help="Where the bundled plugins are (default: the package's bundled/, else build/test-native/plugins).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
-def serve(bind_host: str, port: int, data_dir: Path, demo: bool, bundled_dir: Path | None, log_level: str) -> None:
+@click.option("--allow-file-dir", "allow_file_dirs", multiple=True, type=click.Path(path_type=Path),
+              help="A folder install requests may read package zips from, besides DATA_DIR/uploads (repeatable).")
+def serve(bind_host: str, port: int, data_dir: Path, demo: bool, bundled_dir: Path | None, log_level: str,
+          allow_file_dirs: tuple[Path, ...]) -> None:
     """Run the server: the REST API on HOST:PORT over the data directory.
 
     Loads the installed plugins, the streams and the rules, and starts the rules that were
@@ -59,7 +62,8 @@ def serve(bind_host: str, port: int, data_dir: Path, demo: bool, bundled_dir: Pa
     PLUTINO_TOKEN set, POST, PUT and DELETE requests need 'Authorization: Bearer <token>'."""
     from plutino.api.serving import serve as run
 
-    sys.exit(run(data_dir, bind_host, port, demo=demo, bundled_dir=bundled_dir, log_level=log_level))
+    sys.exit(run(data_dir, bind_host, port, demo=demo, bundled_dir=bundled_dir, log_level=log_level,
+                 allowed_file_dirs=allow_file_dirs))
 
 
 # -------------------------------------------------------------------- registration

@@ -1,20 +1,32 @@
 """Getting a package file from where the user says it is: a local path, file:// or http(s)://.
 
-Downloads stream into the staging directory and stop at ``max_package_bytes``, so a wrong
-URL cannot fill the disk; a stalled server is cut off after ``download_timeout_s``.
+What may be read at all is :mod:`plutino.packages.locations`' business (the folders a local
+package may come from, the addresses a download may connect to); this module copies or
+downloads into the staging directory within the limits: at most ``max_package_bytes``, so a
+wrong URL cannot fill the disk; a server that stalls for ``download_timeout_s`` is cut off, and
+so is a whole download (redirects included) past ``download_deadline_s``, so a server that
+trickles bytes cannot hold an install for ever. Environment proxies are not used: the address
+check must see the server itself.
 """
 
 from __future__ import annotations
 
+import functools
+import http.client
+import os
 import shutil
+import socket
+import ssl
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from plutino.config import Settings
-from plutino.packages.format import PackageError
+from plutino.config import DataDir, Settings
+from plutino.packages.locations import connect_checked, open_package_file
+from plutino.packages.manifest import PackageError
 
 _CHUNK = 1 << 16
 
@@ -29,8 +41,16 @@ def label_of(location: str) -> str:
     return PurePosixPath(path).name or location
 
 
-def fetch(location: str, dest: Path, settings: Settings, progress: Progress | None = None) -> Path:
-    """Copy or download the package at ``location`` to ``dest``; return ``dest``."""
+def is_download(location: str) -> bool:
+    """Whether ``location`` is an http(s) URL (a package from the network)."""
+    return urllib.parse.urlparse(location).scheme.lower() in ("http", "https")
+
+
+def fetch(location: str, dest: Path, settings: Settings, progress: Progress | None = None, *,
+          data: DataDir) -> Path:
+    """Copy or download the package at ``location`` to ``dest``; return ``dest``.
+
+    ``data`` is the data directory: its ``uploads/`` may be read, its own files never."""
     if not isinstance(location, str) or not location.strip():
         raise PackageError(
             "no package given: pass the zip's path, a file:// URL or an http(s):// URL"
@@ -45,42 +65,128 @@ def fetch(location: str, dest: Path, settings: Settings, progress: Progress | No
                 f"file URL {location!r} names host {parsed.netloc!r}; a file:// URL must be local:"
                 " file:///absolute/path/name.zip (three slashes)"
             )
-        return _copy(Path(urllib.request.url2pathname(parsed.path)), location, dest, settings, progress)
+        return _copy(Path(urllib.request.url2pathname(parsed.path)), location, dest, settings, progress, data)
     if scheme and len(scheme) > 1:
         raise PackageError(
             f"cannot install from {location!r}: scheme {scheme!r} is not supported; use a local"
             " path, file:///path/name.zip or http(s)://host/name.zip"
         )
-    return _copy(Path(location), location, dest, settings, progress)
+    return _copy(Path(location), location, dest, settings, progress, data)
 
 
-def _copy(path: Path, location: str, dest: Path, settings: Settings, progress: Progress | None) -> Path:
-    path = path.expanduser().absolute()
-    if settings.allowed_file_dirs and not any(
-        path.resolve().is_relative_to(folder.resolve()) for folder in settings.allowed_file_dirs
-    ):
-        allowed = ", ".join(str(p) for p in settings.allowed_file_dirs)
-        raise PackageError(
-            f"cannot install from {location!r}: {path} is outside the directories packages may"
-            f" be read from ({allowed}); move the zip there or change allowed_file_dirs"
-        )
-    if not path.is_file():
-        raise PackageError(
-            f"cannot install from {location!r}: {path} does not exist or is not a file;"
-            " check the path (a file:// URL needs an absolute path: file:///dir/name.zip)"
-        )
-    size = path.stat().st_size
-    _check_size(size, location, settings)
-    with open(path, "rb") as src, open(dest, "wb") as out:
-        shutil.copyfileobj(src, out, _CHUNK)
+def _copy(path: Path, location: str, dest: Path, settings: Settings, progress: Progress | None,
+          data: DataDir) -> Path:
+    with open_package_file(path, location, data, settings) as src:
+        size = _size_of(src)
+        _check_size(size, location, settings)
+        with open(dest, "wb") as out:
+            shutil.copyfileobj(src, out, _CHUNK)
     if progress is not None:
         progress(size, size)
     return dest
 
 
+def _size_of(file: Any) -> int:
+    return os.fstat(file.fileno()).st_size
+
+
+# -------------------------------------------------------------------- downloads
+
+
+class _Download:
+    """One download's connections: each goes to a checked address; all are cut at the deadline."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url, self.settings = url, settings
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(settings.download_deadline_s, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Download:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def connect(self, address: tuple[str, int], timeout: Any = None, source_address: Any = None) -> socket.socket:
+        if self.expired:
+            raise TimeoutError("download deadline")
+        seconds = timeout if isinstance(timeout, (int, float)) else None
+        return connect_checked(address, seconds, self.url, self.settings, source_address)
+
+    def track(self, sock: socket.socket | None) -> None:
+        """Cut ``sock`` (plain or TLS) at the deadline."""
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _cut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _cut(sock)
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut the connection down under a blocked reader (the base class's shutdown, which leaves
+    a TLS socket's state alone for the reader to fail on)."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class _CheckedHTTP(http.client.HTTPConnection):
+    def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._download = download
+        self._create_connection = download.connect  # type: ignore[assignment]
+
+    def connect(self) -> None:
+        super().connect()
+        self._download.track(self.sock)
+
+
+class _CheckedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._download = download
+        self._create_connection = download.connect  # type: ignore[assignment]
+
+    def connect(self) -> None:
+        super().connect()
+        self._download.track(self.sock)
+
+
+class _HttpHandler(urllib.request.HTTPHandler):
+    def __init__(self, download: _Download) -> None:
+        super().__init__()
+        self._download = download
+
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(_CheckedHTTP, download=self._download), req)
+
+
+class _HttpsHandler(urllib.request.HTTPSHandler):
+    def __init__(self, download: _Download) -> None:
+        super().__init__(context=ssl.create_default_context())
+        self._download = download
+
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(functools.partial(_CheckedHTTPS, download=self._download), req,
+                            context=self._context)  # type: ignore[attr-defined]
+
+
 class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to another http(s) URL: urllib would also follow one to ftp://,
-    which would make a package come from a scheme the installer does not accept."""
+    which would make a package come from a scheme the installer does not accept. (The address
+    of the new URL is checked when it is connected to.)"""
 
     def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
                          newurl: str) -> urllib.request.Request | None:
@@ -93,47 +199,72 @@ class _HttpRedirectsOnly(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-_OPENER = urllib.request.build_opener(_HttpRedirectsOnly)
-
-
 def _download(url: str, dest: Path, settings: Settings, progress: Progress | None) -> Path:
     request = urllib.request.Request(url, headers={"User-Agent": "plutino-plugin-installer"})
-    try:
-        with _OPENER.open(request, timeout=settings.download_timeout_s) as response:
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit():
-                _check_size(int(length), url, settings)
-            total = 0
-            with open(dest, "wb") as out:
-                while chunk := response.read(_CHUNK):
-                    total += len(chunk)
-                    _check_size(total, url, settings, partial=True)
-                    out.write(chunk)
-                    if progress is not None:
-                        progress(total, int(length) if length is not None and length.isdigit() else None)
-            if length is not None and length.isdigit() and total != int(length):
-                raise PackageError(
-                    f"download of {url} stopped after {total} of {length} bytes;"
-                    " check the server and try again"
-                )
-    except urllib.error.HTTPError as exc:
-        raise PackageError(
-            f"cannot download {url}: the server answered HTTP {exc.code} {exc.reason};"
-            " check the URL"
-        ) from exc
-    except urllib.error.URLError as exc:
-        raise PackageError(
+    with _Download(url, settings) as download:
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpRedirectsOnly,
+                                             _HttpHandler(download), _HttpsHandler(download))
+        try:
+            _receive(opener, request, url, dest, settings, progress)
+        except (PackageError, OSError, http.client.HTTPException, ValueError) as exc:
+            if download.expired:  # whatever the cut connection made of it
+                raise _past_deadline(url, settings) from None
+            if isinstance(exc, PackageError):
+                raise
+            raise _failure(url, exc, settings) from exc
+        if download.expired:
+            raise _past_deadline(url, settings)
+    return dest
+
+
+def _receive(opener: urllib.request.OpenerDirector, request: urllib.request.Request, url: str, dest: Path,
+             settings: Settings, progress: Progress | None) -> None:
+    with opener.open(request, timeout=settings.download_timeout_s) as response:
+        length = response.headers.get("Content-Length")
+        expected = int(length) if length is not None and length.isdigit() else None
+        if expected is not None:
+            _check_size(expected, url, settings)
+        total = 0
+        with open(dest, "wb") as out:
+            while chunk := response.read1(_CHUNK):
+                total += len(chunk)
+                _check_size(total, url, settings, partial=True)
+                out.write(chunk)
+                if progress is not None:
+                    progress(total, expected)
+        if expected is not None and total != expected:
+            raise PackageError(
+                f"download of {url} stopped after {total} of {expected} bytes;"
+                " check the server and try again"
+            )
+
+
+def _past_deadline(url: str, settings: Settings) -> PackageError:
+    return PackageError(
+        f"cannot download {url}: it took longer than download_deadline_s ="
+        f" {settings.download_deadline_s:g} s; check the server, or raise the deadline in etc/plutino.yaml"
+    )
+
+
+def _failure(url: str, exc: BaseException, settings: Settings) -> PackageError:
+    if isinstance(exc, urllib.error.HTTPError):
+        reason = str(exc.reason)[:80]
+        return PackageError(f"cannot download {url}: the server answered HTTP {exc.code} {reason}; check the URL")
+    if isinstance(exc, urllib.error.URLError) and not isinstance(exc.reason, TimeoutError):
+        return PackageError(
             f"cannot download {url}: {exc.reason}; check the host name and that the server is"
             " reachable from the Plutino host"
-        ) from exc
-    except TimeoutError as exc:
-        raise PackageError(
+        )
+    if isinstance(exc, http.client.HTTPException):  # its text would be the server's bytes
+        return PackageError(
+            f"cannot download {url}: the answer is not valid HTTP ({type(exc).__name__}); check the URL"
+        )
+    if isinstance(exc, TimeoutError) or isinstance(getattr(exc, "reason", None), TimeoutError):
+        return PackageError(
             f"cannot download {url}: no answer within download_timeout_s ="
             f" {settings.download_timeout_s:g} s; check the server or raise the timeout"
-        ) from exc
-    except OSError as exc:
-        raise PackageError(f"cannot download {url}: {exc}; check the URL and try again") from exc
-    return dest
+        )
+    return PackageError(f"cannot download {url}: {exc}; check the URL and try again")
 
 
 def _check_size(size: int, location: str, settings: Settings, partial: bool = False) -> None:
@@ -144,3 +275,6 @@ def _check_size(size: int, location: str, settings: Settings, partial: bool = Fa
             f" {settings.max_package_bytes}; make the package smaller or raise the limit"
             " in etc/plutino.yaml"
         )
+
+
+__all__ = ["Progress", "fetch", "is_download", "label_of"]

@@ -8,6 +8,8 @@ Layout (docs/packaging.md is the user's reference)::
     random.json          optional metadata for UIs (eKuiper's format)
     etc/...              optional extra config files, installed under etc/<kind>s/
     install.sh           optional; runs only when the host allows scripts
+    plutino.sig          optional: an Ed25519 signature of plutino.json (which lists every
+                         other file's sha256), see :mod:`plutino.packages.signing`
 
 This module is the package format's front: :mod:`plutino.packages.manifest` (the manifest,
 the plugin's names, :class:`PackageError`), :mod:`plutino.packages.unpacking` (reading a
@@ -22,7 +24,9 @@ from plutino.packages.manifest import (
     MANIFEST,
     MANIFEST_FORMAT,
     SCRIPT,
+    SIGNATURE,
     Manifest,
+    PackageConflict,
     PackageError,
     check_kind,
     check_name,
@@ -39,7 +43,9 @@ __all__ = [
     "MANIFEST_FORMAT",
     "SCRIPT",
     "Manifest",
+    "PackageConflict",
     "PackageError",
+    "SIGNATURE",
     "StagedPackage",
     "check_kind",
     "check_name",

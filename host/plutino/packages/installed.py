@@ -22,6 +22,7 @@ from plutino.errors import PlutinoError, RegistryError
 from plutino.packages.fetch import Progress
 from plutino.packages.format import PackageError, check_kind
 from plutino.packages.recovery import remove_leftovers
+from plutino.packages.trusted_keys import TrustedKeys
 from plutino.store import PluginRecord, Store
 from plutino.packages.verify import load_recorded
 
@@ -68,8 +69,12 @@ class InstalledPlugins:
         self.probe_timeout_s: float | None = None
         #: called as a package is copied or downloaded (the CLI draws a progress bar with it)
         self.fetch_progress: Progress | None = None
+        #: the public keys whose signed packages are trusted (etc/trusted_keys/)
+        self.trusted_keys = TrustedKeys(self.data.trusted_keys_dir)
         self._plugins: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
+        #: (kind, name) of the installs and updates in progress (their downloads run unlocked)
+        self._installing: set[tuple[str, str]] = set()
 
     # ---------------------------------------------------------------- start-up
 

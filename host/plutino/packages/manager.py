@@ -2,15 +2,21 @@
 
 An install runs in this order, and nothing outside ``staging/`` changes until the last step:
 
-1. fetch the zip into ``staging/<unique>/`` (size-limited, see :mod:`plutino.packages.fetch`);
-2. unpack it with path and size checks (:func:`plutino.packages.format.unpack`);
-3. check the manifest against the .so's ABI tag and sha256, then run the optional install.sh
-   (only when the settings allow scripts);
+1. fetch the zip into ``staging/<unique>/`` (from the places and within the limits of
+   :mod:`plutino.packages.locations` and :mod:`plutino.packages.fetch`);
+2. unpack it with path and size checks (:func:`plutino.packages.format.unpack`) and check its
+   signature (:mod:`plutino.packages.signing`);
+3. check the files against the manifest's sha256s and the .so against its ABI tag, then run
+   the optional install.sh (only when the settings allow scripts);
 4. load the staged .so (the loader's checks: tag, dlopen, descriptor) and check its functions
    against the manifest and the registry;
 5. commit: in one SQLite transaction, write the record and rename the staged files into
    ``plugins/<kind>s/name@v<version>.so`` and ``etc/<kind>s/`` (same filesystem, so each
    rename is atomic); a failure rolls the transaction back and renames the files back.
+
+Steps 1 and 2 run without the manager's lock (a slow download holds up nothing else); the
+plugin's kind and name are claimed first, so a second request for the same plugin is refused
+at once (:class:`~plutino.packages.manifest.PackageConflict`) rather than queued.
 
 The versioned file name gives every update a path of its own, so ``dlopen`` returns a new
 handle and the new code is used by new rule instances while running ones keep the old.
@@ -35,9 +41,18 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from plutino.packages.fetch import fetch, label_of
+from plutino.packages.fetch import fetch, is_download, label_of
 from plutino.packages.installed import InstalledPlugins
-from plutino.packages.format import PackageError, StagedPackage, check_kind, check_name, sha256_file, unpack
+from plutino.packages.format import (
+    PackageConflict,
+    PackageError,
+    StagedPackage,
+    check_kind,
+    check_name,
+    sha256_file,
+    unpack,
+)
+from plutino.packages.signing import check_signature, signature_required
 from plutino.packages.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, crash_point
 from plutino.packages.scripts import run_install_script
 from plutino.store import PluginRecord
@@ -92,7 +107,7 @@ class PluginManager(InstalledPlugins):
     def _existing(self, kind: str, name: str, update: bool) -> PluginRecord | None:
         existing = self.store.get_plugin(kind, name)
         if existing is not None and not update:
-            raise PackageError(
+            raise PackageConflict(
                 f"{kind} plugin {name} is already installed (version {existing.version});"
                 f" to replace it use update (PUT /plugins/{kind}s/{name}, plutino plugin"
                 " update), or delete it first"
@@ -104,6 +119,16 @@ class PluginManager(InstalledPlugins):
             )
         return existing
 
+    def _claim(self, kind: str, name: str) -> tuple[str, str]:
+        """Mark ``kind``/``name`` as being installed (call with the lock held)."""
+        if (kind, name) in self._installing:
+            raise PackageConflict(
+                f"{kind} plugin {name} is being installed or updated by another request right now;"
+                f" wait for it to finish, then see GET /plugins/{kind}s/{name}"
+            )
+        self._installing.add((kind, name))
+        return kind, name
+
     def _install(
         self, kind: str | None, name: str | None, location: str, shell_params: Sequence[str],
         functions: Sequence[str] | None, sha256: str | None, update: bool,
@@ -113,59 +138,24 @@ class PluginManager(InstalledPlugins):
         if name is not None:
             check_name(name)
         label = label_of(location)
-        with self._lock:
-            if kind is not None and name is not None:
+        claimed: tuple[str, str] | None = None
+        if kind is not None and name is not None:
+            with self._lock:
                 self._existing(kind, name, update)  # fail before downloading
+                claimed = self._claim(kind, name)
+        try:
             self.data.staging_dir.mkdir(parents=True, exist_ok=True)
             stage = Path(tempfile.mkdtemp(prefix="install-", dir=self.data.staging_dir))
             try:
-                package = fetch(location, stage / "package.zip", self.settings, self.fetch_progress)
-                crash_point("install:fetched")
-                if sha256 is not None and sha256_file(package) != sha256.lower():
-                    raise PackageError(
-                        f"package {label} has sha256 {sha256_file(package)}, the request says"
-                        f" {sha256}; check that the URL serves the file you meant"
-                    )
-                (stage / "files").mkdir()
-                pkg = unpack(package, stage / "files", self.settings, label)
-                crash_point("install:unpacked")
+                # unlocked: a slow download or a big package holds up nothing else
+                pkg, signer = self._stage(location, label, sha256, stage)
                 kind = kind if kind is not None else pkg.manifest.kind
                 name = name if name is not None else pkg.manifest.name
                 verify_package(pkg, kind, name)
-                existing = self._existing(kind, name, update)
-                if existing is not None and existing.version == pkg.manifest.version:
-                    raise PackageError(
-                        f"package {label} holds {kind} plugin {name} version {existing.version},"
-                        " which is the version installed; an update needs a new version: raise"
-                        " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
-                    )
-                output = run_install_script(pkg, shell_params, self.settings, self.data) if pkg.script else ""
-                crash_point("install:verified")
-                final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
-                (stage / "load").mkdir()
-                staged_so = stage / "load" / final.name
-                os.replace(pkg.so_path, staged_so)
-                plugin = load_staged(staged_so, pkg, functions, self.probe_timeout_s)
-                record = PluginRecord(
-                    kind=kind, name=name, version=pkg.manifest.version,
-                    file=final.relative_to(self.data.root).as_posix(), sha256=pkg.manifest.sha256,
-                    abi=pkg.manifest.abi, installed_at=_now(), status="loaded",
-                    functions=tuple(plugin.functions) if kind == "function" else (),
-                    config_files=(), manifest=pkg.manifest.to_dict(), source=location,
-                    error=None, install_output=output,
-                )
-                old = self._plugins.get((kind, name))
-                self._registry_add(plugin, replacing=old, label=label, so_name=pkg.manifest.so)
-                crash_point("install:loaded")
-                try:
-                    record = self._commit(record, staged_so, final, pkg, stage)
-                except BaseException:
-                    self._registry_remove(plugin, restore=old)
-                    raise
-                crash_point("install:committed")
-                self._plugins[(kind, name)] = plugin
-                # it was loaded from the staging dir; name the file where it now lives
-                plugin.path = str(final)
+                with self._lock:
+                    if claimed is None:
+                        claimed = self._claim(kind, name)
+                    record = self._install_staged(kind, name, pkg, stage, location, shell_params, functions, update)
             except OSError as exc:  # the disk, not the package: nothing was changed
                 raise PackageError(
                     f"cannot install {label}: {exc}; nothing was changed: check the free space and"
@@ -173,11 +163,72 @@ class PluginManager(InstalledPlugins):
                 ) from exc
             finally:
                 shutil.rmtree(stage, ignore_errors=True)
-            if existing is not None and existing.file != record.file:
-                self._retire(existing, keep=record)
-            self.on_change(kind, name, str(final), record.version)
-            log.info("%s plugin %s %s installed from %s", kind, name, record.version, location)
-            return record
+        finally:
+            if claimed is not None:
+                with self._lock:
+                    self._installing.discard(claimed)
+        log.info("%s plugin %s %s installed from %s%s", kind, name, record.version, location,
+                 f", signed by trusted key {signer}" if signer else "")
+        return record
+
+    def _stage(self, location: str, label: str, sha256: str | None, stage: Path) -> tuple[StagedPackage, str | None]:
+        """Fetch, unpack and check the signature of a package in ``stage``; the signer's key name."""
+        package = fetch(location, stage / "package.zip", self.settings, self.fetch_progress, data=self.data)
+        crash_point("install:fetched")
+        if sha256 is not None and sha256_file(package) != sha256.lower():
+            raise PackageError(
+                f"package {label} has sha256 {sha256_file(package)}, the request says"
+                f" {sha256}; check that the URL serves the file you meant"
+            )
+        (stage / "files").mkdir()
+        pkg = unpack(package, stage / "files", self.settings, label)
+        crash_point("install:unpacked")
+        required = signature_required(self.settings, self.trusted_keys, is_download(location))
+        return pkg, check_signature(pkg, self.trusted_keys, required)
+
+    def _install_staged(self, kind: str, name: str, pkg: StagedPackage, stage: Path, location: str,
+                        shell_params: Sequence[str], functions: Sequence[str] | None,
+                        update: bool) -> PluginRecord:
+        """Steps 3 to 5 for a staged and verified package, with the lock held."""
+        label = pkg.label
+        existing = self._existing(kind, name, update)
+        if existing is not None and existing.version == pkg.manifest.version:
+            raise PackageError(
+                f"package {label} holds {kind} plugin {name} version {existing.version},"
+                " which is the version installed; an update needs a new version: raise"
+                " VERSION in plutino_add_plugin() (CMakeLists.txt), rebuild and pack again"
+            )
+        output = run_install_script(pkg, shell_params, self.settings, self.data) if pkg.script else ""
+        crash_point("install:verified")
+        final = self.data.plugins_dir(kind) / f"{name}@v{pkg.manifest.version}.so"
+        (stage / "load").mkdir()
+        staged_so = stage / "load" / final.name
+        os.replace(pkg.so_path, staged_so)
+        plugin = load_staged(staged_so, pkg, functions, self.probe_timeout_s)
+        record = PluginRecord(
+            kind=kind, name=name, version=pkg.manifest.version,
+            file=final.relative_to(self.data.root).as_posix(), sha256=pkg.manifest.sha256,
+            abi=pkg.manifest.abi, installed_at=_now(), status="loaded",
+            functions=tuple(plugin.functions) if kind == "function" else (),
+            config_files=(), manifest=pkg.manifest.to_dict(), source=location,
+            error=None, install_output=output,
+        )
+        old = self._plugins.get((kind, name))
+        self._registry_add(plugin, replacing=old, label=label, so_name=pkg.manifest.so)
+        crash_point("install:loaded")
+        try:
+            record = self._commit(record, staged_so, final, pkg, stage)
+        except BaseException:
+            self._registry_remove(plugin, restore=old)
+            raise
+        crash_point("install:committed")
+        self._plugins[(kind, name)] = plugin
+        # it was loaded from the staging dir; name the file where it now lives
+        plugin.path = str(final)
+        if existing is not None and existing.file != record.file:
+            self._retire(existing, keep=record)
+        self.on_change(kind, name, str(final), record.version)
+        return record
 
     def _commit(self, record: PluginRecord, staged_so: Path, final: Path, pkg: StagedPackage,
                 stage: Path) -> PluginRecord:

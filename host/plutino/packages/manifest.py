@@ -23,6 +23,7 @@ from plutino.names import PLUGIN_NAME
 
 MANIFEST = "plutino.json"
 SCRIPT = "install.sh"
+SIGNATURE = "plutino.sig"
 MANIFEST_FORMAT = 1
 
 _SO_RE = re.compile(r"^(?P<stem>[^@/]+?)(?:@v?(?P<version>[^/]+))?\.so$")
@@ -34,6 +35,10 @@ class PackageError(PlutinoError):
     The message names the package, what is wrong, and how to fix it. When it is raised,
     the data directory and the store are as they were before the request.
     """
+
+
+class PackageConflict(PackageError):
+    """The plugin is already installed, or another request is installing it right now (REST: 409)."""
 
 
 def check_name(name: str, what: str = "plugin name") -> str:
@@ -84,6 +89,9 @@ class Manifest:
     platform: dict[str, Any] = field(default_factory=dict)
     functions: tuple[str, ...] = ()
     format: int = MANIFEST_FORMAT
+    #: sha256 of every other file of the package (entry name -> hex), so that a signature of
+    #: the manifest covers them all; empty in manifests packed before it existed.
+    files: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Manifest:
@@ -117,16 +125,24 @@ class Manifest:
         platform = data.get("platform", {})
         if not isinstance(platform, dict):
             raise PackageError(f"{where}: platform must be an object, got {platform!r}")
+        files = data.get("files", {})
+        if not isinstance(files, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) for k, v in files.items()
+        ):
+            raise PackageError(f"{where}: files must map each file's name to its sha256 (64 lower-case hex"
+                               " digits); re-create the package with `plutino plugin pack`")
         return cls(
             name=data["name"], kind=data["kind"], version=data["version"], so=data["so"],
             sha256=data["sha256"], abi=data["abi"],
             contract_version=str(data.get("contract_version", "")), platform=platform,
-            functions=tuple(functions), format=fmt,
+            functions=tuple(functions), format=fmt, files=dict(files),
         )
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["functions"] = list(self.functions)
+        if not self.files:
+            del data["files"]
         return data
 
     def to_json(self) -> str:
@@ -196,7 +212,9 @@ __all__ = [
     "MANIFEST_FORMAT",
     "SCRIPT",
     "Manifest",
+    "PackageConflict",
     "PackageError",
+    "SIGNATURE",
     "check_kind",
     "check_name",
     "manifest_for",

@@ -8,12 +8,14 @@ inputs give the same bytes.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from plutino.packages.manifest import MANIFEST, SCRIPT, PackageError, manifest_for
+from plutino.packages.manifest import MANIFEST, SCRIPT, SIGNATURE, PackageError, manifest_for
 
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -83,15 +85,22 @@ def names_in(paths: Iterable[Path]) -> str:
     return ", ".join(sorted(p.name for p in paths)) or "nothing"
 
 
-def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = None) -> Path:
+def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = None,
+         sign_key: Path | None = None) -> Path:
     """Make the package zip of a built plugin: ``src`` is the .so or its project directory.
 
     name.yaml and name.json are taken from beside the .so, else from the project directory;
-    a project's etc/ folder and install.sh come along. Returns the zip's path
-    (default ``./<name>.zip``). A function named like a built-in SQL function is refused
-    here, as install would refuse it.
+    a project's etc/ folder and install.sh come along; the manifest lists every file's sha256.
+    With ``sign_key`` (a private key of ``plutino plugin keygen``) the manifest is signed
+    (``plutino.sig``). Returns the zip's path (default ``./<name>.zip``). A function named
+    like a built-in SQL function is refused here, as install would refuse it.
     """
     src = Path(src).absolute()
+    key = None
+    if sign_key is not None:
+        from plutino.packages.signing import load_private_key
+
+        key = load_private_key(Path(sign_key))
     so_path = find_so(src)
     manifest = manifest_for(so_path, functions)
     refuse_builtin_collisions(manifest.name, manifest.functions, so_path)
@@ -104,7 +113,15 @@ def pack(src: Path, out: Path | None = None, functions: Iterable[str] | None = N
             " there, e.g. `default: {}`"
         )
     files[manifest.so] = so_path
-    files[MANIFEST] = manifest.to_json().encode("utf-8")
+    contents = {name: path.read_bytes() for name, path in files.items() if isinstance(path, Path)}
+    manifest = dataclasses.replace(
+        manifest, files={name: hashlib.sha256(data).hexdigest() for name, data in sorted(contents.items())})
+    manifest_bytes = manifest.to_json().encode("utf-8")
+    files = {**contents, MANIFEST: manifest_bytes}
+    if key is not None:
+        from plutino.packages.signing import sign
+
+        files[SIGNATURE] = sign(manifest_bytes, key)
     target = Path(out) if out is not None else Path.cwd() / f"{manifest.name}.zip"
     return write_zip(target.absolute(), files)
 

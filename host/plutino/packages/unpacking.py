@@ -1,10 +1,13 @@
 """Unpacking a plugin package into a staging directory, refusing what could do harm.
 
 :func:`unpack` refuses zips that could write outside the staging directory (absolute paths,
-``..``, links, devices) or exhaust the disk (too big, too many entries, a compression ratio of
-a zip bomb, sizes its headers understate), then finds the package's shape: one .so, the
-manifest, the config files (:class:`StagedPackage`). Checking the .so against the manifest and
-loading it is the manager's job.
+``..``, links, devices) or exhaust the disk or memory (too big, too many entries, a compression
+ratio of a zip bomb, sizes its headers understate, too much in ``etc/``), then finds the
+package's shape: one .so, the manifest, the config files (:class:`StagedPackage`). The entry
+count and the central directory's size are read from the zip's end record before the
+directory itself is read, so a zip of a million entries costs nothing. Messages never quote
+the file's bytes (it may be any file the request could name). Checking the .so against the
+manifest and loading it is the manager's job.
 """
 
 from __future__ import annotations
@@ -13,13 +16,28 @@ import json
 import os
 import re
 import stat
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from plutino import json_depth
 from plutino.config import Settings
-from plutino.packages.manifest import MANIFEST, SCRIPT, Manifest, PackageError, so_stem_matches, split_so_name
+from plutino.packages.manifest import (
+    MANIFEST,
+    SCRIPT,
+    SIGNATURE,
+    Manifest,
+    PackageError,
+    so_stem_matches,
+    split_so_name,
+)
+
+#: Largest central directory record per entry allowed (46 bytes and a name, in practice < 200).
+_CD_BYTES_PER_ENTRY = 4096
+#: Largest manifest or signature file (they are a few hundred bytes).
+MAX_MANIFEST_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,7 @@ class StagedPackage:
     etc_files: tuple[Path, ...]     # files under etc/, relative to root
     script: Path | None
     ignored: tuple[str, ...]        # other root files, not installed
+    files: tuple[str, ...] = ()     # every file of the package (entry names)
 
 
 def unpack(zip_path: Path, dest: Path, settings: Settings, label: str) -> StagedPackage:
@@ -46,22 +65,15 @@ def unpack(zip_path: Path, dest: Path, settings: Settings, label: str) -> Staged
             f"{settings.max_package_bytes}; raise the limit in etc/plutino.yaml or make the package smaller"
         )
     with open(zip_path, "rb") as fh:
-        head = fh.read(8)
+        is_zip = fh.read(2) == b"PK"
+        _check_end_record(fh, settings, label, size, is_zip)
     try:
         archive = zipfile.ZipFile(zip_path)
-    except zipfile.BadZipFile as exc:
-        if head.startswith(b"PK"):
-            raise PackageError(
-                f"package {label} is a damaged or truncated zip ({exc}; {size} bytes); "
-                "download it again or re-create it with `plutino plugin pack`"
-            ) from exc
-        raise PackageError(
-            f"package {label} is not a zip file (it starts with {head!r}, {size} bytes); "
-            "give the path or URL of a .zip made by `plutino plugin pack`"
-        ) from exc
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
+        raise _damaged(label, size) from exc
     with archive:
         members = _checked_members(archive, settings, label)
-        total = 0
+        total = etc_total = 0
         for info in members:
             target = dest / info.filename
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +81,10 @@ def unpack(zip_path: Path, dest: Path, settings: Settings, label: str) -> Staged
                 with archive.open(info) as src, open(target, "xb") as out:
                     for chunk in iter(lambda: src.read(1 << 20), b""):
                         total += len(chunk)
+                        if info.filename.startswith("etc/"):
+                            etc_total += len(chunk)
+                            if etc_total > settings.max_etc_bytes:
+                                raise _etc_too_big(label, settings)
                         if total > settings.max_unpacked_bytes:
                             raise PackageError(
                                 f"package {label} unpacks to more than max_unpacked_bytes = "
@@ -85,6 +101,44 @@ def unpack(zip_path: Path, dest: Path, settings: Settings, label: str) -> Staged
     return _shape(dest, [m.filename for m in members], label)
 
 
+def _damaged(label: str, size: int) -> PackageError:
+    return PackageError(
+        f"package {label} is not a zip file, or a damaged or truncated one ({size} bytes); give the"
+        " path or URL of a .zip made by `plutino plugin pack`, or download it again"
+    )
+
+
+def _etc_too_big(label: str, settings: Settings) -> PackageError:
+    return PackageError(
+        f"package {label} has more than max_etc_bytes = {settings.max_etc_bytes} bytes in etc/;"
+        " etc/ is for config files: keep data elsewhere, or raise the limit in etc/plutino.yaml"
+    )
+
+
+def _check_end_record(fh: BinaryIO, settings: Settings, label: str, size: int, is_zip: bool) -> None:
+    """Refuse a zip whose end record announces too many entries or too large a central
+    directory, before :mod:`zipfile` reads (and keeps in memory) every entry of it.
+
+    The end record (and its zip64 form) is read with :mod:`zipfile`'s own reader."""
+    try:
+        end = zipfile._EndRecData(fh)  # type: ignore[attr-defined]
+    except (OSError, ValueError, struct.error):
+        end = None
+    if end is None or not is_zip:
+        raise _damaged(label, size)
+    entries, cd_size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]  # type: ignore[attr-defined]
+    if entries > settings.max_entries:
+        raise PackageError(
+            f"package {label} has {entries} entries, more than max_entries = "
+            f"{settings.max_entries}; a plugin package needs only a few files at its root"
+        )
+    if cd_size > settings.max_entries * _CD_BYTES_PER_ENTRY or cd_size > size:
+        raise PackageError(
+            f"package {label} has a central directory of {cd_size} bytes, more than its"
+            f" {entries} entries can need; re-create it with `plutino plugin pack`"
+        )
+
+
 def _checked_members(archive: zipfile.ZipFile, settings: Settings, label: str) -> list[zipfile.ZipInfo]:
     infos = archive.infolist()
     if len(infos) > settings.max_entries:
@@ -93,7 +147,7 @@ def _checked_members(archive: zipfile.ZipFile, settings: Settings, label: str) -
             f"{settings.max_entries}; a plugin package needs only a few files at its root"
         )
     files: list[zipfile.ZipInfo] = []
-    declared = 0
+    declared = etc_declared = 0
     seen: set[str] = set()
     for info in infos:
         name = info.filename
@@ -137,6 +191,15 @@ def _checked_members(archive: zipfile.ZipFile, settings: Settings, label: str) -
                 f"({info.compress_size} -> {info.file_size} bytes), more than max_compression_ratio"
                 f" = {settings.max_compression_ratio:g}; this looks like a zip bomb"
             )
+        if name in (MANIFEST, SIGNATURE) and info.file_size > MAX_MANIFEST_BYTES:
+            raise PackageError(
+                f"package {label}: {name} is {info.file_size} bytes, more than {MAX_MANIFEST_BYTES};"
+                " re-create the package with `plutino plugin pack`"
+            )
+        if name.startswith("etc/"):
+            etc_declared += info.file_size
+            if etc_declared > settings.max_etc_bytes:
+                raise _etc_too_big(label, settings)
         declared += info.file_size
         if declared > settings.max_unpacked_bytes:
             raise PackageError(
@@ -171,7 +234,7 @@ def _shape(root: Path, names: list[str], label: str) -> StagedPackage:
         )
     where = f"package {label}: {MANIFEST}"
     try:
-        data = json_depth.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        data = json_depth.loads((root / MANIFEST).read_bytes()[:MAX_MANIFEST_BYTES].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackageError(f"{where} is not valid JSON ({exc}); re-create the package with `plutino plugin pack`") from exc
     manifest = Manifest.from_dict(data, where)
@@ -198,13 +261,13 @@ def _shape(root: Path, names: list[str], label: str) -> StagedPackage:
             f"package {label} is a source plugin but has no {yaml_name} (found: {found}); add its"
             f" default config, e.g. `default: {{}}`, as {yaml_name} at the root of the zip"
         )
-    known = {so, MANIFEST, yaml_name, json_name, SCRIPT}
+    known = {so, MANIFEST, yaml_name, json_name, SCRIPT, SIGNATURE}
     return StagedPackage(
         label=label, root=root, manifest=manifest, so_path=root / so,
         yaml_path=root / yaml_name if yaml_name in top else None,
         json_path=root / json_name if json_name in top else None,
         etc_files=etc, script=root / SCRIPT if SCRIPT in top else None,
-        ignored=tuple(n for n in top if n not in known),
+        ignored=tuple(n for n in top if n not in known), files=tuple(sorted(names)),
     )
 
 

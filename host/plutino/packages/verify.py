@@ -1,8 +1,9 @@
 """The checks a plugin passes before the manager trusts it: at install time and at every start.
 
 At install (:func:`verify_package`, then :func:`load_staged`): the package holds the plugin the
-request names, its .so is the one its manifest describes (sha256, and the ABI tag's name,
-version, ABI and platform), it loads, and it offers the functions its manifest lists.
+request names, its files are the ones its manifest lists (sha256), its .so is the one its
+manifest describes (sha256, and the ABI tag's name, version, ABI and platform), it loads, and
+it offers the functions its manifest lists.
 At start-up (:func:`load_recorded`): the installed file is still there, unchanged since the
 install, and holds the plugin its record names.
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from plutino.config import DataDir
 from plutino.errors import PluginRefused, PlutinoError
-from plutino.packages.format import PackageError, StagedPackage, sha256_file
+from plutino.packages.format import MANIFEST, SIGNATURE, PackageError, StagedPackage, sha256_file
 from plutino.store import PluginRecord
 
 
@@ -44,6 +45,7 @@ def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
             " the file was changed or damaged after packing: pack it again with"
             " `plutino plugin pack`"
         )
+    _check_files(pkg)
     try:
         tag = read_tag(pkg.so_path, kind=kind)
     except PluginRefused as exc:
@@ -60,6 +62,33 @@ def verify_package(pkg: StagedPackage, kind: str, name: str) -> None:
             raise PackageError(
                 f"package {label}: the manifest says {field} {said!r}, the ABI tag of {m.so}"
                 f" says {found!r}; pack it again with `plutino plugin pack`"
+            )
+
+
+def _check_files(pkg: StagedPackage) -> None:
+    """Every file is the one the manifest lists (when it lists them: packs since signing)."""
+    listed, label = pkg.manifest.files, pkg.label
+    if not listed:
+        return
+    present = [n for n in pkg.files if n not in (MANIFEST, SIGNATURE)]
+    extra = [n for n in present if n not in listed]
+    if extra:
+        raise PackageError(
+            f"package {label} has {', '.join(extra)}, which its manifest does not list; files added after"
+            " packing are not installed: pack it again with `plutino plugin pack`"
+        )
+    missing = [n for n in listed if n not in present]
+    if missing:
+        raise PackageError(
+            f"package {label} lacks {', '.join(missing)}, which its manifest lists; pack it again with"
+            " `plutino plugin pack`"
+        )
+    for name in present:
+        digest = sha256_file(pkg.root / name)
+        if digest != listed[name]:
+            raise PackageError(
+                f"package {label}: {name} has sha256 {digest}, the manifest says {listed[name]}; the file"
+                " was changed or damaged after packing: pack it again with `plutino plugin pack`"
             )
 
 
