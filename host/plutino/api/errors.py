@@ -73,10 +73,16 @@ _TABLE: tuple[tuple[type[BaseException], int, int], ...] = (
 #: The answers every route may give, for the OpenAPI spec.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The request cannot be carried out; the message says why"},
-    401: {"model": ErrorBody, "description": "The server has a token and the request (POST, PUT, DELETE) lacks it"},
-    404: {"model": ErrorBody, "description": "A stream, rule, plugin or function that does not exist"},
+    401: {"model": ErrorBody, "description": "The server has a token and the request lacks it (reads too, unless "
+                                             "api.public_reads)"},
+    403: {"model": ErrorBody, "description": "The Host or Origin header is not one the server answers "
+                                             "(api.allowed_hosts, api.allowed_origins; docs/security.md)"},
+    404: {"model": ErrorBody, "description": "A stream, table, rule, plugin or function that does not exist"},
     409: {"model": ErrorBody, "description": "A name that is taken, or a thing in use"},
     413: {"model": ErrorBody, "description": "The request body is over max_body_bytes"},
+    415: {"model": ErrorBody, "description": "A request body that is not Content-Type: application/json"},
+    503: {"model": ErrorBody, "description": "The pool for this kind of slow work stayed full; retry after the "
+                                             "Retry-After header's seconds"},
 }
 
 
