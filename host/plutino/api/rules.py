@@ -55,7 +55,9 @@ def create_rule(body: RuleBody, host: Any = Depends(get_host)) -> str:
 def validate_rule(body: RuleBody, host: Any = Depends(get_host)) -> dict[str, Any]:
     """Check a rule as POST /rules would, without creating it: 200 ``{"valid": true}`` or the
     error that creating it would give."""
-    host.engine.validate_rule(body.to_rule())
+    rule = body.to_rule()
+    _refuse_masks(rule, kept=False)
+    host.engine.validate_rule(rule)
     return {"valid": True}
 
 
