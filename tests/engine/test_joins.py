@@ -140,3 +140,12 @@ def test_a_memory_sink_with_rowkind_updates_and_deletes_a_lookup_tables_rows(h: 
     wait_for(lambda: state()["source_names_0_records_out_total"] == 4, "the delete and the update")
     r.feed([{"id": 1}, {"id": 2}])
     assert r.rows() == [{"id": 1, "name": None}, {"id": 2, "name": "B"}]
+
+
+def test_a_text_key_joins_a_numeric_table_key_by_its_digits(h: Harness):
+    h.stream("ev")  # schemaless: the id arrives as text
+    table(h, "dim", "id BIGINT, name STRING", 'KIND="lookup", KEY="id"')
+    r = h.rule("j", "SELECT ev.id, name FROM ev LEFT JOIN dim ON ev.id = dim.id")
+    fill(h, "j", "dim", [{"id": 7, "name": "seven"}])
+    r.feed([{"id": "7"}, {"id": "x"}])
+    assert r.rows() == [{"id": "7", "name": "seven"}, {"id": "x", "name": None}]

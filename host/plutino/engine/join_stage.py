@@ -114,7 +114,10 @@ def lookup(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec, index: K
     """``left`` JOIN ``right`` on a table's unique KEY: each left row matches at most one
     right row, found by ``index`` (a sorted-key probe, not a hash table built per batch)."""
     n = left.num_rows
-    at = index.probe(broadcast(spec.left_keys[0].eval(left), n))
+    keys = broadcast(spec.left_keys[0].eval(left), n)
+    if not (pa.types.is_integer(keys.type) or pa.types.is_floating(keys.type) or pa.types.is_null(keys.type)):
+        return join(left, right, spec)  # not a number (a string id, say): as any other join
+    at = index.probe(keys)
     if spec.kind == "inner":
         hit = at.is_valid()
         left, at = left.filter(hit), at.filter(hit)
