@@ -47,7 +47,12 @@ def test_the_tables_api_answers_as_ekuipers(server: ServerProcess):
     exported = server.get("/data/export").json()
     assert exported["tables"]["dim"] == sql and exported["streams"] == {}
     assert server.delete("/tables/scan1").text == "Table scan1 is dropped."
-    assert server.get("/tables?kind=hash").status_code == 400
+    r = server.get("/tables?kind=hash")
+    assert r.status_code == 400 and r.json()["message"] == "kind='hash' is not a table kind; use kind=scan or kind=lookup"
+    r = server.delete("/tables/nope")
+    assert r.status_code == 404 and r.json()["message"] == "table 'nope' not found; existing tables: dim"
+    r = server.post("/tables", json={"sql": "CREATE TABLE broken (id BIGINT WITH (TYPE=\"memory\")"})
+    assert r.status_code == 400 and "expected ',' or ')' after field 'id'" in r.json()["message"]
 
 
 def test_a_stream_joins_a_lookup_table_a_memory_sink_keeps_up_to_date(server: ServerProcess, broker, client):
