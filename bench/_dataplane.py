@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import _harness  # noqa: F401 -- puts host/ and contract/ on the path in a checkout
 import yaml
 
+import _harness  # noqa: F401 -- puts host/ and contract/ on the path in a checkout
 from plutino.config import DataPlaneSettings
 from plutino.host import Host
 from plutino.packages.format import pack

@@ -38,8 +38,9 @@ except ImportError:
     sys.path[:0] = [str(ROOT / "host"), str(ROOT / "contract")]
 
 import cffi  # noqa: E402
-import plutino_contract as contract  # noqa: E402
 import pyarrow as pa  # noqa: E402
+
+import plutino_contract as contract  # noqa: E402
 
 Runner = Callable[[int], int]
 """``run(iters)`` performs one case ``iters`` times and returns the elapsed nanoseconds."""
@@ -153,7 +154,8 @@ class DirectFunction:
         ffi, lib = self._ffi, self._lib
         alloc, free = ffi.NULL, ffi.NULL
         if host_alloc:
-            from plutino.native.hostapi import ffi as host_ffi, host_api
+            from plutino.native.hostapi import ffi as host_ffi
+            from plutino.native.hostapi import host_api
 
             api = host_api()
             alloc = ffi.cast("void*(*)(size_t)", int(host_ffi.cast("uintptr_t", api.alloc)))

@@ -28,12 +28,12 @@ import random
 import sys
 from typing import Any
 
-import _harness as h
 import pyarrow as pa
 import pyarrow.compute as pc
-from plutino_contract.protocols import Context
 
+import _harness as h
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context
 
 GROUPS = [1, 10, 1000]
 SEP = pa.array([" "])

@@ -43,14 +43,14 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-import _harness as h
 import pyarrow as pa
 import pyarrow.compute as pc
-from plutino_contract.protocols import Context
 
+import _harness as h
 from plutino.dataplane.callboard import BoardWriter, create_board
 from plutino.native import watch
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context
 
 SIZES = [1, 1024, 16384, 65536, 1 << 20]
 CHECK_SIZES = [65536, 1 << 20]

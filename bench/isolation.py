@@ -64,7 +64,6 @@ from typing import Any, Callable
 
 import _dataplane as dp
 import _harness as h
-
 from plutino.dataplane.callboard import BoardWriter, create_board
 from plutino.native import watch
 from plutino.native.watch import CallNotes

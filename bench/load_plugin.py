@@ -139,8 +139,8 @@ def many_plugins(count: int) -> list[tuple[Path, str]]:
 
 def install_all(home: Path, plugins: list[tuple[Path, str]], zips: Path) -> list[float]:
     """Pack and install every plugin into the data directory ``home``; the install times (s)."""
-    from plutino.packages.manager import PluginManager
     from plutino.packages.format import pack
+    from plutino.packages.manager import PluginManager
 
     manager = PluginManager(home)
     times = []

@@ -21,10 +21,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import _harness as h
 import pyarrow as pa
 import pyarrow.compute as pc
 
+import _harness as h
 from plutino.engine.pipeline import Pipeline
 from plutino.engine.planner import plan_query
 from plutino.engine.plugin_functions import NoPlugins

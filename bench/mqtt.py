@@ -194,6 +194,7 @@ class Subscriber:
     def connect(self) -> None:
         import paho.mqtt.client as paho
         from paho.mqtt.enums import CallbackAPIVersion
+
         from plutino.io.mqtt import _FastClient
 
         self.got, self.count = [], 0

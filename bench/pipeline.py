@@ -67,14 +67,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import _harness as h
 import pyarrow as pa
 import pyarrow.compute as pc
-from plutino_contract.protocols import Context, EndOfStream
 
+import _harness as h
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.native.loader import load_plugin
 from plutino.registry import Registry
+from plutino_contract.protocols import Context, EndOfStream
 
 BATCHES = [1024, 16384, 65536]
 PATTERN = {"temperature": 100.0, "humidity": 100.0}

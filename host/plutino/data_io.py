@@ -27,10 +27,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from plutino import json_depth
 from plutino.confkeys import ConfKeys
 from plutino.engine.rules import RuleDef
 from plutino.engine.streams import parse_create_stream
-from plutino import json_depth
 from plutino.errors import PlutinoError
 from plutino.packages.fetch import fetch
 

@@ -26,8 +26,8 @@ from typing import Any, Iterable, Sequence
 import pyarrow as pa
 
 from .engine import BUILTIN_NAMES, Catalog, RuleManager
-from .errors import PlutinoError
 from .engine.query import query as _query
+from .errors import PlutinoError
 from .io.builtin import register_builtins
 from .native.loader import load_plugin
 from .registry import Registry

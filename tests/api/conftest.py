@@ -17,8 +17,8 @@ with warnings.catch_warnings():  # starlette's note about httpx2 concerns TestCl
     from fastapi.testclient import TestClient
 
 from plutino.api import create_app
-from plutino.packages.format import pack
 from plutino.host import Host
+from plutino.packages.format import pack
 
 from .api_helpers import PLUGINS, ServerProcess
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+
 from plutino.store import Store
 
 from .api_helpers import ServerProcess, wait_for

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from click.testing import CliRunner
+
 from plutino.cli.main import main
 
 from .api_helpers import ServerProcess, free_port

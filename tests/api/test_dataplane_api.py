@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pyarrow as pa
+
 from plutino.io.memory import BROKER
 
 from .api_helpers import install, wait_for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyarrow as pa
+
 from plutino.io.memory import BROKER
 
 from .api_helpers import install, wait_for

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pyarrow as pa
+
 from plutino.api.errors import classify, error_body
 from plutino.api.openapi import spec_text
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, SqlError

@@ -9,6 +9,7 @@ import threading
 
 import httpx
 from fastapi import FastAPI
+
 from plutino.api.work_pools import POOLS, QUEUE_PER_SLOT, Pool, WorkPools
 
 SLOW = Pool("slow", 1, "slow things (POST /slow)", lambda method, path: method == "POST" and path == "/slow")

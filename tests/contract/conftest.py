@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
-from .contract_helpers import NativeHost, require_tool, run
 
 import plutino_contract as contract
+
+from .contract_helpers import NativeHost, require_tool, run
 
 
 def pytest_configure(config: pytest.Config) -> None:

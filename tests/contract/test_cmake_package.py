@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+import plutino_contract as contract
+
 from .contract_helpers import (
     NativeHost,
     cmake_build_plugin,
@@ -20,8 +23,6 @@ from .contract_helpers import (
     unpack_tag,
     write_plugin_project,
 )
-
-import plutino_contract as contract
 
 
 @pytest.fixture(scope="module")

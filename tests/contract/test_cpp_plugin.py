@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
 import plutino
 import plutino_contract as contract
@@ -25,6 +24,7 @@ from plutino.engine import SqlError
 from plutino.errors import PluginCallError
 from plutino.native.exports import export_warnings, extra_exports
 from plutino.native.loader import check_plugin, load_plugin
+from plutino_contract.protocols import Context
 
 from .contract_helpers import require_tool, run
 

@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pytest
-from .contract_helpers import PLUGINS_DIR, NativeHost, exported_plutino_symbols, run
 
 import plutino_contract as contract
+
+from .contract_helpers import PLUGINS_DIR, NativeHost, exported_plutino_symbols, run
 
 C_FLAGS = ("-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic")
 CXX_FLAGS = ("-x", "c++", "-std=c++17", "-Wall", "-Wextra", "-Werror", "-pedantic")

@@ -15,14 +15,14 @@ import gc
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import pyarrow as pa
 import pytest
 
 import plutino_contract as contract
 
-from .contract_helpers import NativeHost, exported_plutino_symbols, run
+from .contract_helpers import NativeHost, exported_plutino_symbols
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "plugin-helpers.md"

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import plutino_contract as contract
-
 from plutino.native import abi_cdef, hostapi
 from plutino.native.abi import HOST_ABI, HOST_LAYOUT
 from plutino.native.abi_header import parse_header

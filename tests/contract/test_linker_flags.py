@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
 import plutino_contract as contract
 from plutino.native.loader import check_plugin, load_plugin
+from plutino_contract.protocols import Context
 
 from .contract_helpers import PLUGINS_DIR, read_tag_section, require_tool, run, unpack_tag
 

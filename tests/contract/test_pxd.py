@@ -19,6 +19,9 @@ from typing import Any
 import cffi
 import pyarrow as pa
 import pytest
+
+import plutino_contract as contract
+
 from .contract_helpers import (
     PLUGINS_DIR,
     NativeHost,
@@ -28,8 +31,6 @@ from .contract_helpers import (
     run,
     unpack_tag,
 )
-
-import plutino_contract as contract
 
 PXD = Path(contract.get_pxd_dir()) / "plutino.pxd"
 

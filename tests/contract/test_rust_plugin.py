@@ -20,9 +20,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from .contract_helpers import cmake_configure, read_tag_section, run, unpack_tag
 
 import plutino_contract as contract
+
+from .contract_helpers import cmake_configure, read_tag_section, run, unpack_tag
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "native_plugins" / "examples" / "rust_strings"

@@ -28,6 +28,9 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
+import plutino_contract as contract
+
 from .contract_helpers import (
     NativeHost,
     cmake_build_plugin,
@@ -37,8 +40,6 @@ from .contract_helpers import (
     unpack_tag,
     write_plugin_project,
 )
-
-import plutino_contract as contract
 
 CONTRACT_SOURCE = Path(__file__).resolve().parents[2] / "contract"
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
-from .contract_helpers import PLUGINS_DIR, exported_plutino_symbols, read_tag_section, unpack_tag
 
 import plutino_contract as contract
+
+from .contract_helpers import PLUGINS_DIR, exported_plutino_symbols, read_tag_section, unpack_tag
 
 
 @pytest.fixture(scope="module")

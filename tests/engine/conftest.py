@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+
+from engine_helpers import T0, Harness
 from plutino.engine import BUILTIN_NAMES, ManualClock, RuleManager
 from plutino.io.log import LogSinkPlugin
 from plutino.io.memory import (
@@ -21,8 +23,6 @@ from plutino.io.memory import (
     MemorySourcePlugin,
 )
 from plutino.registry import Registry
-
-from engine_helpers import T0, Harness
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pyarrow as pa
+
 from plutino.engine import ManualClock, RuleManager
 from plutino.engine.runtime import RuleRuntime
 from plutino.io.memory import MemoryBroker, Subscription

@@ -10,6 +10,7 @@ import datetime
 
 import pyarrow as pa
 import pytest
+
 from plutino.engine.functions import (
     BUILTIN_NAMES,
     builtins,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from engine_helpers import T0, Harness, RuleHandle
 from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.rules import RuleDef

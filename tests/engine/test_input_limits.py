@@ -8,6 +8,7 @@ import json
 import sqlite3
 
 import pytest
+
 from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.rules import OPTION_BOUNDS, SINK_PROP_BOUNDS, RuleDef
 from plutino.engine.sql import parse_select

@@ -6,6 +6,7 @@ import logging
 
 import pyarrow as pa
 import pytest
+
 from engine_helpers import Harness, wait_for
 from plutino.io import builtin_plugins
 from plutino.io.log import LogSinkPlugin

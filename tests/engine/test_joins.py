@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
+from engine_helpers import T0, Harness, wait_for
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.planner import plan_query
 from plutino.engine.plugin_functions import NoPlugins
 from plutino.engine.streams import parse_create_stream
-
-from engine_helpers import T0, Harness, wait_for
 
 
 def table(h: Harness, name: str, fields: str, props: str = "") -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from engine_helpers import T0, Harness, wait_for
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.plugin_config import YamlConfigResolver

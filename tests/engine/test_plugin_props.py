@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pytest
+
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.plugin_config import YamlConfigResolver

@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from engine_helpers import T0, Harness, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.errors import NotFoundError, RuleError, SqlError

@@ -10,6 +10,7 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 import pytest
+
 from engine_helpers import T0, Harness, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.scheduler import Scheduler

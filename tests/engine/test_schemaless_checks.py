@@ -7,12 +7,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+
+from engine_helpers import Harness, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.adhoc_query import run_query
 from plutino.engine.error_log import ErrorLog
 from plutino.engine.schema_watch import WATCH_BATCHES
-
-from engine_helpers import Harness, wait_for
 
 
 def test_a_type_error_on_the_first_rows_stops_the_rule_with_the_error(h: Harness):

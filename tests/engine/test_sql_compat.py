@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
+from engine_helpers import T0, Harness
 from plutino.engine import RuleManager
 from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.query import query
 from plutino.engine.rules import RuleDef
-from plutino.engine.streams import parse_create_stream
 from plutino.engine.stages import ISOLATE_RUNS
+from plutino.engine.streams import parse_create_stream
 from plutino.io.formats import decode
-
-from engine_helpers import T0, Harness
 
 ROWS = pa.RecordBatch.from_pydict({"a": list(range(12))})
 

@@ -6,6 +6,7 @@ The messages are asserted exactly: they are the interface a user reads.
 from __future__ import annotations
 
 import pytest
+
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.errors import RuleError
 from plutino.engine.planner import plan_query

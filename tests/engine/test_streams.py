@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pytest
+
 from plutino.engine import Catalog, RuleManager, SqlError
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, RuleError
 from plutino.engine.streams import (

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from iohelpers import MqttClient, Mosquitto
+from iohelpers import Mosquitto, MqttClient
 from plutino.engine import BUILTIN_NAMES
 from plutino.io.builtin import register_builtins
 from plutino.io.memory import MemoryBroker

@@ -9,13 +9,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context, EndOfStream
 
 from iohelpers import wait_for
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.file import FileSinkPlugin, FileSourcePlugin
 from plutino.io.formats import decode, payload_column
+from plutino_contract.protocols import Context, EndOfStream
 
 CTX = Context(plugin_name="file")
 BATCH = pa.RecordBatch.from_pylist([{"id": 1, "name": "a"}, {"id": 2, "name": None}])

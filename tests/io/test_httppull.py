@@ -13,7 +13,6 @@ from typing import Any, Callable, Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from plutino_contract.protocols import Context
 
 from iohelpers import free_port, wait_for
 from plutino.engine import RuleManager
@@ -21,6 +20,7 @@ from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.httppull import HttpPullSourcePlugin
 from plutino.io.httppull_request import PullError
 from plutino.io.memory import MemoryBroker
+from plutino_contract.protocols import Context
 
 CTX = Context(plugin_name="httppull")
 Answer = Callable[[dict[str, Any]], tuple[int, bytes]]

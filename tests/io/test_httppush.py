@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plutino_contract.protocols import Context
 
 from iohelpers import free_port, wait_for
 from plutino.engine import RuleManager
@@ -17,6 +16,7 @@ from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.formats import decode, payload_column
 from plutino.io.httppush import HttpPushSourcePlugin
 from plutino.io.memory import MemoryBroker
+from plutino_contract.protocols import Context
 
 CTX = Context(plugin_name="httppush")
 

@@ -8,13 +8,13 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
-from iohelpers import MqttClient, Mosquitto, wait_for
+from iohelpers import Mosquitto, MqttClient, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.formats import decode
 from plutino.io.mqtt import MqttSinkPlugin, MqttSource, MqttSourcePlugin
+from plutino_contract.protocols import Context
 
 CTX = Context(plugin_name="mqtt", rule_id="r", op_id="source")
 

@@ -10,13 +10,13 @@ from typing import Any, Callable
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context, EndOfStream
 
-from iohelpers import MqttClient, Mosquitto, wait_for
+from iohelpers import Mosquitto, MqttClient, wait_for
 from plutino.io.memory import MemoryBroker, MemorySourcePlugin
 from plutino.io.mqtt import MqttSource, MqttSourcePlugin
 from plutino.io.mqtt_hub import HUB
 from plutino.io.mqtt_topics import matches, overlap
+from plutino_contract.protocols import Context, EndOfStream
 
 CTX = Context(plugin_name="mqtt", rule_id="r", op_id="source")
 

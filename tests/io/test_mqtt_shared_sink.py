@@ -14,12 +14,12 @@ import paho.mqtt.client as paho
 import pyarrow as pa
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
-from plutino_contract.protocols import Context
 
-from iohelpers import WAIT_S, MqttClient, Mosquitto, wait_for
+from iohelpers import WAIT_S, Mosquitto, MqttClient, wait_for
 from plutino.io.mqtt import MqttSinkPlugin
 from plutino.io.mqtt_sink import MqttSink
 from plutino.io.mqtt_sink_hub import SINK_HUB, _PublishClient
+from plutino_contract.protocols import Context
 
 CTX = Context(plugin_name="mqtt", rule_id="r", op_id="sink")
 

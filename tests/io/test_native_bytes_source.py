@@ -9,15 +9,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from plutino_contract import get_include
-from plutino_contract.protocols import Context
 
-from iohelpers import MqttClient, Mosquitto, wait_for
+from iohelpers import Mosquitto, MqttClient, wait_for
 from plutino.engine import RuleManager
 from plutino.io.formats import decode, payload_column
 from plutino.io.memory import MemoryBroker
 from plutino.io.mqtt import MqttSourcePlugin
 from plutino.native.loader import load_plugin
+from plutino_contract import get_include
+from plutino_contract.protocols import Context
 
 HERE = Path(__file__).parent
 SCHEMA = pa.schema([("id", pa.int64()), ("temperature", pa.float64())])

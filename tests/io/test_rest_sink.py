@@ -9,12 +9,12 @@ from typing import Any, Iterator
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
 from iohelpers import free_port, wait_for
 from plutino.engine import RuleManager
 from plutino.io.memory import MemoryBroker
 from plutino.io.rest import RestSinkPlugin
+from plutino_contract.protocols import Context
 
 CTX = Context(plugin_name="rest")
 BATCH = pa.RecordBatch.from_pylist([{"id": 1, "t": 20.5}, {"id": 2, "t": 21.0}])

@@ -7,7 +7,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context, EndOfStream, SinkPlugin, SourcePlugin
 
 from iohelpers import wait_for
 from plutino.engine import BUILTIN_NAMES, RuleManager
@@ -18,6 +17,7 @@ from plutino.io.memory import MemoryBroker
 from plutino.io.nop import NopSinkPlugin
 from plutino.io.simulator import SimulatorSourcePlugin
 from plutino.registry import Registry
+from plutino_contract.protocols import Context, EndOfStream, SinkPlugin, SourcePlugin
 
 CTX = Context(plugin_name="simulator")
 DATA = [{"t": 20.5, "h": 40}, {"t": 21, "h": 41}, {"t": 22.5, "h": None}]

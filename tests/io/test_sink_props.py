@@ -8,10 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
 from plutino.io.memory import MemoryBroker, MemorySinkPlugin
 from plutino.io.sink_props import ResendingSink, SinkProps, with_sink_props
+from plutino_contract.protocols import Context
 
 BATCH = pa.RecordBatch.from_pylist([{"id": 1, "t": 20.5, "name": "a"}, {"id": 2, "t": 21.0, "name": "b,c"}])
 CTX = Context(plugin_name="test")

@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from plutino.packages.format import pack
-
 from api.api_helpers import ServerProcess, subprocess_env, wait_for
+from plutino.packages.format import pack
 
 #: The data plane's settings of every server these tests start.
 SERVER_ENV = {

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import plutino_contract as contract
 from elftools.elf.elffile import ELFFile
+
+import plutino_contract as contract
 
 
 def fresh_copy(src: Path, directory: Path, name: str | None = None) -> Path:

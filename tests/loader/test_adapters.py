@@ -10,9 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+
 from plutino.errors import PluginArgumentError, PluginCallError, PluginIOError, PlutinoError
-from plutino.native.loader import load_plugin
 from plutino.native.adapters import NativePlugin
+from plutino.native.loader import load_plugin
 from plutino_contract.protocols import (
     Context,
     EndOfStream,

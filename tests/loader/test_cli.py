@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from plutino.cli.main import main
 from plutino.native.tag import host_platform
 

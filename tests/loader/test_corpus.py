@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from plutino.errors import PluginCallError, PluginRefused
 from plutino.native.loader import inspect_plugin, load_plugin
 from plutino.native.tag import host_platform

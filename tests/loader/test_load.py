@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import plutino.native.loader as loader
 import pytest
+
 from plutino.errors import PluginRefused
 from plutino.native.hostapi import ERROR_CAPACITY, NativeContext, ffi, host_api
 from plutino.native.loader import check_plugin, inspect_plugin, load_failures, load_plugin, loaded_plugins

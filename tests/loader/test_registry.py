@@ -9,9 +9,10 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from plutino.errors import RegistryError
-from plutino.native.loader import load_plugin
 from plutino.native.adapters import NativePlugin
+from plutino.native.loader import load_plugin
 from plutino.registry import Registry
 from plutino_contract.protocols import Context
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import plutino_contract as contract
 import pytest
 
+import plutino_contract as contract
 from plutino.errors import PluginRefused
 from plutino.native.loader import check_plugin, inspect_plugin
 from plutino.native.tag import host_platform

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from plutino_contract.protocols import Context
 
 from plutino.errors import PluginArgumentError
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context
 
 
 @pytest.fixture(scope="module")

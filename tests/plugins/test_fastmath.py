@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from plutino_contract.protocols import Context
 
 from plutino.errors import PluginArgumentError
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import yaml
-from plutino_contract.protocols import Context
 
 from plutino.errors import PluginCallError
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-import plutino_contract as contract
 import pytest
 
+import plutino_contract as contract
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.io.builtin import register_builtins
 from plutino.io.memory import MemoryBroker

@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import yaml
-from plutino_contract.protocols import Context, EndOfStream
 
 from plutino.errors import PluginCallError
 from plutino.native.loader import load_plugin
+from plutino_contract.protocols import Context, EndOfStream
 
 PATTERN = {"count": 50, "temperature": 30.0, "name": "sensor", "ok": True, "debt": -7}
 

@@ -12,6 +12,7 @@ import time
 from typing import Any, Mapping
 
 import pyarrow as pa
+
 from plutino_contract.protocols import Context
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from api.api_helpers import REPO, ServerProcess
 from plutino.api import create_app
 from plutino.api.access import AccessSettings

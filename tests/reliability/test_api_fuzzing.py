@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from api.api_helpers import REPO, ServerProcess, subprocess_env
 from plutino.api import create_app
 from plutino.api.access import AccessSettings

@@ -13,12 +13,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from package_helpers import snapshot
 from plutino.config import Settings
 from plutino.errors import PluginRefused
-from plutino.packages.manager import PluginManager
-from plutino.packages.format import MANIFEST, sha256_file
 from plutino.native.tag import read_tag
+from plutino.packages.format import MANIFEST, sha256_file
+from plutino.packages.manager import PluginManager
 from test_bad_packages import _hand_manifest, _manifest, _zip, refused
 
 EM_AARCH64 = 183

@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from package_helpers import subprocess_env
-from plutino.packages.manager import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, PluginManager
-from plutino.packages.format import sha256_file
 from plutino.host import Host
+from plutino.packages.format import sha256_file
+from plutino.packages.manager import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, PluginManager
 
 _CHILD = """
 import sys

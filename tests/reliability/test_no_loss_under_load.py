@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from package_helpers import subprocess_env
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver

@@ -20,10 +20,11 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+
 from plutino.api import create_app
+from plutino.host import Host
 from plutino.io.memory import BROKER
 from plutino.packages.format import pack
-from plutino.host import Host
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

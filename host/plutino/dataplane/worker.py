@@ -31,9 +31,9 @@ from typing import Any
 
 from plutino.dataplane.callboard import BoardWriter
 from plutino.dataplane.memory_bridge import WorkerBridge
-from plutino.io.memory import BROKER
 from plutino.dataplane.protocol import Channel, encode_error
 from plutino.dataplane.runner import WorkerRules
+from plutino.io.memory import BROKER
 from plutino.native import watch
 
 THREAD_STACK_BYTES = 2 * 1024 * 1024

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pyarrow as pa
-from plutino_contract.protocols import Function
 from sqlglot import exp
+
+from plutino_contract.protocols import Function
 
 from . import functions as fns
 from .errors import SqlError

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+
 from plutino_contract.protocols import Context
 
 from .decode import make_decoder

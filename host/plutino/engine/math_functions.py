@@ -14,7 +14,6 @@ import pyarrow.compute as pc
 
 from .builtin_table import Value, as_py, define
 
-
 for _name, _fn in {
     "abs": pc.abs,
     "acos": pc.acos,

@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from plutino_contract.protocols import EndOfStream
-
 from plutino.registry import FunctionEntry
+from plutino_contract.protocols import EndOfStream
 
 
 @dataclass

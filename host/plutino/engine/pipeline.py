@@ -24,12 +24,21 @@ import pyarrow.compute as pc
 
 from plutino.errors import PluginCallError
 
+from .join_stage import JoinStage
 from .metrics import NodeMetrics
 from .planner import QueryPlan
-from .stages import (ISOLATE_RUNS, AggregateStage, Chunk, FilterStage, LimitStage, OrderStage,
-                     ProjectStage, Stage, StageError)
-from .join_stage import JoinStage
 from .schema_watch import SchemaWatch
+from .stages import (
+    ISOLATE_RUNS,
+    AggregateStage,
+    Chunk,
+    FilterStage,
+    LimitStage,
+    OrderStage,
+    ProjectStage,
+    Stage,
+    StageError,
+)
 from .windows import Window, WindowAssigner, make_assigner
 
 

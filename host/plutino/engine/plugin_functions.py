@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Protocol
 
 import pyarrow as pa
-from plutino_contract.protocols import Context, Function, FunctionInstance
 
 from plutino.errors import PluginCallError
+from plutino_contract.protocols import Context, Function, FunctionInstance
 
 
 class FunctionLookup(Protocol):

@@ -27,14 +27,14 @@ from .hints import closest, listing
 from .join_feeds import JoinSource
 from .join_plan import JoinInput
 from .planner import QueryPlan, plan_query
-from .schema_watch import SchemaWatch
-from .plugin_props import PluginMetadata, sink_props
 from .plugin_functions import FunctionLookup, RegistryFunctions
+from .plugin_props import PluginMetadata, sink_props
 from .rules import RuleDef
-from .stream_api import StreamApi
 from .runtime import RuleRuntime, SinkBinding
 from .scheduler import Scheduler, default_scheduler
+from .schema_watch import SchemaWatch
 from .shared_sources import SharedFeeds
+from .stream_api import StreamApi
 
 _log = logging.getLogger("plutino.engine")
 

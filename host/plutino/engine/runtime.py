@@ -30,24 +30,23 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from plutino_contract.protocols import Context
-
 from plutino.io.sink_props import with_sink_props
+from plutino_contract.protocols import Context
 
 from .clock import Clock
 from .decode import make_decoder
-from .meta_functions import enable_meta
-from .errors import RuleError
 from .delivery import release_all
+from .error_log import ErrorLog
+from .errors import RuleError
 from .handoff import Handoffs
 from .instances import create, quietly
 from .join_feeds import JoinFeeds, JoinSource
+from .meta_functions import enable_meta
 from .metrics import NodeMetrics, SinkMetrics
 from .ops_runner import OpsRunner
-from .error_log import ErrorLog
 from .pipeline import Pipeline, RuleStopped
-from .rule_status import rule_status
 from .planner import QueryPlan
+from .rule_status import rule_status
 from .rules import Action, RuleDef
 from .scheduler import Scheduler, default_scheduler
 from .shared_sources import JOIN_S, SharedFeeds

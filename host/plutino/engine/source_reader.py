@@ -34,6 +34,7 @@ import time
 from typing import Any
 
 import pyarrow as pa
+
 from plutino_contract.protocols import EndOfStream
 
 from .clock import Clock

@@ -13,7 +13,6 @@ from .expr import Expr, as_array, broadcast
 from .metrics import NodeMetrics
 from .planner import QueryPlan
 
-
 _FILTER = pc.get_function("filter")
 
 

@@ -29,8 +29,16 @@ from .errors import SqlError
 from .hints import did_you_mean, line_col
 from .sql_limits import check_sql_limits
 from .stream_checks import FORMATS, check_stream
-from .stream_def import (STREAM_OPTIONS, TABLE_OPTIONS, CreateStream, DescribeStream, DropStream, ShowStreams, Statement,
-                         StreamDef)
+from .stream_def import (
+    STREAM_OPTIONS,
+    TABLE_OPTIONS,
+    CreateStream,
+    DescribeStream,
+    DropStream,
+    ShowStreams,
+    Statement,
+    StreamDef,
+)
 from .types import SCALAR_TYPES
 
 _TYPES_HINT = "use one of: bigint, float, string, datetime, boolean, bytea, array(<type>), struct(<field> <type>, ...)"

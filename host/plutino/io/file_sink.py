@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
 from plutino_contract.protocols import ConnectionStatus
 
 from .sink_props import SinkProps

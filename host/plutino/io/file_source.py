@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pa_csv
+
 from plutino_contract.protocols import ConnectionStatus, EndOfStream
 
 from .formats import PAYLOAD_SCHEMA, payload_batch, rows_to_batch

@@ -39,6 +39,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context
 
 from .alarms import call_at

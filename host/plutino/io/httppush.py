@@ -30,6 +30,7 @@ from typing import Any, Mapping
 
 import orjson
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context
 
 from .formats import PAYLOAD_SCHEMA, payload_batch

@@ -11,6 +11,7 @@ import logging
 from typing import Any, Mapping
 
 import pyarrow as pa
+
 from plutino_contract.protocols import Context
 
 from ._base import InProcessSink

@@ -31,6 +31,7 @@ import threading
 from typing import Any, Callable, Mapping
 
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
 from ._base import InProcessSink

@@ -29,6 +29,7 @@ import uuid
 from typing import Any
 
 import paho.mqtt.client as paho
+
 from plutino_contract.protocols import ConnectionStatus
 
 from .mqtt_connection import Connection

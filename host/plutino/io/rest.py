@@ -26,6 +26,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context
 
 from .options import Options

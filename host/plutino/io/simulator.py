@@ -22,6 +22,7 @@ import time
 from typing import Any, Callable, Mapping
 
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
 from .alarms import call_at

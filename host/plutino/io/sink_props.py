@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 import pyarrow as pa
+
 from plutino_contract.protocols import ConnectionStatus, Context
 
 from .formats import encode_delimited_rows, encode_json_batch, encode_json_rows

@@ -19,13 +19,11 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
-import plutino_contract as contract
 import pyarrow as pa
-from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
+import plutino_contract as contract
 from plutino.errors import PlutinoError
 from plutino.native import watch
-from plutino.native.hostapi import NativeContext, address, ffi
 from plutino.native.calls import (
     AGAIN,
     EOF,
@@ -37,6 +35,8 @@ from plutino.native.calls import (
     release_schema,
 )
 from plutino.native.functions import NativeFunction, NativeFunctionInstance, describe_arg_count
+from plutino.native.hostapi import NativeContext, address, ffi
+from plutino_contract.protocols import ConnectionStatus, Context, EndOfStream
 
 if TYPE_CHECKING:
     from plutino.native.tag import PluginTag

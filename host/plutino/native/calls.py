@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import plutino_contract as contract
-
 from plutino.errors import PluginCallError, PluginIOError, PlutinoError
 from plutino.native.hostapi import NativeContext, ffi
 

@@ -18,9 +18,10 @@ import shutil
 import subprocess
 from typing import Iterator
 
-import plutino_contract as contract
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+
+import plutino_contract as contract
 
 #: Symbols the linker defines in every shared object; they are not the plugin's doing.
 LINKER_SYMBOLS = frozenset({

@@ -15,16 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import plutino_contract as contract
 import pyarrow as pa
 import pyarrow.compute as pc
-from plutino_contract.protocols import Context
 
+import plutino_contract as contract
 from plutino.errors import PluginArgumentError, PluginCallError, PlutinoError
 from plutino.native import watch
-from plutino.native.hostapi import NativeContext, address, ffi
 from plutino.native.calls import OK, call_failure, contract_violation, release_array, release_schema, type_name
-
+from plutino.native.hostapi import NativeContext, address, ffi
+from plutino_contract.protocols import Context
 
 
 class NativePlugin(Protocol):

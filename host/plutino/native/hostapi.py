@@ -27,10 +27,9 @@ import logging
 import threading
 from typing import Any
 
-from plutino_contract.protocols import Context
-
 from plutino import __version__
 from plutino.native.abi import HOST_ABI, HOST_LAYOUT
+from plutino_contract.protocols import Context
 
 #: The host's declarations: those of the ABI it was built for (plutino.native.abi), not the
 #: installed contract's.

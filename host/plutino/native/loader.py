@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import plutino_contract as contract
-
 from plutino.errors import PluginRefused
 from plutino.names import FUNCTION_NAME
 from plutino.native.abi import HOST_LAYOUT, AbiLayout

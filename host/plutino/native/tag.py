@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import BinaryIO
 
-import plutino_contract as contract
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
+import plutino_contract as contract
 from plutino.errors import PluginRefused
 from plutino.names import PLUGIN_NAME
 from plutino.native.abi import HOST_ABI

@@ -23,8 +23,8 @@ from plutino.packages.fetch import Progress
 from plutino.packages.format import PackageError, check_kind
 from plutino.packages.recovery import remove_leftovers
 from plutino.packages.trusted_keys import TrustedKeys
-from plutino.store import PluginRecord, Store
 from plutino.packages.verify import load_recorded
+from plutino.store import PluginRecord, Store
 
 log = logging.getLogger("plutino.plugins")
 

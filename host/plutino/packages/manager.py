@@ -42,7 +42,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from plutino.packages.fetch import fetch, is_download, label_of
-from plutino.packages.installed import InstalledPlugins
 from plutino.packages.format import (
     PackageConflict,
     PackageError,
@@ -52,11 +51,12 @@ from plutino.packages.format import (
     sha256_file,
     unpack,
 )
-from plutino.packages.signing import check_signature, signature_required
+from plutino.packages.installed import InstalledPlugins
 from plutino.packages.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, crash_point
 from plutino.packages.scripts import run_install_script
-from plutino.store import PluginRecord
+from plutino.packages.signing import check_signature, signature_required
 from plutino.packages.verify import load_staged, verify_package
+from plutino.store import PluginRecord
 
 log = logging.getLogger("plutino.plugins")
 

@@ -189,9 +189,8 @@ def _functions_of(so_path: Path) -> list[str]:
     import subprocess
     import sys
 
-    import plutino_contract
-
     import plutino
+    import plutino_contract
 
     paths = [str(Path(m.__file__ or ".").resolve().parent.parent) for m in (plutino, plutino_contract)]
     env = dict(os.environ)

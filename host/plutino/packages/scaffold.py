@@ -79,7 +79,6 @@ def build_project(
     ``[3/7]``, Make's ``[ 42%]``) for a progress bar.
     """
     import plutino_contract
-
     from plutino.packages.cargo_build import build_cargo_project, is_cargo_project
 
     project = Path(project).absolute()
