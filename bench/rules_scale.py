@@ -371,7 +371,8 @@ def max_rules(args: argparse.Namespace, broker: broker_lib.Mosquitto, work: Path
     created = len(made)
     took = time.perf_counter() - started
     rows.append(("create rules", f"{created} of {n} in {took:.1f} s ({created / took:,.0f}/s); p50 "
-                                 f"{ms(pct(latencies, 0.5))}, p99 {ms(pct(latencies, 0.99))}, max {ms(max(latencies))}"))
+                                 f"{ms(pct(latencies, 0.5))}, p99 {ms(pct(latencies, 0.99))}, "
+                                 f"max {ms(max(latencies))}"))
     if refused:
         rows.append(("create failures", f"{len(refused)}, e.g. {refused[0][:150]}"))
     rows.append(("/ping while creating", f"p50 {ms(pct(pinger.samples.get('creating', []), 0.5))}, "

@@ -96,7 +96,8 @@ def read_document(content: Any, file: Any, fetch: Callable[[str], bytes] | None 
         try:
             content = json_depth.loads(content)
         except ValueError as exc:
-            raise PlutinoError(f"the {where} is not valid JSON: {exc}; give the document GET /data/export answers")
+            raise PlutinoError(
+                f"the {where} is not valid JSON: {exc}; give the document GET /data/export answers") from None
     if not isinstance(content, dict):
         raise PlutinoError(f"the {where} must be a JSON object with sections such as streams, rules, sourceConfig; "
                            f"got {type(content).__name__}")

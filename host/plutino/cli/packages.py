@@ -143,7 +143,8 @@ def pack(source: Path, output: Path | None, sign_key: Path | None) -> None:
         manifest = Manifest.from_dict(json.loads(archive.read(MANIFEST)), MANIFEST)
         names = archive.namelist()
     signed = f", signed with {sign_key}" if sign_key else ""
-    click.echo(f"packed {manifest.kind} plugin {manifest.name} {manifest.version} into {out}: {', '.join(names)}{signed}")
+    click.echo(f"packed {manifest.kind} plugin {manifest.name} {manifest.version} into {out}: "
+               f"{', '.join(names)}{signed}")
 
 
 def _install_options(command: Callable[..., Any]) -> Callable[..., Any]:

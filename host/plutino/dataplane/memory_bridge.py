@@ -64,7 +64,8 @@ class MemoryHub:
     def remote_for(self, member: Any) -> list[str]:
         """The topics read outside ``member`` (a new worker's starting set)."""
         with self._lock:
-            return sorted(t for t, readers in self._readers.items() if any(n for m, n in readers.items() if m != member))
+            return sorted(t for t, readers in self._readers.items()
+                          if any(n for m, n in readers.items() if m != member))
 
     def readers_changed(self, member: Any, topic: str, count: int) -> None:
         with self._lock:

@@ -99,7 +99,7 @@ class Recovery:
                     pending.append((rule_id, worker, worker.send("start", rule=rule.to_dict())))
                 except Exception as exc:  # noqa: BLE001 - one rule's failure is its own
                     self._failed_start(rule_id, exc, restarting, failures)
-        for rule_id, worker, future in pending:
+        for rule_id, _worker, future in pending:
             try:
                 self._set(rule_id, future.result(self.call_deadline))
             except WorkerGone:

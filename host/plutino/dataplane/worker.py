@@ -39,7 +39,8 @@ from plutino.native import watch
 THREAD_STACK_BYTES = 2 * 1024 * 1024
 MALLOC_MMAP_THRESHOLD = 32 * 1024 * 1024
 _OPS = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "validate", "start", "stop",
-        "forget", "state", "states", "status", "snapshot", "users", "query", "query_batches", "ping", "mem_remote", "mem_deliver"}
+        "forget", "state", "states", "status", "snapshot", "users", "query", "query_batches", "ping", "mem_remote",
+        "mem_deliver"}
 #: Run in the order received, one at a time: what every other operation depends on.
 _SERIAL = {"init", "add_plugin", "remove_plugin", "put_stream", "drop_stream", "mem_remote", "mem_deliver"}
 EXIT_AFTER_S = 4.5  # once the supervisor is gone, rules get this long to drain

@@ -54,7 +54,8 @@ def meta_call(compiler: Any, node: exp.Anonymous, name: str) -> Expr:
     """``meta(key)`` / ``meta(*)`` / ``mqtt(key)``: a read of the hidden metadata column(s)."""
     args = list(node.expressions)
     if len(args) != 1:
-        raise compiler.error(node, f"{name}() takes one key", f"write {name}(topic)" + (" or meta(*)" if name == "meta" else ""))
+        raise compiler.error(node, f"{name}() takes one key",
+                             f"write {name}(topic)" + (" or meta(*)" if name == "meta" else ""))
     arg = args[0]
     wanted: dict[str, Any] = compiler.__dict__.setdefault("meta_keys", {})
     if isinstance(arg, exp.Star):

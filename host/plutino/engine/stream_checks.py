@@ -35,8 +35,8 @@ def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports t
             shown = ", ".join(f"{n} {type_name(t)}" for n, t in fields)
             raise SqlError(
                 f"binary stream '{stream.name}' declares ({shown}); a binary payload is one block of bytes",
-                hint=f"declare one bytea field, e.g. CREATE STREAM {stream.name} (image BYTEA) WITH (FORMAT=\"binary\", "
-                "...), or none (the bytes are then in column self)",
+                hint=f"declare one bytea field, e.g. CREATE STREAM {stream.name} (image BYTEA) "
+                "WITH (FORMAT=\"binary\", ...), or none (the bytes are then in column self)",
             )
     ts = stream.timestamp
     if ts and not stream.schemaless:
@@ -64,7 +64,8 @@ def _check_table(table: Any) -> None:
                        hint='name the field that identifies a row: WITH (..., KIND="lookup", KEY="id")')
     if table.key and not table.schemaless and table.key not in dict(table.fields):
         raise SqlError(f"KEY=\"{table.key}\" names no field of table '{name}'",
-                       hint=f"{did_you_mean(table.key, dict(table.fields))} fields: {listing(dict(table.fields))}".strip())
+                       hint=f"{did_you_mean(table.key, dict(table.fields))} "
+                            f"fields: {listing(dict(table.fields))}".strip())
     size = table.option("RETAIN_SIZE")
     if size is not None and not (size.isdigit() and int(size) <= MAX_TABLE_ROWS):
         raise SqlError(f"table '{name}' has RETAIN_SIZE=\"{size}\"",

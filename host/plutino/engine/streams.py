@@ -151,7 +151,8 @@ class _StreamParser:
         self._end()
         lead = len(self.sql) - len(self.sql.lstrip())  # offsets into the stripped statement
         stream = StreamDef(
-            name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(), schemaless=not fields,
+            name=name, fields=tuple(fields), options=tuple(options.items()), sql=self.sql.strip(),
+            schemaless=not fields,
             props=tuple(props.items()), prop_places=tuple((k, at - lead) for k, at in places.items()),
             kind=(options.get("KIND") or "scan").lower() if table else "stream",
         )

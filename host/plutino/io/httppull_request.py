@@ -118,7 +118,8 @@ def encode_body(text: str, body_type: str) -> bytes | None:
         except ValueError:
             fields = None
         if isinstance(fields, dict):
-            return urllib.parse.urlencode({k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}).encode()
+            form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+            return urllib.parse.urlencode(form).encode()
     return text.encode()
 
 
@@ -137,7 +138,8 @@ def check_body_code(data: bytes, url: str) -> None:
     try:
         value = json.loads(data)
     except ValueError as exc:
-        raise PullError(f"httppull source: the answer of {url} is not JSON ({exc}); responseType 'body' needs JSON") from None
+        raise PullError(f"httppull source: the answer of {url} is not JSON ({exc}); "
+                        "responseType 'body' needs JSON") from None
     for item in value if isinstance(value, list) else [value]:
         code = item.get("code") if isinstance(item, dict) else None
         if isinstance(code, bool) or not isinstance(code, (int, float)):
@@ -183,7 +185,8 @@ class OAuth:
         self.expires_at = float("inf")
 
     def _post(self, url: str, headers: Mapping[str, str], body: str) -> dict[str, Any]:
-        data = call("POST", url, {"Content-Type": "application/json", **headers}, body.encode() or None, self.timeout, self.context)
+        data = call("POST", url, {"Content-Type": "application/json", **headers}, body.encode() or None,
+                    self.timeout, self.context)
         return json_object(data, f"the token answer of {url}")
 
     def tokens(self) -> dict[str, Any]:
@@ -194,7 +197,8 @@ class OAuth:
         elif time.monotonic() >= self.expires_at:
             if self.refresh_url:
                 headers = {k: t.render(self.values) for k, t in self.refresh_headers.items()}
-                self.values = {**self.values, **self._post(self.refresh_url, headers, self.refresh_body.render(self.values))}
+                refreshed = self._post(self.refresh_url, headers, self.refresh_body.render(self.values))
+                self.values = {**self.values, **refreshed}
             else:
                 self.values = self._post(self.access_url, {}, self.access_body)
             self._set_expiry()

@@ -255,4 +255,5 @@ class MemorySinkPlugin:
         return MemorySink(topic, self.broker, fields)
 
 
-__all__ = ["BROKER", "KEY_META", "ROWKIND_META", "MemoryBroker", "MemorySinkPlugin", "MemorySourcePlugin", "Subscription"]
+__all__ = ["BROKER", "KEY_META", "ROWKIND_META", "MemoryBroker", "MemorySinkPlugin", "MemorySourcePlugin",
+           "Subscription"]

@@ -280,7 +280,8 @@ def _check_callbacks(shown: str, kind: str, api: Any, ffi: Any) -> None:
     struct_name, required = _REQUIRED[kind]
     if api == ffi.NULL:
         raise PluginRefused(shown, kind, f"it is a {kind} plugin but its descriptor's {kind} callbacks are NULL",
-                            f"pass your {struct_name} to PLUTINO_DECLARE_{kind.upper()} and rebuild", "NULL", struct_name)
+                            f"pass your {struct_name} to PLUTINO_DECLARE_{kind.upper()} and rebuild", "NULL",
+                            struct_name)
     for callback in required:
         if getattr(api, callback) == ffi.NULL:
             raise PluginRefused(
@@ -292,7 +293,8 @@ def _check_functions(shown: str, tag: PluginTag, d: Any, layout: AbiLayout, keep
     ffi = layout.ffi
     if d.function_count == 0 or d.functions == ffi.NULL:
         raise PluginRefused(shown, "function_count", "it is a function library that lists no functions",
-                            "list your functions in PLUTINO_DECLARE_FUNCTIONS and rebuild", int(d.function_count), ">= 1")
+                            "list your functions in PLUTINO_DECLARE_FUNCTIONS and rebuild", int(d.function_count),
+                            ">= 1")
     table = None
     seen: dict[str, int] = {}
     for i in range(d.function_count):

@@ -239,7 +239,8 @@ def _check_runtime(tag: PluginTag, elf: ELFFile, host: HostPlatform) -> None:
                 tag.path, "runtime",
                 f"it was compiled against Python {_python_name(tag.runtime)} ({tag.runtime}) and calls into it, "
                 f"this host runs {_python_name(host.runtime)} ({host.runtime})",
-                f"rebuild the plugin with this host's Python ({sys.executable}), or write it in C so it needs no Python",
+                f"rebuild the plugin with this host's Python ({sys.executable}), "
+                "or write it in C so it needs no Python",
                 tag.runtime, host.runtime)
         return
     needs = _cpython_symbols(elf)

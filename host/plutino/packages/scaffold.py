@@ -33,7 +33,7 @@ def new_project(name: str, kind: str, lang: str, directory: Path | None = None) 
     if lang not in LANGS:
         raise PackageError(f"unknown language {lang!r}; use one of: {', '.join(LANGS)}")
     if (lang, kind) not in _SUPPORTED:
-        choices = ", ".join(f"--lang {l} --kind {k}" for l, k in sorted(_SUPPORTED))
+        choices = ", ".join(f"--lang {lg} --kind {k}" for lg, k in sorted(_SUPPORTED))
         raise PackageError(f"there is no {lang} template for a {kind} plugin yet; available: {choices}")
     if lang == "cython" and not name.isidentifier():
         raise PackageError(

@@ -93,7 +93,8 @@ class TrustedKeys:
             for known in self.list():
                 if known.name == name:
                     raise PackageConflict(f"a trusted key named {name} exists already (key id {known.key_id});"
-                                          f" delete it first (DELETE /plugins/trusted_keys/{name}) or pick another name")
+                                          f" delete it first (DELETE /plugins/trusted_keys/{name})"
+                                          " or pick another name")
                 if known.key_id == found.key_id:
                     raise PackageConflict(f"key {found.key_id} is trusted already, as {known.name}")
             self.folder.mkdir(parents=True, exist_ok=True)

@@ -236,7 +236,8 @@ def _shape(root: Path, names: list[str], label: str) -> StagedPackage:
     try:
         data = json_depth.loads((root / MANIFEST).read_bytes()[:MAX_MANIFEST_BYTES].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PackageError(f"{where} is not valid JSON ({exc}); re-create the package with `plutino plugin pack`") from exc
+        raise PackageError(
+            f"{where} is not valid JSON ({exc}); re-create the package with `plutino plugin pack`") from exc
     manifest = Manifest.from_dict(data, where)
     so = sos[0]
     stem, so_version = split_so_name(so)
