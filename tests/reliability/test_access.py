@@ -137,18 +137,20 @@ def test_file_urls_are_allowed_only_inside_the_allowed_directories_over_rest(gua
     outside = zips / "echo.zip"
     r = _install(server, outside.as_uri())
     assert r.status_code == 400
+    own = server.data_dir / "uploads"
     assert r.json()["message"] == (
-        f"cannot install from {outside.as_uri()!r}: {outside} is outside the directories packages may be read "
-        f"from ({uploads}); move the zip there or change allowed_file_dirs")
+        f"cannot install from {outside.as_uri()!r}: it does not exist, is not a regular file, or is outside the"
+        f" folders packages are read from ({own}, {uploads}); put the zip in {own}, or add its folder to"
+        " allowed_file_dirs (plutino serve --allow-file-dir DIR)")
     # ../ out of the allowed directory, and a symbolic link in it pointing out, are outside too
     (uploads / "link.zip").symlink_to(outside)
     for url in (f"file://{uploads}/{os.path.relpath(outside, uploads)}", (uploads / "link.zip").as_uri()):
         r = _install(server, url)
         assert r.status_code == 400, r.text
-        assert "is outside the directories packages may be read from" in r.json()["message"]
+        assert "is outside the folders packages are read from" in r.json()["message"]
     # a plain path is a file too, and is checked the same way
     r = _install(server, str(outside))
-    assert r.status_code == 400 and "is outside the directories" in r.json()["message"]
+    assert r.status_code == 400 and "is outside the folders" in r.json()["message"]
     assert server.get("/plugins/functions").json() == []
 
     shutil.copy(outside, uploads / "echo.zip")

@@ -36,7 +36,7 @@ def installed(manager: PluginManager, zips: Path) -> PluginManager:
 
 def _limited(home: Path, zips: Path, **limits: object) -> PluginManager:
     """A manager with tighter limits over a data dir that already holds echo."""
-    manager = PluginManager(home, settings=Settings(**limits))  # type: ignore[arg-type]
+    manager = PluginManager(home, settings=Settings(allowed_file_dirs=(zips.parent,), **limits))  # type: ignore[arg-type]
     manager.install("function", "echo", str(zips / "echo.zip"))
     return manager
 
