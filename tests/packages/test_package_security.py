@@ -437,3 +437,20 @@ def test_the_cli_makes_keys_signs_packs_and_trusts(plugin_build, tmp_path, monke
     assert run("install", "file.zip", "--data-dir", home) == (
         "sink plugin file 1.0.0 is installed (plugins/sinks/file@v1.0.0.so)\n")
     assert run("untrust", "me", "--data-dir", home) == f"key me ({key_id}) is no longer trusted\n"
+
+
+def test_the_local_cli_reads_the_file_or_url_its_user_names_but_not_the_data_dir(web, file_zip, tmp_path,
+                                                                                  monkeypatch):
+    base, routes, _ = web
+    routes["/cli.zip"] = _serve(file_zip.read_bytes())
+    for variable in ("PLUTINO_ALLOWED_FILE_DIRS", "PLUTINO_ALLOW_PRIVATE_ADDRESSES"):
+        monkeypatch.delenv(variable)
+    installed = "sink plugin file 1.0.0 is installed (plugins/sinks/file@v1.0.0.so)\n"
+    for n, location in enumerate((f"{base}/cli.zip", str(file_zip))):
+        result = CliRunner().invoke(main, ["plugin", "install", location, "--data-dir", str(tmp_path / f"h{n}")])
+        assert (result.exit_code, result.output) == (0, installed)
+    store = tmp_path / "h0" / "store.db"
+    result = CliRunner().invoke(main, ["plugin", "install", str(store), "--data-dir", str(tmp_path / "h0")])
+    assert (result.exit_code, result.output) == (1, (
+        f"error: cannot install from {str(store)!r}: it is in the data directory, whose own files (store, plugins,"
+        f" settings, logs) are never read as a package; put the zip in {tmp_path / 'h0' / 'uploads'}\n"))

@@ -166,32 +166,37 @@ def _fetch_and_install(data_dir: Path, update: bool, kind: str | None, name: str
     """Install (or update) with a progress bar while the package is fetched."""
     manager = _manager(data_dir)
     location = _location(location)
-    _allow_named_file(manager, location)
+    _allow_named_location(manager, location)
     with _Progress("fetching") as bar:
         manager.fetch_progress = bar.update
         act = manager.update if update else manager.install
         return act(kind, name, location, shell_params, sha256=sha256)
 
 
-def _allow_named_file(manager: Any, location: str) -> None:
-    """A package file named on the command line may be read where it is (the user named it;
-    the data dir's own files stay refused), and a missing one is said to be missing."""
+def _allow_named_location(manager: Any, location: str) -> None:
+    """What the user names on the command line may be read: a package file wherever it is (but
+    never one of the data dir's own files; a missing one is said to be missing), a URL on any
+    address, a private one too. (Install requests over REST get only what the settings allow.)"""
     import dataclasses
     import urllib.parse
     import urllib.request
 
     from plutino.packages.format import PackageError
 
-    parsed = urllib.parse.urlparse(location)
-    if parsed.scheme.lower() in ("http", "https") or (len(parsed.scheme) > 1 and parsed.scheme != "file"):
+    settings = manager.settings
+    scheme = urllib.parse.urlparse(location).scheme.lower()
+    if scheme in ("http", "https"):
+        manager.settings = dataclasses.replace(settings, allow_private_addresses="all")
         return
-    path = Path(urllib.request.url2pathname(parsed.path) if parsed.scheme == "file" else location).absolute()
+    if len(scheme) > 1 and scheme != "file":
+        return
+    parsed = urllib.parse.urlparse(location)
+    path = Path(urllib.request.url2pathname(parsed.path) if scheme == "file" else location).absolute()
     if not path.is_file():
         raise PackageError(
             f"cannot install from {location!r}: {path} does not exist or is not a file; check the path"
             " (a file:// URL needs an absolute path: file:///dir/name.zip)"
         )
-    settings = manager.settings
     manager.settings = dataclasses.replace(settings, allowed_file_dirs=(*settings.allowed_file_dirs, path))
 
 
