@@ -133,3 +133,22 @@ def test_concurrent_installs_of_one_plugin_answer_409(server, packages):
         "source plugin random is already installed (version 1.0.0); to replace it use update (PUT"
         " /plugins/sources/random, plutino plugin update), or delete it first",  # ... while it waited
     }
+
+
+def test_the_key_commands_work_on_the_server(server, packages, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from plutino.cli.main import main
+
+    monkeypatch.setenv("PLUTINO_TOKEN", TOKEN)
+    generate_key(tmp_path / "bob.key")
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(main, ["plugin", *args, "--url", server.url])
+        assert result.exit_code == 0, result.output
+        return result.output
+    added = run("trust", str(tmp_path / "bob.pub"))
+    key_id = added.split("(")[1].split(")")[0]
+    assert added == f"key bob ({key_id}) is trusted\n"
+    assert f"{'bob':<24} {key_id}\n" in run("keys")
+    assert run("untrust", "bob") == f"key bob ({key_id}) is no longer trusted\n"
+    assert "bob" not in run("keys")
