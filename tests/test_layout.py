@@ -37,7 +37,8 @@ def _imports() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom):
                 base = node.module or ""
                 if node.level:
-                    base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                    parts = package.split(".")
+                    base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
                 targets = [f"{base}.{a.name}" for a in node.names] + [base]
             else:
                 continue
@@ -67,7 +68,8 @@ def test_native_knows_nothing_of_the_engine_packages_or_processes():
     for module, targets in _imports().items():
         if _layer(module) != "native":
             continue
-        wrong = sorted(t for t in targets if _layer(t) in ("engine", "packages", "dataplane", "io", "api", "cli", "host"))
+        upper = ("engine", "packages", "dataplane", "io", "api", "cli", "host")
+        wrong = sorted(t for t in targets if _layer(t) in upper)
         assert not wrong, f"{module} imports {wrong}"
 
 

@@ -96,8 +96,10 @@ def test_group_by_an_alias_and_having_over_a_count_window(server, broker, client
     for out in (grouped, schemaless, having):
         client.subscribe(out)
     sql = "SELECT id % 4 AS k, count(*) AS n FROM {} GROUP BY k, COUNTWINDOW(8)"
-    create_rule(server, {"id": "ek_gs", "sql": sql.format("gs"), "actions": [{"mqtt": {"server": broker.url, "topic": grouped}}]})
-    create_rule(server, {"id": "ek_gl", "sql": sql.format("gl"), "actions": [{"mqtt": {"server": broker.url, "topic": schemaless}}]})
+    create_rule(server, {"id": "ek_gs", "sql": sql.format("gs"),
+                         "actions": [{"mqtt": {"server": broker.url, "topic": grouped}}]})
+    create_rule(server, {"id": "ek_gl", "sql": sql.format("gl"),
+                         "actions": [{"mqtt": {"server": broker.url, "topic": schemaless}}]})
     create_rule(server, {"id": "ek_hv", "sql": "SELECT * FROM gs GROUP BY COUNTWINDOW(4) HAVING max(id) > 4",
                          "actions": [{"mqtt": {"server": broker.url, "topic": having}}]})
     client.publish(src, [json.dumps({"id": i}).encode() for i in range(8)])
@@ -110,7 +112,8 @@ def test_a_binary_stream_puts_the_payload_in_its_bytea_field(server, broker, cli
     src, out = topic(), topic()
     create_stream(server, f'CREATE STREAM demoBin (image BYTEA) WITH (DATASOURCE="{src}", FORMAT="BINARY")')
     client.subscribe(out)
-    create_rule(server, {"id": "ek_bin", "sql": "SELECT image FROM demoBin", "actions": [{"mqtt": {"server": broker.url, "topic": out}}]})
+    create_rule(server, {"id": "ek_bin", "sql": "SELECT image FROM demoBin",
+                         "actions": [{"mqtt": {"server": broker.url, "topic": out}}]})
     client.publish(src, [b"\x89PNG\x00\x01"])
     assert rows_of(client, out, 1) == [{"image": base64.b64encode(b"\x89PNG\x00\x01").decode()}]
     r = server.post("/streams", json={"sql": 'CREATE STREAM bad (image BYTEA, n BIGINT) WITH (FORMAT="binary")'})

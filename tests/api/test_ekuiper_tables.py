@@ -48,7 +48,8 @@ def test_the_tables_api_answers_as_ekuipers(server: ServerProcess):
     assert exported["tables"]["dim"] == sql and exported["streams"] == {}
     assert server.delete("/tables/scan1").text == "Table scan1 is dropped."
     r = server.get("/tables?kind=hash")
-    assert r.status_code == 400 and r.json()["message"] == "kind='hash' is not a table kind; use kind=scan or kind=lookup"
+    assert r.status_code == 400
+    assert r.json()["message"] == "kind='hash' is not a table kind; use kind=scan or kind=lookup"
     r = server.delete("/tables/nope")
     assert r.status_code == 404 and r.json()["message"] == "table 'nope' not found; existing tables: dim"
     r = server.post("/tables", json={"sql": "CREATE TABLE broken (id BIGINT WITH (TYPE=\"memory\")"})
@@ -57,7 +58,8 @@ def test_the_tables_api_answers_as_ekuipers(server: ServerProcess):
 
 def test_a_stream_joins_a_lookup_table_a_memory_sink_keeps_up_to_date(server: ServerProcess, broker, client):
     updates, events, out = topic(), topic(), topic()
-    create_stream(server, f'CREATE STREAM custupd (id BIGINT, name STRING, action STRING) WITH (DATASOURCE="{updates}")')
+    create_stream(server,
+                  f'CREATE STREAM custupd (id BIGINT, name STRING, action STRING) WITH (DATASOURCE="{updates}")')
     create_stream(server, f'CREATE STREAM orders (id BIGINT, cust BIGINT) WITH (DATASOURCE="{events}")')
     r = server.post("/tables", json={"sql": 'CREATE TABLE customers (id BIGINT, name STRING) WITH (TYPE="memory", '
                                             'DATASOURCE="customers_t", KIND="lookup", KEY="id")'})
@@ -77,7 +79,8 @@ def test_a_stream_joins_a_lookup_table_a_memory_sink_keeps_up_to_date(server: Se
         {"id": 1, "action": "delete"}, {"id": 2, "name": "bo", "action": "update"})])
     wait_for(lambda: status()["source_customers_0_records_out_total"] == 4, "the table's delete and update")
     client.publish(events, [json.dumps(r).encode() for r in ({"id": 10, "cust": 1}, {"id": 11, "cust": 2})])
-    assert sorted(rows_of(client, out, 2), key=lambda r: r["id"]) == [{"id": 10, "name": None}, {"id": 11, "name": "bo"}]
+    assert sorted(rows_of(client, out, 2), key=lambda r: r["id"]) == [
+        {"id": 10, "name": None}, {"id": 11, "name": "bo"}]
     r = server.delete("/tables/customers")
     assert r.status_code == 400 and "table 'customers' is used by rule(s) enrich" in r.json()["message"]
 
@@ -93,7 +96,8 @@ def test_two_streams_join_within_a_tumbling_window(server: ServerProcess, broker
     wait_for(lambda: server.get("/rules/ss_join/status").json()["source_hums_0_connection_status"] == 1,
              "the second stream's source")
     for _ in range(5):  # a pair published across a window's end does not join: publish again
-        client.publish(temps, [json.dumps({"room": "a", "t": 20.5}).encode(), json.dumps({"room": "b", "t": 19}).encode()])
+        client.publish(temps, [json.dumps({"room": "a", "t": 20.5}).encode(),
+                               json.dumps({"room": "b", "t": 19}).encode()])
         client.publish(hums, [json.dumps({"room": "a", "h": 40}).encode()])
         try:
             wait_for(lambda: client.payloads(out), "a joined row", timeout=5)

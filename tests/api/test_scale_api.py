@@ -97,7 +97,8 @@ def test_two_thousand_rules_are_created_listed_restored_and_deleted_in_parallel(
         server = ServerProcess(data).start()  # the same data directory: every rule comes back
         assert [r["id"] for r in server.get("/rules").json()] == ids
         began = time.monotonic()
-        wait_for(lambda: len(_running(server)) == RULES, f"all {RULES} rules running after the restart", timeout=RUNNING_S)
+        wait_for(lambda: len(_running(server)) == RULES, f"all {RULES} rules running after the restart",
+                 timeout=RUNNING_S)
         restored_s = time.monotonic() - began
         print(f"restored in {restored_s:.1f} s after the API opened", flush=True)
 

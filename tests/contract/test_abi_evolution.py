@@ -67,7 +67,8 @@ def grow(header: str) -> str:
         f"  const char* description;            /* since 1.{NEXT}: one line about the plugin */\n}} plutino_plugin;")
     grown = grown.replace(
         "  void (*free)(void* ptr);\n} plutino_host_api;",
-        f"  void (*free)(void* ptr);\n  int64_t (*now_us)(void);   /* since 1.{NEXT}: the host's clock */\n}} plutino_host_api;")
+        f"  void (*free)(void* ptr);\n  int64_t (*now_us)(void);   /* since 1.{NEXT}: the host's clock */\n"
+        "} plutino_host_api;")
     grown = grown.replace(
         "NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS)};",
         "NAME, VERSION, PLUTINO_CONTRACT_VERSION, (SOURCE), (SINK), (FUNCTIONS), PLUGIN_DESCRIPTION};")

@@ -256,7 +256,8 @@ int main() {
   strs.finish(&a, nullptr);
   const int32_t* off = static_cast<const int32_t*>(a.buffers[1]);
   std::printf("%lld %lld %d,%d,%d,%d,%d %.5s %02x\n", (long long)a.length, (long long)a.null_count, off[0], off[1],
-              off[2], off[3], off[4], static_cast<const char*>(a.buffers[2]), static_cast<const uint8_t*>(a.buffers[0])[0]);
+              off[2], off[3], off[4], static_cast<const char*>(a.buffers[2]),
+              static_cast<const uint8_t*>(a.buffers[0])[0]);
   a.release(&a);
 
   plutino::Float64Builder none;  // no rows, no nulls: no bitmap, a values buffer all the same

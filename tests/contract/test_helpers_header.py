@@ -129,14 +129,19 @@ static plutino_status parse_iso_call(plutino_context* ctx, void* state, int32_t 
     if (!p || !plutino_is_valid(args[0], r) || plutino_us_parse(p, (size_t)len, &res[i]) != 0)
       if (plutino_result_set_null(ctx, out, i) != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
   }
-  if (plutino_schema_make(out_type, PLUTINO_TIMESTAMP_US_UTC, "") != PLUTINO_OK) { out->release(out); return PLUTINO_NOMEM; }
+  if (plutino_schema_make(out_type, PLUTINO_TIMESTAMP_US_UTC, "") != PLUTINO_OK) {
+    out->release(out); return PLUTINO_NOMEM;
+  }
   return PLUTINO_OK;
 }
 
-static const plutino_function f_byte_len = {sizeof(plutino_function), 0, "byte_len", 1, 1, NULL, NULL, NULL, byte_len_call, NULL};
-static const plutino_function f_plus_second = {sizeof(plutino_function), 0, "plus_second", 1, 1, NULL, NULL, NULL, plus_second_call, NULL};
+static const plutino_function f_byte_len = {sizeof(plutino_function), 0, "byte_len", 1, 1,
+                                            NULL, NULL, NULL, byte_len_call, NULL};
+static const plutino_function f_plus_second = {sizeof(plutino_function), 0, "plus_second", 1, 1,
+                                               NULL, NULL, NULL, plus_second_call, NULL};
 static const plutino_function f_iso = {sizeof(plutino_function), 0, "iso", 1, 1, NULL, NULL, NULL, iso_call, NULL};
-static const plutino_function f_parse_iso = {sizeof(plutino_function), 0, "parse_iso", 1, 1, NULL, NULL, NULL, parse_iso_call, NULL};
+static const plutino_function f_parse_iso = {sizeof(plutino_function), 0, "parse_iso", 1, 1,
+                                             NULL, NULL, NULL, parse_iso_call, NULL};
 static const plutino_function* const functions[] = {&f_byte_len, &f_plus_second, &f_iso, &f_parse_iso};
 
 PLUTINO_DECLARE_FUNCTIONS("helpers_fx", "1.0.0", functions)

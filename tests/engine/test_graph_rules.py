@@ -177,8 +177,10 @@ INLINE = {"type": "source", "nodeType": "mqtt", "props": {"datasource": "devices
     ({**chain(), "sql": "SELECT * FROM demo"},
      "rule 'g1' has both sql and graph; give one of them (a graph is run as the SQL it amounts to)"),
     ({**chain(), "actions": [{"log": {}}]},
-     G + "the body also has actions; the graph's sink nodes are its actions: drop actions, or add the sinks to the graph"),
-    ({"id": "g1", "graph": ["demo"]}, G + 'graph must be an object with "nodes" (an object of nodes by name) and "topo"'),
+     G + "the body also has actions; the graph's sink nodes are its actions: drop actions, "
+         "or add the sinks to the graph"),
+    ({"id": "g1", "graph": ["demo"]},
+     G + 'graph must be an object with "nodes" (an object of nodes by name) and "topo"'),
     ({"id": "g1", "graph": {"nodes": {"demo": SOURCE}}},
      G + 'graph has no "topo"; give {"sources": ["<source node>"], "edges": {"<node>": ["<next node>", ...]}}'),
     (with_topo(sources=[]), G + 'topo.sources must list the source node, e.g. "sources": ["demo"]'),
@@ -192,11 +194,13 @@ INLINE = {"type": "source", "nodeType": "mqtt", "props": {"datasource": "devices
                                                  "source, operator or sink"),
     (with_nodes(out={"nodeType": "log"}), G + "node 'out' has no type; a node's type is source, operator or sink"),
     (with_nodes(out={"type": "sink"}), G + "node 'out' has no nodeType; give the plugin, e.g. mqtt"),
-    (with_nodes(x={"type": "operator"}), G + "node 'x' has no nodeType; give the operator (filter, function, pick, ...)"),
-    (with_nodes(out={**LOG, "props": "level=info"}), G + "the props of node 'out' must be an object, got 'level=info'"),
-    (with_nodes(x=op("switch", cases=["a > 1"])), G + "node 'x' is a switch node, which Plutino does not run: it routes "
-                                                      "rows to several branches; make a rule per case, each with a "
-                                                      "filter node for its condition"),
+    (with_nodes(x={"type": "operator"}),
+     G + "node 'x' has no nodeType; give the operator (filter, function, pick, ...)"),
+    (with_nodes(out={**LOG, "props": "level=info"}),
+     G + "the props of node 'out' must be an object, got 'level=info'"),
+    (with_nodes(x=op("switch", cases=["a > 1"])),
+     G + "node 'x' is a switch node, which Plutino does not run: it routes rows to several branches; "
+         "make a rule per case, each with a filter node for its condition"),
     (with_nodes(x=op("join", joins=[])), G + "node 'x' is a join node, which Plutino does not run: a graph rule "
                                              "reads one stream; write a join as a SQL rule: SELECT ... FROM s JOIN t "
                                              "ON ..."),

@@ -48,7 +48,8 @@ def test_memory_plugins_check_their_configuration():
     with pytest.raises(ValueError) as err:
         MemorySinkPlugin(MemoryBroker()).create({"topic": "t", "qos": 1}, Context(plugin_name="memory"))
     assert str(err.value) == (
-        'memory sink: unknown property \'qos\'; its properties are keyField, rowkindField, topic, e.g. {"memory": {"topic": "result"}}'
+        "memory sink: unknown property 'qos'; its properties are keyField, rowkindField, topic, "
+        'e.g. {"memory": {"topic": "result"}}'
     )
 
 

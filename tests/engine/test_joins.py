@@ -63,7 +63,8 @@ def test_two_streams_join_within_a_tumbling_window(h: Harness):
     wait_for(lambda: r.status()["source_right_s_0_records_out_total"] == 2, "the right stream")
     r.settle()
     r.tick(T0 + 10_000)
-    assert r.rows() == [{"id": 1, "a": "x", "b": None}, {"id": 2, "a": "y", "b": "q"}, {"id": None, "a": None, "b": "r"}]
+    assert r.rows() == [
+        {"id": 1, "a": "x", "b": None}, {"id": 2, "a": "y", "b": "q"}, {"id": None, "a": None, "b": "r"}]
 
 
 def test_a_windowed_aggregate_over_a_stream_joined_with_a_table(h: Harness):
@@ -112,7 +113,8 @@ def test_join_mistakes_are_refused_with_the_fix(sql: str, message: str):
 
 
 def test_tables_and_streams_share_names_and_answer_as_ekuiper(manager: RuleManager):
-    assert manager.exec_stream_sql('CREATE TABLE t (id BIGINT) WITH (TYPE="memory", DATASOURCE="t", KEY="id")') == "Table t is created."
+    created = manager.exec_stream_sql('CREATE TABLE t (id BIGINT) WITH (TYPE="memory", DATASOURCE="t", KEY="id")')
+    assert created == "Table t is created."
     assert manager.exec_stream_sql("SHOW TABLES") == ["t"] and manager.list_streams() == []
     with pytest.raises(Exception, match="table 't' already exists; drop it first \\(DROP TABLE t\\)"):
         manager.create_stream('CREATE STREAM t () WITH (TYPE="memory")')

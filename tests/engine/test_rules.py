@@ -19,6 +19,9 @@ from plutino_contract.protocols import Context
 # -- a Python function library, registered like a native one ---------------------------------
 
 
+FLOAT64 = pa.float64()
+
+
 class Fn:
     def __init__(
         self,
@@ -27,7 +30,7 @@ class Fn:
         aggregate: bool = False,
         min_args: int = 1,
         max_args: int = 1,
-        result: pa.DataType | None = pa.float64(),
+        result: pa.DataType | None = FLOAT64,
         accepts: tuple = (),
     ) -> None:
         self.name, self.impl, self.aggregate = name, impl, aggregate

@@ -269,8 +269,8 @@ def test_sql_error_message(sql, message):
         ),
         (
             "SELECT a FROM demo; SELECT 1",
-            "a rule runs one statement, got more than one at line 1, col 21; remove the ';' and what follows, or make a "
-            "rule for each query",
+            "a rule runs one statement, got more than one at line 1, col 21; remove the ';' and what follows, "
+            "or make a rule for each query",
         ),
         (
             'CREATE STREAM x () WITH (TYPE="memory")',
@@ -289,8 +289,8 @@ def test_sql_error_message(sql, message):
         ),
         (
             "SELECT humidity\nFROM demo\nWHERE  humidty > 1",
-            "unknown column 'humidty' in WHERE at line 3, col 8; did you mean 'humidity'? (stream demo has columns: arr, "
-            "humidity, name, st, temperature, ts)",
+            "unknown column 'humidty' in WHERE at line 3, col 8; did you mean 'humidity'? "
+            "(stream demo has columns: arr, humidity, name, st, temperature, ts)",
         ),
     ],
 )

@@ -110,8 +110,8 @@ def test_drop_describe_show_statements_parse():
         ),
         (
             'CREATE STREAM demo (a string) WITH (TIMESTAMP="a")',
-            "TIMESTAMP field 'a' of stream 'demo' is string; the event-time field must be bigint (milliseconds since the "
-            "epoch) or datetime",
+            "TIMESTAMP field 'a' of stream 'demo' is string; the event-time field must be bigint "
+            "(milliseconds since the epoch) or datetime",
         ),
         (
             "CREATE STREAM demo (a array) WITH ()",
@@ -135,7 +135,8 @@ def test_drop_describe_show_statements_parse():
         ),
         (
             'CREATE TABLE t (a bigint) WITH (KIND="lookup")',
-            "lookup table 't' has no KEY; name the field that identifies a row: WITH (..., KIND=\"lookup\", KEY=\"id\")",
+            "lookup table 't' has no KEY; name the field that identifies a row: "
+            "WITH (..., KIND=\"lookup\", KEY=\"id\")",
         ),
         (
             'CREATE TABLE t (a bigint) WITH (KIND="hash", KEY="a")',

@@ -150,7 +150,8 @@ def test_incremental_skips_an_answer_equal_to_the_last(serve, manager, memory_br
 def test_errors_are_counted_with_clear_messages_and_polling_recovers(serve, manager, memory_broker: MemoryBroker):
     answers = iter([(500, b"database down"), (200, b'{"id": '), (200, b'{"id": 7}')])
     server = serve(lambda req: next(answers, (200, b'{"id": 8}')))
-    m = manager(f"default:\n  url: {server.base}/items\n  method: post\n  body: '{{\"since\": {{{{.LastPullTime}}}}}}'\n  interval: 100\n")
+    m = manager(f"default:\n  url: {server.base}/items\n  method: post\n"
+                "  body: '{\"since\": {{.LastPullTime}}}'\n  interval: 100\n")
     out = memory_broker.subscribe("items")
     m.create_stream('CREATE STREAM items (id BIGINT) WITH (TYPE="httppull", DATASOURCE="?page=1")')
     m.create_rule({"id": "items", "sql": "SELECT id FROM items", "actions": [{"memory": {"topic": "items"}}]})
@@ -169,7 +170,8 @@ def test_a_refused_connection_says_so_and_the_rule_keeps_polling(manager):
     m = manager(f"default:\n  url: http://127.0.0.1:{port}/x\n  interval: 50\n")
     m.create_stream('CREATE STREAM gone (id BIGINT) WITH (TYPE="httppull")')
     m.create_rule({"id": "gone", "sql": "SELECT id FROM gone", "actions": [{"nop": {}}]})
-    status = wait_for(lambda: (s := m.rule_status("gone"))["source_gone_0_exceptions_total"] >= 3 and s, "3 failed pulls")
+    status = wait_for(lambda: (s := m.rule_status("gone"))["source_gone_0_exceptions_total"] >= 3 and s,
+                      "3 failed pulls")
     assert status["source_gone_0_last_exception"] == (
         f"httppull source: GET http://127.0.0.1:{port}/x failed: connection refused; "
         "check that the server runs and the url's host and port"
@@ -225,7 +227,8 @@ def test_oauth_gets_a_token_and_refreshes_it_when_it_expires(serve):
 
 
 def test_response_type_body_checks_the_code_field(serve):
-    server = serve(lambda req: (200, b'{"code": 500, "message": "no data"}' if req["path"] == "/bad" else b'{"code": 200, "v": 1}'))
+    server = serve(lambda req: (200, b'{"code": 500, "message": "no data"}' if req["path"] == "/bad"
+                                else b'{"code": 200, "v": 1}'))
     ok = pull_once({"url": f"{server.base}/ok", "responseType": "body"})
     assert json.loads(ok.column(0)[0].as_py()) == {"code": 200, "v": 1}
     with pytest.raises(PullError, match=r"httppull source: the answer of .*/bad has code 500"):

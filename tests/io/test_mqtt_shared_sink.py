@@ -210,7 +210,7 @@ def test_sinks_writing_from_threads_keep_their_qos_retained_flag_and_acknowledge
             t.join(WAIT_S * 4)
         assert errors == []
         wait_for(lambda: sum(r.count() for r in recorders.values()) >= len(sinks) * per_sink * 10, "every message")
-        for k, (qos, retained) in enumerate(specs):
+        for k, (qos, _retained) in enumerate(specs):
             got = [(p, q, r) for t, p, q, r in recorders[qos].got if t == topics[k]]
             assert [p for p, _, _ in got] == [b'{"v":%d}' % (k * 1000 + n) for n in range(per_sink * 10)]
             assert {q for _, q, _ in got} == {qos}  # a subscriber at QoS 2 gets what the sink sent

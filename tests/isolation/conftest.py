@@ -262,7 +262,8 @@ class PingWatch:
         """The slowest pings with the time they were sent (as the server log writes times)."""
         slow = sorted(self.latencies, key=lambda p: p[1], reverse=True)[:5]
         shown = ", ".join(f"{took * 1000:.0f} ms at {_clock(when)}" for when, took in slow)
-        return f"{len(self.latencies)} pings, worst {self.worst * 1000:.0f} ms; slowest: {shown}; failures {self.failures[:3]}"
+        return (f"{len(self.latencies)} pings, worst {self.worst * 1000:.0f} ms; slowest: {shown}; "
+                f"failures {self.failures[:3]}")
 
 
 def _clock(when: float) -> str:

@@ -47,7 +47,8 @@ def sink_plugin(broken: Path) -> NativePlugin:
 
 def test_function_library_satisfies_the_protocols(functions: NativePlugin) -> None:
     assert isinstance(functions, FunctionLibrary)
-    assert (functions.kind, functions.name, functions.version, functions.abi) == ("function", "good_function", "1.2.3", (1, 1))
+    assert (functions.kind, functions.name, functions.version, functions.abi) == (
+        "function", "good_function", "1.2.3", (1, 1))
     assert list(functions.functions) == [
         "double_plus_one", "total", "gil_held", "wrong_length", "say_hello", "calls", "fail_on"]
     fn = functions.functions["double_plus_one"]
@@ -98,7 +99,8 @@ def test_scalar_call_computes_over_the_batch_with_nulls_constants_slices_and_chu
 
 def test_an_argument_of_the_wrong_length_is_refused_before_the_plugin_sees_it(functions: NativePlugin) -> None:
     inst = functions.functions["double_plus_one"].create()
-    with pytest.raises(ValueError, match=r"double_plus_one\(\): argument 1 has 2 rows, expected 3 \(or 1 for a constant\)"):
+    with pytest.raises(ValueError,
+                       match=r"double_plus_one\(\): argument 1 has 2 rows, expected 3 \(or 1 for a constant\)"):
         inst.call([pa.array([1.0, 2.0])], 3)
     inst.close()
 
@@ -165,7 +167,8 @@ def test_per_use_state_is_created_per_instance_and_closed_once(functions: Native
     b.close()
 
 
-def test_plugin_logs_reach_python_logging_and_the_context(functions: NativePlugin, caplog: pytest.LogCaptureFixture) -> None:
+def test_plugin_logs_reach_python_logging_and_the_context(functions: NativePlugin,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
     heard: list[tuple[int, str]] = []
     ctx = Context(plugin_name="good_function", rule_id="r1", log=lambda level, msg: heard.append((level, msg)))
     inst = functions.functions["say_hello"].create(ctx)

@@ -165,7 +165,8 @@ CASES = [
          "'another_name'; rebuild the plugin: its tag and descriptor must come from the same PLUTINO_DECLARE_* line",
          before_dlopen=False, constructor="tag_descriptor_mismatch"),
     Case("struct_size_too_small", corpus("struct_size_too_small"),
-         "plugin {path} refused: its descriptor's struct_size is 16 bytes, but ABI 1.1 (the ABI its tag names) defines a 64-byte "
+         "plugin {path} refused: its descriptor's struct_size is 16 bytes, "
+         "but ABI 1.1 (the ABI its tag names) defines a 64-byte "
          f"plutino_plugin; {DECLARE}", before_dlopen=False, constructor="struct_size_too_small"),
     Case("missing_callback", corpus("missing_callback"),
          "plugin {path} refused: its plutino_source_api has no next() callback, which every source must "

@@ -144,7 +144,8 @@ def test_objects_that_are_not_plugins_are_refused() -> None:
         version: str = "1"
         kind: str = "sink"
 
-    with pytest.raises(RegistryError, match=r"lacks create of a sink plugin; implement plutino_contract.protocols.SinkPlugin"):
+    with pytest.raises(RegistryError,
+                       match=r"lacks create of a sink plugin; implement plutino_contract.protocols.SinkPlugin"):
         reg.register(Half())
     with pytest.raises(RegistryError, match=r"its kind is 'widget', expected 'source', 'sink' or 'function'"):
         reg.register(PySource("w", kind="widget"))

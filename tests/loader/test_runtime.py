@@ -57,7 +57,8 @@ def test_cpython_symbols_without_a_runtime_in_the_tag_are_refused(tmp_path: Path
         "static plutino_status c(plutino_context* x, void* s, int32_t n, const struct ArrowArray* const* a,\n"
         "  const struct ArrowSchema* const* t, int64_t l, struct ArrowArray* o, struct ArrowSchema* ot) {\n"
         "  return Py_IsInitialized() ? PLUTINO_OK : PLUTINO_ERROR; }\n"
-        "static const plutino_function f = {sizeof(plutino_function), 0, \"sneaky\", 0, 0, NULL, NULL, NULL, c, NULL};\n"
+        "static const plutino_function f = {sizeof(plutino_function), 0, \"sneaky\", 0, 0,\n"
+        "                                   NULL, NULL, NULL, c, NULL};\n"
         "static const plutino_function* const fs[] = {&f};\n"
         'PLUTINO_DECLARE_FUNCTIONS("sneaky", "1.0.0", fs)\n')
     out = tmp_path / "sneaky.so"

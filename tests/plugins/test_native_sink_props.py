@@ -85,9 +85,9 @@ def run(manager: RuleManager, broker: MemoryBroker, actions: list[dict[str, Any]
     manager.create_rule({"id": "r1", "sql": sql, "actions": actions})
     runtime = manager.runtime("r1")
     for rows in batches:
-        taken = runtime.source_metrics.records_out
+        want = runtime.source_metrics.records_out + len(rows)
         broker.publish("in_s", pa.RecordBatch.from_pylist(rows, schema=SCHEMA))
-        wait_for(lambda: runtime.source_metrics.records_out >= taken + len(rows), "the rule to take a batch in")
+        wait_for(lambda want=want: runtime.source_metrics.records_out >= want, "the rule to take a batch in")
     assert runtime.wait_idle(WAIT_S)
     return runtime
 

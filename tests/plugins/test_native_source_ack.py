@@ -81,7 +81,8 @@ def counter_1_0(tmp_path_factory: pytest.TempPathFactory) -> Any:
         (include / "plutino" / header.name).write_text(text)
     out = include / "good_source_1_0.so"
     subprocess.run(["gcc", "-shared", "-fPIC", "-fvisibility=hidden", "-O1", f"-I{include}",
-                    f"-I{ROOT / 'native_plugins' / 'broken'}", str(ROOT / "native_plugins" / "broken" / "good_source.c"),
+                    f"-I{ROOT / 'native_plugins' / 'broken'}",
+                    str(ROOT / "native_plugins" / "broken" / "good_source.c"),
                     "-o", str(out)], check=True, capture_output=True, text=True)
     return load_plugin(out, kind="source")
 
