@@ -92,7 +92,8 @@ def join(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec) -> pa.Reco
     else:
         lkeys = [broadcast(k.eval(left), n) for k in spec.left_keys]
         rkeys = [broadcast(k.eval(right), m) for k in spec.right_keys]
-        lkeys, rkeys = zip(*(_comparable(a, b) for a, b in zip(lkeys, rkeys)))
+        comparable = [_comparable(a, b) for a, b in zip(lkeys, rkeys)]
+        lkeys, rkeys = [c[0] for c in comparable], [c[1] for c in comparable]
     lt = pa.table({**{f"l{i}": k for i, k in enumerate(lkeys)}, "__l": pa.array(np.arange(n, dtype=np.int64))})
     rt = pa.table({**{f"r{i}": k for i, k in enumerate(rkeys)}, "__r": pa.array(np.arange(m, dtype=np.int64))})
     pairs = lt.join(rt, keys=[f"l{i}" for i in range(len(lkeys))], right_keys=[f"r{i}" for i in range(len(rkeys))],
@@ -102,12 +103,7 @@ def join(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec) -> pa.Reco
     taken_l, taken_r = left.take(li), right.take(ri)
     out = pa.RecordBatch.from_arrays([*taken_l.columns, *taken_r.columns],
                                      names=[*left.schema.names, *right.schema.names])
-    if spec.residual is not None and out.num_rows:
-        mask = spec.residual.eval(out)
-        if isinstance(mask, pa.Scalar):
-            return out if mask.as_py() else out.slice(0, 0)
-        out = out.filter(mask)
-    return out
+    return _residual(out, spec)
 
 
 def lookup(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec, index: KeyIndex) -> pa.RecordBatch:
@@ -123,12 +119,17 @@ def lookup(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec, index: K
         left, at = left.filter(hit), at.filter(hit)
     taken = right.take(at)
     out = pa.RecordBatch.from_arrays([*left.columns, *taken.columns], names=[*left.schema.names, *right.schema.names])
-    if spec.residual is not None and out.num_rows:
-        mask = spec.residual.eval(out)
-        if isinstance(mask, pa.Scalar):
-            return out if mask.as_py() else out.slice(0, 0)
-        out = out.filter(mask)
-    return out
+    return _residual(out, spec)
+
+
+def _residual(out: pa.RecordBatch, spec: JoinSpec) -> pa.RecordBatch:
+    """The joined rows that pass the rest of ON (an INNER or CROSS join's non-key conditions)."""
+    if spec.residual is None or not out.num_rows:
+        return out
+    mask = spec.residual.eval(out)
+    if isinstance(mask, pa.Scalar):
+        return out if mask.as_py() else out.slice(0, 0)
+    return out.filter(mask)
 
 
 def _comparable(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array]:
