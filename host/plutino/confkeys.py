@@ -118,8 +118,8 @@ class ConfKeys:
         """(the plugin's property names or None when unknown, whether the plugin exists)."""
         found = self.registry.find(kind, plugin) if self.registry is not None else None
         if found is not None and getattr(found, "builtin", False) is True:
-            names = BUILTIN_PROPERTIES.get(kind, {}).get(plugin)
-            return (set(names) if names is not None else None), True
+            builtin = BUILTIN_PROPERTIES.get(kind, {}).get(plugin)
+            return (set(builtin) if builtin is not None else None), True
         declared = self.metadata.properties(kind, plugin)
         names = {d.get("name", k) for k, d in declared.items()} if declared else None
         return names, found is not None

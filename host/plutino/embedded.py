@@ -21,7 +21,7 @@ crashing plugin raises an error naming it rather than ending the script.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, TypeAlias
 
 import pyarrow as pa
 
@@ -32,7 +32,7 @@ from .io.builtin import register_builtins
 from .native.loader import load_plugin
 from .registry import Registry
 
-Batches = pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]
+Batches: TypeAlias = "pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]"
 
 
 class Engine:

@@ -36,11 +36,13 @@ def too_deep_at(text: str | bytes, limit: int = MAX_JSON_DEPTH) -> int | None:
     Strings are skipped whole, so brackets inside them do not count; the scan stops at the
     first bracket over the limit, so a megabyte of ``[`` costs no more than ``limit`` of them."""
     is_bytes = isinstance(text, (bytes, bytearray))
-    parts, opening = (_BYTES_PARTS, b"[{") if is_bytes else (_TEXT_PARTS, "[{")
-    if text.count(opening[:1]) + text.count(opening[1:]) <= limit:  # type: ignore[arg-type]
+    doc: Any = text  # bytes or str, and the pattern and brackets of the same kind
+    parts: re.Pattern[Any] = _BYTES_PARTS if is_bytes else _TEXT_PARTS
+    opening: Any = b"[{" if is_bytes else "[{"
+    if doc.count(opening[:1]) + doc.count(opening[1:]) <= limit:
         return None  # nearly every document: too few brackets to be too deep
     depth = 0
-    for match in parts.finditer(text):  # type: ignore[arg-type]
+    for match in parts.finditer(doc):
         token = match.group()
         if len(token) != 1:
             continue  # a string

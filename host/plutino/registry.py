@@ -158,7 +158,7 @@ class Registry:
             if not FUNCTION_NAME.ok(name):
                 raise RegistryError(
                     f"cannot register {owner}: {name!r} is not a SQL function name ({FUNCTION_NAME.rule}); rename it")
-            key = name.lower()
+            key = str(name).lower()
             if key in mine:
                 raise RegistryError(
                     f"cannot register {owner}: it has two functions named '{mine[key].name}' and '{name}' "

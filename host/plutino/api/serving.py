@@ -58,7 +58,7 @@ def configure_logging(data: DataDir, level: str = "info") -> None:
                                                 backupCount=5, encoding="utf-8")
     file.setFormatter(_JsonLines())
     for handler in (stderr, file):
-        handler._plutino = True  # type: ignore[attr-defined]
+        setattr(handler, "_plutino", True)  # noqa: B010 - marks our handlers, to remove them later
         handler.addFilter(SecretFilter())  # no password, token or URL credentials in a log line
         root.addHandler(handler)
     root.setLevel(level.upper())
@@ -133,7 +133,8 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
             log.info("requests must name this server by an address it listens on (or --host); add the DNS"
                      " names it is reached by to api.allowed_hosts (PLUTINO_ALLOWED_HOSTS)")
         config = uvicorn.Config(app, log_config=None, lifespan="off", access_log=log_level == "debug",
-                                timeout_graceful_shutdown=0.5)  # the whole stop must fit in 5 s
+                                # the whole stop must fit in 5 s; uvicorn waits a float, its hint says int
+                                timeout_graceful_shutdown=0.5)  # type: ignore[arg-type]
         server = uvicorn.Server(config)
         log.info("serving the REST API on http://%s:%d (data dir %s); Ctrl-C stops", host, bound_port, data.root)
         server.run(sockets=[sock])

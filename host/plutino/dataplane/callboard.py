@@ -185,7 +185,8 @@ class BoardReader:
             return ("", "?", "?")
         (n,) = _LEN.unpack_from(self._mm, at)
         parts = bytes(self._mm[at + _LEN.size:at + _LEN.size + n]).decode("utf-8", "replace").split("\x1f")
-        return (parts + ["", "?", "?"])[:3] if len(parts) < 3 else (parts[0], parts[1], parts[2])
+        parts += ["", "?", "?"][len(parts):]
+        return (parts[0], parts[1], parts[2])
 
     def notes(self) -> list[Note]:
         """Every slot that is in a call or has returned from one."""

@@ -135,8 +135,9 @@ class DataPlane(StreamControl, RuleStates, Recovery):
                 joined = self._topics.get(topic)
                 if joined is not None and not joined.dead:
                     return joined
-            if len(self._pool) >= self.settings.pool_size():
-                return least_loaded(self._pool)
+            least = least_loaded(self._pool)
+            if least is not None and len(self._pool) >= self.settings.pool_size():
+                return least
         worker = self.supervisor.take("pool")
         with self._lock:
             self._pool.append(worker)

@@ -32,8 +32,9 @@ class WorkerGone(PlutinoError):
 
 def encode_error(exc: BaseException) -> tuple[str, str, str, bytes | None]:
     cls = type(exc)
+    blob: bytes | None
     try:
-        blob: bytes | None = pickle.dumps(exc)
+        blob = pickle.dumps(exc)
         pickle.loads(blob)
     except Exception:
         blob = None

@@ -31,12 +31,15 @@ class Recovery:
     quarantined: dict[str, str]
     on_quarantine: Any
     on_plugin_crash: Any
-    call_deadline: float
     _lock: Any
     _where: dict[str, Worker]
     _topics: dict[str, Worker]
     _states: dict[str, str]
     _set: Any  # RuleStates._set
+
+    @property
+    def call_deadline(self) -> float:  # the DataPlane's
+        raise NotImplementedError
 
     def _rule_lock(self, rule_id: str) -> Any:
         raise NotImplementedError

@@ -262,7 +262,7 @@ class Supervisor:
     def _initialised(self, worker: Worker, future: Future[Any]) -> None:
         if future.exception() is not None:
             if not worker.ready.done():
-                worker.ready.set_exception(future.exception())  # type: ignore[arg-type]
+                worker.ready.set_exception(future.exception())
             return
         worker.load_failures = future.result() or {}
         for plugin, reason in worker.load_failures.items():

@@ -83,6 +83,7 @@ class Calls:
     uses: list[FunctionUse]
     window: bool
     clause: str
+    bounds: Any  # the compiler's WindowBounds
 
     def error(self, node: exp.Expression | None, problem: str, hint: str = "") -> SqlError:
         raise NotImplementedError
@@ -108,6 +109,7 @@ class Calls:
         """Register every aggregate call in ``node`` (not descending into their arguments)."""
         if self.is_aggregate_call(node):
             assert self.group is not None
+            assert isinstance(node, exp.Anonymous)  # as is_aggregate_call found
             if id(node) not in self.group.aggs:
                 self.group.aggs[id(node)] = self._agg_spec(node, clause)
             return
@@ -308,7 +310,7 @@ class Calls:
         try:
             return function.validate(arg_types)
         except Exception as exc:  # ValueError by the Protocol; a broken plugin may raise others
-            shown = ", ".join(type_name(a.type) for a in args)  # type: ignore[arg-type]
+            shown = ", ".join(type_name(a.type) for a in args)
             raise self.error(node, f"function '{name}' does not accept ({shown})", str(exc)) from None
 
     # -- applying pyarrow kernels ------------------------------------------------------------------

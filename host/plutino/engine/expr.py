@@ -26,7 +26,7 @@ class Expr:
     def __init__(self, fn: Eval, type_: pa.DataType | None, const: pa.Scalar | None = None, sql: str = "") -> None:
         self.eval = fn
         self.type = type_
-        self.const = const
+        self.const: Any = const  # a pa.Scalar, or None when not constant (see is_const)
         self.sql = sql
 
     @property

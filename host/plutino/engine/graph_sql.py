@@ -135,9 +135,11 @@ class GraphQuery:
             raise self.error(node, f"has no interval; give {what} as interval, a whole number > 0")
         if kind in ("hoppingwindow", "countwindow") and interval > size:
             raise self.error(node, f"has interval {interval} larger than its size {size}; use interval <= size")
-        args = {"tumblingwindow": [unit, size], "slidingwindow": [unit, size],
-                "hoppingwindow": [unit, size, interval], "sessionwindow": [unit, size, interval],
-                "countwindow": [size] + ([interval] if interval not in (0, size) else [])}[kind]
+        shapes: dict[str, list[Any]] = {
+            "tumblingwindow": [unit, size], "slidingwindow": [unit, size],
+            "hoppingwindow": [unit, size, interval], "sessionwindow": [unit, size, interval],
+            "countwindow": [size] + ([interval] if interval not in (0, size) else [])}
+        args = shapes[kind]
         self.window = f"{kind.upper()}({', '.join(str(a) for a in args)})"
         self.window_node = node.name
 

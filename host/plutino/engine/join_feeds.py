@@ -15,7 +15,7 @@ Each input has a source node in the rule's status (``source_<name>_0_...``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import pyarrow as pa
 
@@ -38,7 +38,7 @@ class JoinSource:
 
     input: JoinInput
     plugin: Any
-    config: dict[str, Any]
+    config: Mapping[str, Any]
 
 
 class _Tagged:

@@ -150,7 +150,7 @@ class SinkMetrics(NodeMetrics):
     def _messages(self, rows: int) -> int:
         return rows if self.message_per_row else (1 if rows else 0)
 
-    @property  # type: ignore[override]
+    @property
     def records_in(self) -> int:
         """Rows in (Plutino's figure; the writer adjusts it when a batch goes back to its queue)."""
         return self._rows_in

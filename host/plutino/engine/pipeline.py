@@ -17,6 +17,7 @@ the batch is halved until the failing rows are found, a cost paid only when a ba
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import pyarrow as pa
@@ -109,7 +110,7 @@ class RuleStopped(Exception):
     """An error after which the rule cannot go on (the runtime stops it with this message)."""
 
 
-def _about_rows(exc: BaseException) -> bool:
+def _about_rows(exc: BaseException | None) -> bool:
     """False for a plugin that broke the contract or failed in itself (not PLUTINO_INVALID):
     calling it again on parts of the batch would only repeat that."""
     while exc is not None:
@@ -185,13 +186,13 @@ class Pipeline:
             return [c.batch for c in chunks]
         out: list[pa.RecordBatch] = []
         for c in chunks:
-            out += self._windows(lambda w=self.window, b=c.batch: w.on_batch(b, arrival_ms), c.batch.num_rows)
+            out += self._windows(partial(self.window.on_batch, c.batch, arrival_ms), c.batch.num_rows)
         return out
 
     def on_tick(self, now_ms: int) -> list[pa.RecordBatch]:
         if self.window is None:
             return []
-        return self._windows(lambda w=self.window: w.on_tick(now_ms), 0)
+        return self._windows(partial(self.window.on_tick, now_ms), 0)
 
     def on_end(self) -> list[pa.RecordBatch]:
         if self.window is None:

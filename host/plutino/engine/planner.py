@@ -119,6 +119,7 @@ def plan_query(sql: str, streams: Mapping[str, StreamDef], lookup: FunctionLooku
         and where.type is not None
         and not (pa.types.is_boolean(where.type) or pa.types.is_null(where.type))
     ):
+        assert where_node is not None
         raise _error(
             sql,
             where_node.this,
@@ -372,7 +373,7 @@ def _first_aggregate(c: Compiler, *roots: object) -> exp.Expression | None:
         for n in nodes:
             if isinstance(n, exp.Expression):
                 for sub in n.walk():
-                    if c.is_aggregate_call(sub):
+                    if isinstance(sub, exp.Expression) and c.is_aggregate_call(sub):
                         return sub
     return None
 

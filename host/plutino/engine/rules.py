@@ -154,6 +154,7 @@ class RuleDef:
         rule_id = body.get("id")
         if not RULE_ID.ok(rule_id):
             raise RuleError(RULE_ID.message(rule_id))
+        assert isinstance(rule_id, str)  # RULE_ID.ok refuses anything else
         raw = dict(body)
         if body.get("graph") is not None:  # eKuiper's graph rule: run as the SQL and actions it amounts to
             body = {**body, **translate(rule_id, body)}

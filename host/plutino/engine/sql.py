@@ -25,7 +25,7 @@ class EkuiperSQL(MySQL):
     """MySQL's lexer and grammar, with every function parsed as ``exp.Anonymous`` except CAST,
     which accepts both eKuiper's ``cast(x, "bigint")`` and SQL's ``CAST(x AS BIGINT)``."""
 
-    class Parser(MySQL.Parser):
+    class Parser(MySQL.Parser):  # type: ignore[misc, valid-type]  # sqlglot declares it as an alias
         FUNCTIONS: dict = {}
         FUNCTION_PARSERS: dict = {"CAST": MySQL.Parser.FUNCTION_PARSERS["CAST"]}
         NO_PAREN_FUNCTIONS: dict = {}
@@ -93,7 +93,7 @@ def _parse_error(sql: str, exc: ParseError) -> SqlError:
         return SqlError(
             f"cannot parse the SQL: '{highlight}' is incomplete",
             line=line,
-            col=None if line is None else max(1, int(col) - len(highlight) + 1),
+            col=None if line is None or col is None else max(1, int(col) - len(highlight) + 1),
             hint="complete the expression after it",
         )
     if line is not None and col is not None and highlight:

@@ -24,7 +24,7 @@ from .types import type_name
 class Operators(Calls):
     """The operator methods of the compiler (a mixin: it uses the compiler's state)."""
 
-    def _binary(self, node: exp.Binary) -> Expr:
+    def _binary(self, node: exp.Expression) -> Expr:  # an exp.Binary
         op, fn = BINARY_OPERATORS[type(node)]
         left, right = self.compile(node.this), self.compile(node.expression)
         if op in _ARITHMETIC_OR_COMPARISON:
@@ -88,8 +88,6 @@ class Operators(Calls):
                     f"{_short(exc)}; list values of the column's type",
                 ) from None
             return self.apply(node, "IN", lambda v, n: pc.is_in(v[0], value_set=value_set), [left])
-        cond: Callable[[list[Value], int], Value]
-
         def cond(v: list[Value], n: int) -> Value:
             out = pc.equal(v[0], v[1])
             for other in v[2:]:

@@ -48,7 +48,7 @@ class StreamDef:
 
     name: str
     fields: tuple[tuple[str, pa.DataType], ...]
-    options: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, str | None], ...]  # None: an option with no default, not given
     sql: str
     schemaless: bool = field(default=False)
     props: tuple[tuple[str, Any], ...] = ()

@@ -16,7 +16,7 @@ no grammar for eKuiper's CREATE STREAM.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow as pa
 from sqlglot.dialects.mysql import MySQL
@@ -283,8 +283,8 @@ def _number(text: str) -> int | float:
 
 
 #: The tokens a WITH value may be, and the value a plugin property gets from each.
-_VALUE_TOKENS = {TokenType.STRING: str, TokenType.NUMBER: _number, TokenType.TRUE: lambda t: True,
-                 TokenType.FALSE: lambda t: False}
+_VALUE_TOKENS: dict[TokenType, Callable[[str], Any]] = {
+    TokenType.STRING: str, TokenType.NUMBER: _number, TokenType.TRUE: lambda t: True, TokenType.FALSE: lambda t: False}
 
 
 def _is_name(tok: Token) -> bool:

@@ -13,7 +13,7 @@ import ssl
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as paho
@@ -34,7 +34,8 @@ _PROTOCOLS = {
     "5": MQTTProtocolVersion.MQTTv5,
     "5.0": MQTTProtocolVersion.MQTTv5,
 }
-_SCHEMES = {
+Transport = Literal["tcp", "websockets", "unix"]
+_SCHEMES: dict[str, tuple[Transport, bool, int]] = {
     "tcp": ("tcp", False, 1883),
     "mqtt": ("tcp", False, 1883),
     "ssl": ("tcp", True, 8883),
@@ -69,7 +70,7 @@ class Connection:
     server: str
     host: str
     port: int
-    transport: str
+    transport: Transport
     tls: bool
     client_id: str
     username: str | None
@@ -153,7 +154,7 @@ class Connection:
             protocol=self.protocol,
             transport=self.transport,
             **extra,
-        )  # type: ignore[arg-type]
+        )
         if self.username:
             client.username_pw_set(self.username, self.password)
         if self.tls:

@@ -61,6 +61,7 @@ class NativePlugin:
         self.path = path
         self._lib = lib            # the handle stays open for the life of the process
         self._descriptor = descriptor
+        self.abi_copies: list[Any] = []  # host-owned structs the descriptor points to (the loader's)
         self.functions: dict[str, NativeFunction] = {}
         if self.kind == "function":
             for i in range(descriptor.function_count):

@@ -20,6 +20,7 @@ from typing import Iterator
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import plutino_contract as contract
 
@@ -65,7 +66,7 @@ def export_warnings(path: str | os.PathLike[str]) -> list[str]:
 
 def _extra(elf: ELFFile) -> Iterator[str]:
     dynsym = elf.get_section_by_name(".dynsym")
-    if dynsym is None:
+    if not isinstance(dynsym, SymbolTableSection):
         return
     versions = _version_names(elf)
     for sym in dynsym.iter_symbols():

@@ -316,7 +316,7 @@ def _check_functions(shown: str, tag: PluginTag, d: Any, layout: AbiLayout, keep
             table[i] = wide
             fn = wide
         name = _string(fn.name, ffi)
-        if not FUNCTION_NAME.ok(name):
+        if name is None or not FUNCTION_NAME.ok(name):
             raise PluginRefused(
                 shown, "function_name", f"{where} has the name {name!r}, not a SQL name ({FUNCTION_NAME.rule})",
                 "rename the function and rebuild", name, None)

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 import plutino_contract as contract
 from plutino.errors import PluginRefused
@@ -254,7 +255,7 @@ def _check_runtime(tag: PluginTag, elf: ELFFile, host: HostPlatform) -> None:
 
 def _cpython_symbols(elf: ELFFile) -> list[str]:
     dynsym = elf.get_section_by_name(".dynsym")
-    if dynsym is None:
+    if not isinstance(dynsym, SymbolTableSection):
         return []
     try:
         return sorted(sym.name for sym in dynsym.iter_symbols()
@@ -306,7 +307,7 @@ def _check_tag(t: dict, path: str, kind: str | None, abi: tuple[int, int], host:
     check_kind(path, plugin_kind, kind)
 
     name = _cstr(t["name"])
-    if not PLUGIN_NAME.ok(name):
+    if name is None or not PLUGIN_NAME.ok(name):
         shown = _text(t["name"]) if name is None else name
         raise PluginRefused(
             path, "name", f"tag name {shown!r} is not a valid plugin name ({PLUGIN_NAME.rule})",

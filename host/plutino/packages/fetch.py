@@ -146,7 +146,7 @@ class _CheckedHTTP(http.client.HTTPConnection):
     def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._download = download
-        self._create_connection = download.connect  # type: ignore[assignment]
+        self._create_connection = download.connect
 
     def connect(self) -> None:
         super().connect()
@@ -157,7 +157,7 @@ class _CheckedHTTPS(http.client.HTTPSConnection):
     def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._download = download
-        self._create_connection = download.connect  # type: ignore[assignment]
+        self._create_connection = download.connect
 
     def connect(self) -> None:
         super().connect()

@@ -103,7 +103,7 @@ def connect_checked(address: tuple[str, int], timeout: float | None, url: str, s
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise OSError(f"cannot resolve {host}: {exc.strerror}") from None
-    candidates: Sequence[tuple[int, int, int, tuple]] = [(f, t, p, sa) for f, t, p, _, sa in found]  # type: ignore[misc]
+    candidates: Sequence[tuple[int, int, int, tuple]] = [(f, t, p, sa) for f, t, p, _, sa in found]
     for _, _, _, sockaddr in candidates:
         check_address(ipaddress.ip_address(str(sockaddr[0]).split("%")[0]), host, url, settings)
     error: OSError | None = None
