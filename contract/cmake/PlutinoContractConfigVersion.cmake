@@ -1,5 +1,18 @@
 # Same-major compatibility: a request for 1.x is met by any 1.y with y >= x.
-set(PACKAGE_VERSION "1.1.0")
+# The version is PLUTINO_CONTRACT_VERSION in plutino.h (include/ is beside this folder, in the
+# source tree and in the installed package alike), the one place it is written.
+set(_plutino_header "${CMAKE_CURRENT_LIST_DIR}/../include/plutino/plutino.h")
+set(_plutino_version "")
+if(EXISTS "${_plutino_header}")
+  file(STRINGS "${_plutino_header}" _plutino_version REGEX "^#define PLUTINO_CONTRACT_VERSION \"[^\"]+\"")
+endif()
+string(REGEX REPLACE "^.*\"([^\"]+)\".*$" "\\1" PACKAGE_VERSION "${_plutino_version}")
+if(PACKAGE_VERSION STREQUAL "")
+  set(PACKAGE_VERSION "0.0.0")
+  set(PACKAGE_VERSION_UNSUITABLE TRUE)
+  message(WARNING "PlutinoContract: no PLUTINO_CONTRACT_VERSION in ${_plutino_header}; reinstall plutino-contract")
+  return()
+endif()
 if(NOT "${PACKAGE_FIND_VERSION_MAJOR}" STREQUAL "" AND NOT PACKAGE_FIND_VERSION_MAJOR EQUAL 1)
   set(PACKAGE_VERSION_COMPATIBLE FALSE)
 elseif(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)

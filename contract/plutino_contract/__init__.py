@@ -13,7 +13,9 @@ import struct
 from functools import lru_cache
 from pathlib import Path
 
-__version__ = "1.1.0"
+#: The plutino-contract release: PLUTINO_CONTRACT_VERSION in plutino.h, the one place it is
+#: written (the distribution's metadata and the CMake package's version file read it there too).
+__version__: str
 
 #: The ABI this contract release defines (PLUTINO_ABI_MAJOR / PLUTINO_ABI_MINOR in plutino.h).
 ABI_MAJOR = 1
@@ -91,11 +93,23 @@ def _cdef() -> str:
     return "\n".join(parts)
 
 
+@lru_cache(maxsize=1)
+def _version() -> str:
+    header = Path(get_include(), "plutino", "plutino.h").read_text(encoding="utf-8")
+    found = re.search(r'^#define PLUTINO_CONTRACT_VERSION "([^"]+)"', header, re.M)
+    if found is None:
+        raise RuntimeError(f"PLUTINO_CONTRACT_VERSION is missing from {get_include()}/plutino/plutino.h;"
+                           " reinstall plutino-contract")
+    return found.group(1)
+
+
 def __getattr__(name: str) -> str:
-    # CDEF is read from plutino.h itself (the regions between PLUTINO_CDEF markers), so the
-    # host's cffi declarations cannot drift from the header.
+    # CDEF and __version__ are read from plutino.h itself (CDEF: the regions between
+    # PLUTINO_CDEF markers), so the Python side cannot drift from the header.
     if name == "CDEF":
         return _cdef()
+    if name == "__version__":
+        return _version()
     raise AttributeError(name)
 
 

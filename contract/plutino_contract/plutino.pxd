@@ -82,7 +82,7 @@ cdef extern from "plutino/plutino.h" nogil:
         PLUTINO_ABI_MINOR
         PLUTINO_TAG_FORMAT
 
-    const char* PLUTINO_CONTRACT_VERSION   # "1.0.0"
+    const char* PLUTINO_CONTRACT_VERSION   # the contract release, e.g. "1.1.0"
     const char* PLUTINO_ENTRY_SYMBOL       # "plutino_plugin_v1"
     const char* PLUTINO_TAG_SECTION        # ".plutino_tag"
     const char* PLUTINO_TAG_MAGIC          # "PLUTINO"

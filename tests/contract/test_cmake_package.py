@@ -20,6 +20,8 @@ from .contract_helpers import (
     cmake_configure,
     exported_plutino_symbols,
     read_tag_section,
+    require_tool,
+    run,
     unpack_tag,
     write_plugin_project,
 )
@@ -102,6 +104,16 @@ def test_the_readme_example_builds_and_computes(tmp_path: Path, native_host: Any
     assert host.import_array(out, out_type).to_pylist() == [6, None, 0]
 
 
-def test_the_version_file_reports_the_package_version() -> None:
+@pytest.mark.parametrize(("wanted", "compatible"), [("1.0", "TRUE"), ("1.99", "FALSE"), ("2.0", "FALSE")])
+def test_the_version_file_reports_the_version_plutino_h_declares(tmp_path: Path, wanted: str, compatible: str) -> None:
+    """PlutinoContractConfigVersion.cmake reads PLUTINO_CONTRACT_VERSION from the header beside
+    it (the one place the release is written) and accepts requests of the same major."""
+    require_tool("cmake")
+    script = tmp_path / "version.cmake"
     version_file = Path(contract.get_cmake_dir()) / "PlutinoContractConfigVersion.cmake"
-    assert f'set(PACKAGE_VERSION "{contract.__version__}")' in version_file.read_text()
+    script.write_text(f'set(PACKAGE_FIND_VERSION "{wanted}")\n'
+                      f'set(PACKAGE_FIND_VERSION_MAJOR "{wanted.split(".")[0]}")\n'
+                      f'include("{version_file.as_posix()}")\n'
+                      'message(STATUS "${PACKAGE_VERSION} ${PACKAGE_VERSION_COMPATIBLE}")\n')
+    out = run(["cmake", "-P", str(script)]).stdout
+    assert out.strip() == f"-- {contract.__version__} {compatible}"
