@@ -151,3 +151,14 @@ def test_a_text_key_joins_a_numeric_table_key_by_its_digits(h: Harness):
     fill(h, "j", "dim", [{"id": 7, "name": "seven"}])
     r.feed([{"id": "7"}, {"id": "x"}])
     assert r.rows() == [{"id": "7", "name": "seven"}, {"id": "x", "name": None}]
+
+
+def test_the_rest_of_on_filters_an_inner_join_and_cross_join_pairs_every_row(h: Harness):
+    h.stream("ev", "k BIGINT, v BIGINT")
+    table(h, "lim", "k BIGINT, cap BIGINT", 'KEY="k"')
+    table(h, "tags", "tag STRING")
+    r = h.rule("j", "SELECT ev.k, v, tag FROM ev INNER JOIN lim ON ev.k = lim.k AND v < cap CROSS JOIN tags")
+    fill(h, "j", "lim", [{"k": 1, "cap": 10}, {"k": 2, "cap": 5}])
+    fill(h, "j", "tags", [{"tag": "a"}, {"tag": "b"}])
+    r.feed([{"k": 1, "v": 3}, {"k": 2, "v": 7}, {"k": 3, "v": 0}])
+    assert r.rows() == [{"k": 1, "v": 3, "tag": "a"}, {"k": 1, "v": 3, "tag": "b"}]
