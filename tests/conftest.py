@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from helpers import MisbehavingHandler, serving
+
 ROOT = Path(__file__).resolve().parent.parent
 NATIVE = ROOT / "native_plugins"
 BUILD = ROOT / "build" / "test-native"
@@ -75,6 +77,14 @@ def zips(plugin_build: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         for so in sorted((plugin_build / kind).glob("*.so")):
             pack(so, out / f"{so.stem}.zip")
     return out
+
+
+@pytest.fixture(scope="session")
+def http_base(zips: Path) -> Iterator[str]:
+    """A real HTTP server on a free loopback port serving the zips folder, plus two paths that
+    misbehave (see :class:`helpers.MisbehavingHandler`)."""
+    with serving(zips, MisbehavingHandler) as base:
+        yield base
 
 
 @pytest.fixture(scope="session", autouse=True)

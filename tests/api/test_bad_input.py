@@ -21,9 +21,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from helpers import wait_for
 from plutino.store import Store
 
-from .api_helpers import ServerProcess, wait_for
+from .api_helpers import ServerProcess
 
 DEMO = 'CREATE STREAM demo () WITH (TYPE="memory", DATASOURCE="t/demo")'
 NOT_JSON = ("the store's row rules/r2 is damaged: its body is not valid JSON (Expecting property name enclosed in"

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner
 
+from helpers import free_port
 from plutino.cli.main import main
 
-from .api_helpers import ServerProcess, free_port
+from .api_helpers import ServerProcess
 
 
 @pytest.fixture(scope="module")

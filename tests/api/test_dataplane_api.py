@@ -7,9 +7,10 @@ import os
 
 import pyarrow as pa
 
+from helpers import wait_for
 from plutino.io.memory import BROKER
 
-from .api_helpers import install, wait_for
+from .api_helpers import install
 
 
 def _stream(client, name: str, topic: str) -> None:

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from .api_helpers import ServerProcess, io_helpers, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess, io_helpers
 
 iohelpers = io_helpers()
 

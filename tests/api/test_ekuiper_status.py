@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from .api_helpers import ServerProcess, install, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess, install
 
 # tests/io's mosquitto helpers (imported by path: a package named "io" is the standard library's)
 _IOHELPERS = Path(__file__).resolve().parents[1] / "io" / "iohelpers.py"

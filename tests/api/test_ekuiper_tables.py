@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from .api_helpers import ServerProcess, mqtt_server, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess, mqtt_server
 from .test_ekuiper_compat import broker, client, create_rule, create_stream, rows_of, topic
 
 __all__ = ["broker", "client"]  # fixtures shared with the compatibility tests

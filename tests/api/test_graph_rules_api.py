@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from .api_helpers import ServerProcess, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from helpers import wait_for
 from plutino.io.memory import BROKER
 
-from .api_helpers import install, wait_for
+from .api_helpers import install
 
 
 def _stream(client, name: str = "s", topic: str | None = None) -> str:

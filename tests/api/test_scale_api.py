@@ -25,7 +25,9 @@ from pathlib import Path
 
 import httpx
 
-from .api_helpers import ServerProcess, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess
 
 RULES = int(os.environ.get("PLUTINO_SCALE_RULES", "2000"))
 #: How long the rules may take to be listed running: a bound against a hang, not a goal. A

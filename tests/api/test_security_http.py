@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from helpers import wait_for
 from plutino.cli.main import main as cli
 
-from .api_helpers import ServerProcess, wait_for
+from .api_helpers import ServerProcess
 
 TOKEN = "t0ken-of-the-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -6,6 +6,7 @@ import json
 
 import pyarrow as pa
 
+from helpers import wait_for
 from plutino.api.errors import classify, error_body
 from plutino.api.openapi import spec_text
 from plutino.engine.errors import AlreadyExistsError, NotFoundError, SqlError
@@ -13,7 +14,7 @@ from plutino.errors import PluginIOError, PlutinoError
 from plutino.io.memory import BROKER
 from plutino.packages.format import PackageError
 
-from .api_helpers import REPO, install, wait_for
+from .api_helpers import REPO, install
 
 
 def test_ping_and_server_info(client, host):

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .api_helpers import ServerProcess, install, subprocess_env, wait_for
+from helpers import wait_for
+
+from .api_helpers import ServerProcess, install, subprocess_env
 
 
 def _lines(path: Path) -> list[dict]:

@@ -1,13 +1,14 @@
-"""Helpers of the engine tests (the fixtures are in conftest.py): a harness that feeds a rule
-and reads what it emitted, and a bounded wait. Nothing here sleeps to let time pass."""
+"""Helpers of the engine tests (the fixtures are in conftest.py, bounded waiting in
+tests/helpers.py): a harness that feeds a rule and reads what it emitted. Nothing here sleeps
+to let time pass."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pyarrow as pa
 
+from helpers import wait_for
 from plutino.engine import ManualClock, RuleManager
 from plutino.engine.runtime import RuleRuntime
 from plutino.io.memory import MemoryBroker, Subscription
@@ -15,7 +16,6 @@ from plutino.io.memory import MemoryBroker, Subscription
 #: A start time on a whole minute (so 10 s and 1 min windows start exactly here).
 T0 = 1_700_000_040_000
 WAIT_S = 10.0
-
 
 
 class RuleHandle:
@@ -95,10 +95,3 @@ class Harness:
         stream = self.manager.runtime(rule_id).plan.stream
         return RuleHandle(self, rule_id, stream.datasource, output)
 
-
-def wait_for(condition: Any, what: str, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)

@@ -7,7 +7,8 @@ import logging
 import pyarrow as pa
 import pytest
 
-from engine_helpers import Harness, wait_for
+from engine_helpers import Harness
+from helpers import wait_for
 from plutino.io import builtin_plugins
 from plutino.io.log import LogSinkPlugin
 from plutino.io.memory import MemoryBroker, MemorySinkPlugin, MemorySourcePlugin

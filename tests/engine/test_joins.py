@@ -6,7 +6,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from engine_helpers import T0, Harness, wait_for
+from engine_helpers import T0, Harness
+from helpers import wait_for
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.planner import plan_query
 from plutino.engine.plugin_functions import NoPlugins

@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from engine_helpers import T0, Harness, wait_for
+from engine_helpers import T0, Harness
+from helpers import wait_for
 from plutino.engine import RuleManager, SqlError
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.engine.query import query

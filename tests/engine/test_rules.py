@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from engine_helpers import T0, Harness, wait_for
+from engine_helpers import T0, Harness
+from helpers import wait_for
 from plutino.engine import RuleManager
 from plutino.engine.errors import NotFoundError, RuleError, SqlError
 from plutino.errors import RegistryError

@@ -11,7 +11,8 @@ from typing import Any, Callable, Iterator
 import pyarrow as pa
 import pytest
 
-from engine_helpers import T0, Harness, wait_for
+from engine_helpers import T0, Harness
+from helpers import wait_for
 from plutino.engine import RuleManager
 from plutino.engine.scheduler import Scheduler
 from plutino.io.nop import NopSinkPlugin

@@ -8,7 +8,8 @@ import logging
 
 import pytest
 
-from engine_helpers import Harness, wait_for
+from engine_helpers import Harness
+from helpers import wait_for
 from plutino.engine import RuleManager
 from plutino.engine.adhoc_query import run_query
 from plutino.engine.error_log import ErrorLog

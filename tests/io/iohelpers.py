@@ -1,8 +1,5 @@
-"""Helpers of the I/O tests: a real mosquitto broker, an MQTT test client, bounded waiting.
-
-Nothing here sleeps as an assertion: :func:`wait_for` polls a condition until a deadline and
-fails with what it was waiting for.
-"""
+"""Helpers of the I/O tests: a real mosquitto broker and an MQTT test client (bounded
+waiting and free ports are in tests/helpers.py)."""
 
 from __future__ import annotations
 
@@ -14,30 +11,14 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from helpers import free_port
+
 WAIT_S = 15.0
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
-    """Poll ``condition`` until it is truthy (return its value) or fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.005)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Mosquitto:

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from iohelpers import wait_for
+from helpers import wait_for
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.file import FileSinkPlugin, FileSourcePlugin

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from iohelpers import free_port, wait_for
+from helpers import free_port, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.httppull import HttpPullSourcePlugin

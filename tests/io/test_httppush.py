@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from iohelpers import free_port, wait_for
+from helpers import free_port, wait_for
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.formats import decode, payload_column

@@ -13,7 +13,8 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pytest
 
-from iohelpers import Mosquitto, MqttClient, wait_for
+from helpers import wait_for
+from iohelpers import Mosquitto, MqttClient
 from plutino.engine import RuleManager
 from plutino.engine.errors import RuleError, SqlError
 from plutino.engine.meta_functions import with_meta

@@ -9,7 +9,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import pytest
 
-from iohelpers import Mosquitto, MqttClient, wait_for
+from helpers import wait_for
+from iohelpers import Mosquitto, MqttClient
 from plutino.engine import RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.io.formats import decode

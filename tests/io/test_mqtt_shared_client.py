@@ -11,7 +11,8 @@ from typing import Any, Callable
 import pyarrow as pa
 import pytest
 
-from iohelpers import Mosquitto, MqttClient, wait_for
+from helpers import wait_for
+from iohelpers import Mosquitto, MqttClient
 from plutino.io.memory import MemoryBroker, MemorySourcePlugin
 from plutino.io.mqtt import MqttSource, MqttSourcePlugin
 from plutino.io.mqtt_hub import HUB

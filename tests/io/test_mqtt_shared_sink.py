@@ -15,7 +15,8 @@ import pyarrow as pa
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from iohelpers import WAIT_S, Mosquitto, MqttClient, wait_for
+from helpers import wait_for
+from iohelpers import WAIT_S, Mosquitto, MqttClient
 from plutino.io.mqtt import MqttSinkPlugin
 from plutino.io.mqtt_sink import MqttSink
 from plutino.io.mqtt_sink_hub import SINK_HUB, _PublishClient

@@ -10,7 +10,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from iohelpers import Mosquitto, MqttClient, wait_for
+from helpers import wait_for
+from iohelpers import Mosquitto, MqttClient
 from plutino.engine import RuleManager
 from plutino.io.formats import decode, payload_column
 from plutino.io.memory import MemoryBroker

@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pytest
 
-from iohelpers import free_port, wait_for
+from helpers import free_port, wait_for
 from plutino.engine import RuleManager
 from plutino.io.memory import MemoryBroker
 from plutino.io.rest import RestSinkPlugin

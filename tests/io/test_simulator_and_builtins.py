@@ -8,7 +8,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from iohelpers import wait_for
+from helpers import wait_for
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.engine.plugin_config import YamlConfigResolver
 from plutino.errors import RegistryError

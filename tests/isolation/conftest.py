@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.api_helpers import ServerProcess, subprocess_env, wait_for
+from api.api_helpers import ServerProcess, subprocess_env
+from helpers import wait_for
 from plutino.packages.format import pack
 
 #: The data plane's settings of every server these tests start.

@@ -8,7 +8,7 @@ import re
 import time
 from pathlib import Path
 
-from api.api_helpers import wait_for
+from helpers import wait_for
 
 from .conftest import CALL_TIMEOUT_S, Canary, IsolationServer, PingWatch
 

@@ -6,7 +6,7 @@ import os
 import signal
 from pathlib import Path
 
-from api.api_helpers import wait_for
+from helpers import wait_for
 
 from .conftest import Canary, IsolationServer
 

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CALL_TIMEOUT_S, Canary, IsolationServer, PingWatch, kind_of, wait_for
+from helpers import wait_for
+
+from .conftest import CALL_TIMEOUT_S, Canary, IsolationServer, PingWatch, kind_of
 
 MAX_GAP_S = 2.0
 STOP_LIMIT_S = 5.0

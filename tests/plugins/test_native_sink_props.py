@@ -17,6 +17,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pytest
 
+from helpers import wait_for
 from plutino.engine import BUILTIN_NAMES, RuleError, RuleManager
 from plutino.io.builtin import register_builtins
 from plutino.io.memory import MemoryBroker
@@ -29,15 +30,6 @@ ROWS = [
     [{"a": 3, "b": "z \"q\"", "c": False}],
 ]
 SCHEMA = pa.schema([("a", pa.int64()), ("b", pa.string()), ("c", pa.bool_())])
-
-
-def wait_for(condition: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
-    return value
 
 
 class Renamed:

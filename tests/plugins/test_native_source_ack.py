@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 import plutino_contract as contract
+from helpers import wait_for
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.io.builtin import register_builtins
 from plutino.io.memory import MemoryBroker
@@ -24,15 +25,6 @@ from plutino.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT_S = 10.0
-
-
-def wait_for(condition: Any, what: str, timeout: float = WAIT_S) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
-    return value
 
 
 class Configured:

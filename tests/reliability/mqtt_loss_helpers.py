@@ -23,7 +23,8 @@ from typing import Any, Callable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.api_helpers import ServerProcess, io_helpers, wait_for
+from api.api_helpers import ServerProcess, io_helpers
+from helpers import wait_for
 
 _io = io_helpers()  # tests/io's mosquitto
 

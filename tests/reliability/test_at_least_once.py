@@ -44,7 +44,7 @@ from typing import Any
 
 import pytest
 
-from api.api_helpers import wait_for
+from helpers import wait_for
 
 from .mqtt_loss_helpers import (
     CONF_KEY,

@@ -11,16 +11,16 @@ installed like any plugin, in a real Host driven over its REST API.
 from __future__ import annotations
 
 import shutil
-import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
+from helpers import wait_for
 from plutino.api import create_app
 from plutino.host import Host
 from plutino.io.memory import BROKER
@@ -31,14 +31,6 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 WAIT_S = 20.0
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-    return value
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from api.api_helpers import ServerProcess, install, wait_for
+from api.api_helpers import ServerProcess, install
+from helpers import wait_for
 
 STREAMS = {
     "demo": 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")',

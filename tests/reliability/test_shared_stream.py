@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from api.api_helpers import ServerProcess, wait_for
+from api.api_helpers import ServerProcess
+from helpers import wait_for
 
 from .mqtt_loss_helpers import LossBroker, Publisher
 
