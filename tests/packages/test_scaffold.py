@@ -1,19 +1,24 @@
-"""`plutino plugin new` projects build, test, pack, install and run unchanged."""
+"""`plutino plugin new` projects, every language for every kind, build, test, pack, install and
+run unchanged."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import time
+import tomllib
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from package_helpers import subprocess_env
+from click.testing import CliRunner
+from package_helpers import REPO, subprocess_env
+from plutino.cli.main import main
 from plutino.packages.format import PackageError, pack
-from plutino.packages.scaffold import build_project, new_project
+from plutino.packages.scaffold import LANGS, build_project, new_project
 from plutino_contract.protocols import Context, EndOfStream
 
-PROJECTS = [("c", "function"), ("cython", "function"), ("c", "source"), ("c", "sink")]
+PROJECTS = [(lang, kind) for kind in ("function", "source", "sink") for lang in LANGS]
 
 
 @pytest.fixture(scope="module")
@@ -28,16 +33,35 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], 
     return made
 
 
-def test_a_new_project_has_the_files_of_the_bundled_examples(projects):
-    listing = {key: sorted(p.name for p in path.iterdir() if p.name != "build") for key, path in projects.items()}
-    assert listing == {
-        ("c", "function"): ["CMakeLists.txt", "my_c_function.c", "my_c_function.json", "test_my_c_function.py"],
-        ("cython", "function"): ["CMakeLists.txt", "my_cython_function.json", "my_cython_function.pyx",
-                                 "test_my_cython_function.py"],
-        ("c", "source"): ["CMakeLists.txt", "my_c_source.c", "my_c_source.json", "my_c_source.yaml",
-                          "test_my_c_source.py"],
-        ("c", "sink"): ["CMakeLists.txt", "my_c_sink.c", "my_c_sink.json", "my_c_sink.yaml", "test_my_c_sink.py"],
-    }
+def test_every_language_has_a_template_for_every_kind():
+    assert PROJECTS == [("c", "function"), ("cython", "function"), ("c", "source"), ("cython", "source"),
+                        ("c", "sink"), ("cython", "sink")]
+
+
+def test_a_new_project_has_the_files_of_the_bundled_examples_and_a_readme(projects):
+    for (lang, kind), path in projects.items():
+        name = path.name
+        expected = {"CMakeLists.txt", "README.md", f"{name}.{'pyx' if lang == 'cython' else 'c'}", f"{name}.json",
+                    f"test_{name}.py"} | ({f"{name}.yaml"} if kind != "function" else set())
+        assert {p.name for p in path.iterdir() if p.name != "build"} == expected, (lang, kind)
+
+
+def test_the_readme_names_the_extra_that_brings_pytest(projects):
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert any(dep.startswith("pytest") for dep in extras["dev"]) and any(dep.startswith("cython") for dep in extras["dev"])
+    for path in projects.values():
+        readme = (path / "README.md").read_text()
+        assert "pip install 'plutino[dev]'" in readme and f"test_{path.name}.py" in readme
+        assert "$" not in readme  # every placeholder filled
+
+
+def test_the_cli_makes_cython_sources_and_sinks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for kind in ("source", "sink"):
+        result = CliRunner().invoke(main, ["plugin", "new", f"cy_{kind}", "--lang", "cython", "--kind", kind])
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"created {kind} plugin cy_{kind} (cython) in cy_{kind}\n")
+        assert (tmp_path / f"cy_{kind}" / f"cy_{kind}.pyx").is_file()
 
 
 @pytest.mark.parametrize("lang, kind", PROJECTS)
@@ -65,7 +89,7 @@ def test_new_build_pack_install_use(projects, manager, home, tmp_path, lang, kin
         inst.close()
     elif kind == "source":
         assert (home / f"etc/sources/{name}.yaml").is_file()
-        src = plugin.create({"batch_size": 3, "count": 4}, ctx)
+        src = plugin.create({"batch_size": 3, "count": 4, "interval": 0}, ctx)
         src.open()
         assert [src.next(1.0).num_rows, src.next(1.0).num_rows] == [3, 1]
         with pytest.raises(EndOfStream):
@@ -76,8 +100,40 @@ def test_new_build_pack_install_use(projects, manager, home, tmp_path, lang, kin
         snk = plugin.create({"path": str(out)}, ctx)
         snk.open()
         snk.write(pa.record_batch({"x": [1, 2]}))
+        assert out.read_text() == "2 rows\n"  # written as the batch came, before any flush or close
+        snk.write(pa.record_batch({"x": [3]}))
+        assert out.read_text() == "2 rows\n1 rows\n"
         snk.close()
-        assert out.read_text() == "2 rows\n"
+        assert out.read_text() == "2 rows\n1 rows\n"
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_new_source_is_rate_limited(projects, manager, tmp_path, lang):
+    """interval (ms, default 1000) spaces the batches: next() waits up to its timeout for the
+    next one and says "none yet" (None) when it is not due within it."""
+    project = projects[(lang, "source")]
+    name = project.name
+    manager.install("source", name, str(pack(project, tmp_path / f"{name}.zip")))
+    plugin = manager.plugin("source", name)
+    ctx = Context(plugin_name=name)
+    default = plugin.create({}, ctx)
+    try:
+        default.open()
+        assert default.next(0.0) is not None and default.next(0.1) is None  # one per second by default
+    finally:
+        default.close()
+    src = plugin.create({"interval": 200}, ctx)
+    try:
+        src.open()
+        assert src.next(0.0) is not None
+        batches, until = 1, time.monotonic() + 1.0
+        while time.monotonic() < until:
+            batches += src.next(0.05) is not None
+        assert 2 <= batches <= 6  # at 0 ms, then one per 200 ms: at most 6 within the 1.05 s the loop may take
+    finally:
+        src.close()
+    with pytest.raises(Exception, match="interval must be an integer number of ms between 0"):
+        plugin.create({"interval": -5}, ctx)
 
 
 def test_a_new_version_of_a_project_installs_as_an_update(projects, manager, home, tmp_path):
@@ -108,10 +164,8 @@ def test_new_refuses_a_non_empty_directory_and_bad_names(tmp_path):
     assert str(info.value) == ("a Cython plugin's name is also its module name and must be a Python "
                                "identifier; 'my-fn' is not: use 'my_fn'")
     with pytest.raises(PackageError) as info:
-        new_project("src", "source", "cython", tmp_path / "y")
-    assert str(info.value) == (
-        "there is no cython template for a source plugin yet; available: --lang c --kind function, "
-        "--lang c --kind sink, --lang c --kind source, --lang cython --kind function")
+        new_project("src", "source", "rust", tmp_path / "y")
+    assert str(info.value) == "unknown language 'rust'; use one of: c, cython"
 
 
 def test_a_dashed_name_makes_a_valid_c_plugin(tmp_path):

@@ -3,7 +3,9 @@
 A new project is the smallest thing that builds, tests and packs, in the shape of the bundled
 examples: CMakeLists.txt calling ``plutino_add_plugin()``, one source file with the contract's
 declaration macros, the UI metadata ``NAME.json``, the default config ``NAME.yaml`` (sources
-and sinks) and ``test_NAME.py``. The templates live in ``plutino/packages/templates/<lang>/<kind>/``.
+and sinks), ``test_NAME.py`` and a README. The templates live in
+``plutino/packages/templates/<lang>/<kind>/`` (the source file), ``shared/<kind>/`` (the rest)
+and ``project/`` (every project's).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from plutino.packages.format import PackageError, check_name
 
 LANGS = ("c", "cython")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
-_SUPPORTED = {("c", "function"), ("c", "source"), ("c", "sink"), ("cython", "function")}
+_LANGUAGE = {"c": "C", "cython": "Cython"}
+#: The (lang, kind) pairs that have a template folder.
+_SUPPORTED = {(lang, kind) for lang in LANGS for kind in KINDS if (_TEMPLATES / lang / kind).is_dir()}
 
 
 def new_project(name: str, kind: str, lang: str, directory: Path | None = None) -> Path:
@@ -51,11 +55,16 @@ def new_project(name: str, kind: str, lang: str, directory: Path | None = None) 
         "kind": kind,
         "kinds": f"{kind}s",
         "source_file": f"{name}.pyx" if lang == "cython" else f"{name}.c",
+        "language": _LANGUAGE[lang],
+        "config_file": "" if kind == "function" else f", {name}.yaml",
+        "config_row": "" if kind == "function" else (
+            f"\n| `{name}.yaml` | the default config (`default:`), which each"
+            f" {'stream' if kind == 'source' else 'rule action'}'s own properties override |"),
     }
     template_dir = _TEMPLATES / lang / kind
     shared_dir = _TEMPLATES / "shared" / kind
     target.mkdir(parents=True, exist_ok=True)
-    for folder in (shared_dir, template_dir):
+    for folder in (_TEMPLATES / "project", shared_dir, template_dir):
         for src in sorted(folder.iterdir()):
             dest_name = src.name.replace("NAME", name).removesuffix(".tmpl")
             text = Template(src.read_text(encoding="utf-8")).substitute(values)
