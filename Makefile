@@ -1,62 +1,98 @@
-# Plutino's developer entry points. Each target creates .venv (python3 -m venv) when it is
-# missing and installs the contract and the host into it, so on a fresh machine
+# Plutino's developer entry points. On a fresh Debian/Ubuntu machine
 #     make run     builds everything and serves the host with the demo rule (plutino serve --demo)
-#     make test    builds everything and runs the test suite
-# Other targets: build (install only), bench (bench/*.py except _helpers), clean, distclean
-# (also drops .venv).
+#     make test    builds everything, lints (ruff), type-checks (mypy) and runs the test suite
+# do all the set-up: the system tools (tools/system-deps.sh installs them when missing and it runs
+# as root, else stops at once with the apt-get line to run), .venv (python3 -m venv), the contract
+# and the host installed into it.
+# Other targets: build (install only), lint (ruff and mypy), bench (bench/*.py except _helpers),
+# clean, distclean (also drops .venv).
 # Pass options to the server with ARGS, e.g.  make run ARGS="--port 9090 --data-dir /tmp/pd".
 
 PYTHON ?= python3
 VENV   ?= .venv
 VPY    := $(VENV)/bin/python
-STAMP  := $(VENV)/.plutino-installed
 ARGS   ?=
 
-# The tests build native_plugins/ with CMake, which looks for `cython` on PATH: use the venv's.
+# The one CMake build of native_plugins/, kept between builds: the wheel build compiles the
+# bundled plugins and the tests' corpora (PLUTINO_BUILD_BROKEN=ON; never installed) into it and
+# the tests reuse it (tests/conftest.py), so each plugin is compiled once, and again only when
+# its sources change. The lock is the one the tests' fixture takes.
+NATIVE_BUILD := build/native
+NATIVE_LOCK  := build/native.lock
+
+# Build tools (scikit-build-core, Cython, hatchling), then the contract, then the host: each
+# reinstalled only when its own inputs changed, and the host's native part rebuilt incrementally.
+TOOLS_STAMP    := $(VENV)/.plutino-tools
+CONTRACT_STAMP := $(VENV)/.plutino-contract
+HOST_STAMP     := $(VENV)/.plutino-host
+PIP := $(VPY) -m pip install --quiet --disable-pip-version-check
+
+# CMake finds `cython` on PATH (the geo plugin is Cython): the venv's.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
-# Everything the installed packages are built from: a change to any of these reinstalls.
-INPUTS := pyproject.toml CMakeLists.txt README.md \
-  $(shell find contract host native_plugins -type f ! -path '*/__pycache__/*' ! -name '*.pyc' \
-          ! -path '*/build/*' ! -path '*/dist/*' ! -path '*.egg-info/*' 2>/dev/null)
+_files = $(shell find $(1) -type f ! -path '*/__pycache__/*' ! -name '*.pyc' 2>/dev/null)
+CONTRACT_INPUTS := contract/pyproject.toml contract/README.md contract/LICENSE \
+  $(call _files,contract/plutino_contract contract/include contract/cmake contract/rust)
+HOST_INPUTS := pyproject.toml CMakeLists.txt README.md LICENSE \
+  $(call _files,host native_plugins contract/include contract/cmake)
 
-.PHONY: all build run test bench clean distclean system-deps system-deps-test
+.PHONY: all build run test lint bench clean distclean system-deps system-deps-test
 
 all: build
 
-# System tools (cmake, the venv module; mosquitto for the tests) are installed when missing
-# (apt-get, as root) or named with the command that installs them.
+# System tools (gcc, make, cmake, the venv module; mosquitto and cargo for the tests).
 system-deps:
-	@tools/system-deps.sh build
+	@PYTHON=$(PYTHON) tools/system-deps.sh build
 
 system-deps-test:
-	@tools/system-deps.sh test
+	@PYTHON=$(PYTHON) tools/system-deps.sh test
 
 $(VPY): | system-deps
 	$(PYTHON) -m venv $(VENV)
 
-# pip always rebuilds a local directory, so the stamp keeps `make test` quick when nothing changed.
-$(STAMP): $(VPY) $(INPUTS)
-	$(VPY) -m pip install ./contract
-	$(VPY) -m pip install '.[test]'
+# What pyproject.toml's build-system tables name, and what scikit-build-core asks for beside
+# them (a newer CMake or ninja from PyPI when the system's is too old or missing), in the venv:
+# the packages are then built without an isolated environment, so CMake's cache stays valid
+# from one build to the next.
+$(TOOLS_STAMP): $(VPY) pyproject.toml contract/pyproject.toml
+	$(PIP) --upgrade pip
+	$(PIP) $$($(VPY) -c 'import sys, tomllib; print(" ".join(r for f in sys.argv[1:] for r in tomllib.load(open(f, "rb"))["build-system"]["requires"]))' pyproject.toml contract/pyproject.toml)
+	@more=$$($(VPY) -c 'from scikit_build_core.build import get_requires_for_build_wheel as r; print(" ".join(r()))'); \
+	  [ -z "$$more" ] || $(PIP) $$more
 	@touch $@
 
-build: system-deps $(STAMP)
+$(CONTRACT_STAMP): $(TOOLS_STAMP) $(CONTRACT_INPUTS)
+	$(PIP) --no-build-isolation ./contract
+	@touch $@
 
-run: system-deps $(STAMP)
+$(HOST_STAMP): $(CONTRACT_STAMP) $(HOST_INPUTS)
+	@echo "installing the host into $(VENV): the plugins compile into $(NATIVE_BUILD) (a few minutes the first time)"
+	@mkdir -p $(dir $(NATIVE_LOCK))
+	flock $(NATIVE_LOCK) $(PIP) --no-build-isolation --config-settings=build-dir=$(NATIVE_BUILD) \
+	  --config-settings=cmake.define.PLUTINO_BUILD_BROKEN=ON '.[test]'
+	@touch $@
+
+build: system-deps $(HOST_STAMP)
+
+run: system-deps $(HOST_STAMP)
 	$(VPY) -m plutino serve --demo $(ARGS)
 
-test: system-deps-test $(STAMP)
+lint: $(HOST_STAMP)
+	$(VPY) -m ruff check host contract tests bench tools
+	$(VPY) -m mypy
+
+test: system-deps-test lint
 	$(VPY) -m pytest -q tests
 
-bench: $(STAMP)
+bench: $(HOST_STAMP)
 	@set -e; found=0; for f in bench/*.py; do \
 	  case "$$f" in bench/_*) continue;; esac; \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(VPY) "$$f"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
 
 clean:
-	rm -rf build dist contract/dist .pytest_cache $(STAMP)
+	rm -rf build dist contract/dist .pytest_cache .mypy_cache .ruff_cache $(TOOLS_STAMP) $(CONTRACT_STAMP) $(HOST_STAMP)
 	find . \( -path ./$(VENV) -o -path ./.git \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

@@ -79,7 +79,7 @@ def hostile_plugin(name: str, explicit: str | None = None) -> Path:
     """The hostile plugin ``name`` of native_plugins/hostile/ (e.g. ``h_segv_call``), built.
 
     ``--hostile DIR`` wins (a built ``plugins/hostile`` folder, e.g. the tests'
-    build/test-native/plugins/hostile). Otherwise build/bench-native is configured with
+    build/native/plugins/hostile). Otherwise build/bench-native is configured with
     PLUTINO_BUILD_BROKEN=ON (once; the other scripts build only their own targets there) and
     the one target ``hostile_<name>`` is built."""
     if explicit:

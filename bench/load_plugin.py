@@ -25,7 +25,7 @@
 
     python bench/load_plugin.py [--quick] [--plugin PATH] [-n 100] [--installed 100] [--no-startup]
 
-PATH defaults to the loader's fixture build/test-native/plugins/broken/good_function.so
+PATH defaults to the loader's fixture build/native/plugins/broken/good_function.so
 (built by the tests' plugin_build fixture, or here with CMake if missing).
 """
 
@@ -49,16 +49,16 @@ import _broker as broker_lib
 import _harness as h
 
 ROOT = h.ROOT
-DEFAULT = ROOT / "build" / "test-native" / "plugins" / "broken" / "good_function.so"
+DEFAULT = ROOT / "build" / "native" / "plugins" / "broken" / "good_function.so"
 MANY_SRC = Path(__file__).resolve().parent / "many_function.c"
 MANY_DIR = h.BUILD / "many"
 BUNDLED = ["random", "fastmath", "echo", "accumulateWordCount", "file"]
 
 
 def build_default() -> None:
-    build = ROOT / "build" / "test-native"
+    build = ROOT / "build" / "native"  # make's and the tests' build, configured from the root
     if not (build / "CMakeCache.txt").exists():
-        subprocess.run(["cmake", "-S", str(ROOT / "native_plugins"), "-B", str(build), "-DPLUTINO_BUILD_BROKEN=ON",
+        subprocess.run(["cmake", "-S", str(ROOT), "-B", str(build), "-DPLUTINO_BUILD_BROKEN=ON",
                         f"-DPython_EXECUTABLE={sys.executable}"], check=True, stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", str(build), "-j2", "--target", "broken_good_function"], check=True,
                    stdout=subprocess.DEVNULL)

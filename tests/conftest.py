@@ -1,7 +1,7 @@
 """Session fixtures shared by every test area.
 
 ``plugin_build`` builds native_plugins/ (bundled examples and, with PLUTINO_BUILD_BROKEN=ON,
-the loader's corpus) with CMake into build/test-native once per session and returns its
+the loader's corpus) with CMake into build/native once per session and returns its
 ``plugins/`` folder: ``plugin_build / "functions" / "echo.so"``,
 ``plugin_build / "broken" / "no_tag.so"``.
 """
@@ -9,6 +9,7 @@ the loader's corpus) with CMake into build/test-native once per session and retu
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -21,18 +22,10 @@ import pytest
 from helpers import MisbehavingHandler, serving
 
 ROOT = Path(__file__).resolve().parent.parent
-NATIVE = ROOT / "native_plugins"
-BUILD = ROOT / "build" / "test-native"
-
-
-def _plugin_dirs() -> str:
-    """The plugin folders CMake globbed at configure time; a new one needs a new configure."""
-    dirs = sorted(
-        str(p.parent.relative_to(NATIVE))
-        for kind in ("sources", "sinks", "functions")
-        for p in NATIVE.glob(f"{kind}/*/CMakeLists.txt")
-    )
-    return "\n".join(dirs) + "\n"
+#: The one CMake build of native_plugins/: `make` compiles it while building the wheel
+#: (pip install --config-settings=build-dir=build/native, with the test corpora), the tests
+#: reuse it. Configured from the root CMakeLists.txt, as scikit-build-core does.
+BUILD = ROOT / "build" / "native"
 
 
 def _run(cmd: list[str], what: str) -> None:
@@ -41,29 +34,33 @@ def _run(cmd: list[str], what: str) -> None:
         pytest.fail(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{proc.stdout}", pytrace=False)
 
 
+def _configured(cache: Path) -> bool:
+    """Whether ``cache`` is a configure of this tree's root with the test corpora."""
+    if not cache.is_file():
+        return False
+    text = cache.read_text(errors="replace")
+    return f"CMAKE_HOME_DIRECTORY:INTERNAL={ROOT}\n" in text and "PLUTINO_BUILD_BROKEN:BOOL=ON\n" in text
+
+
 @pytest.fixture(scope="session")
 def plugin_build() -> Path:
-    """Build native_plugins/ into build/test-native and return build/test-native/plugins.
+    """Build native_plugins/ into build/native and return build/native/plugins.
 
-    Configures only when there is no CMakeCache.txt (or a plugin folder was added or removed
-    since, as CMake finds them by glob at configure time); always builds (incremental).
-    A file lock keeps concurrent test sessions from building the same tree at once."""
+    After `make` this only checks that the build is up to date (the wheel build compiled it);
+    run alone, it configures the folder first. A file lock (the one `make` takes) keeps two
+    builds of the folder from running at once."""
     BUILD.mkdir(parents=True, exist_ok=True)
-    stamp = BUILD / ".plutino-plugin-dirs"
-    with open(BUILD.parent / "test-native.lock", "w") as lock:
+    with open(BUILD.parent / "native.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        dirs = _plugin_dirs()
         cache = BUILD / "CMakeCache.txt"
-        if not cache.exists() or not stamp.exists() or stamp.read_text() != dirs:
-            generator = ["-G", "Ninja"] if shutil.which("ninja") and not cache.exists() else []
-            try:
-                _run(["cmake", "-S", str(NATIVE), "-B", str(BUILD), *generator, "-DPLUTINO_BUILD_BROKEN=ON",
-                      f"-DPython_EXECUTABLE={sys.executable}"], "configuring native_plugins")
-            except BaseException:
-                stamp.unlink(missing_ok=True)
-                raise
-            stamp.write_text(dirs)
-        _run(["cmake", "--build", str(BUILD), "-j2"], "building native_plugins")
+        if not _configured(cache):
+            if cache.exists():  # another source folder or options: start over, as scikit-build-core does
+                cache.unlink()
+                shutil.rmtree(BUILD / "CMakeFiles", ignore_errors=True)
+            generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+            _run(["cmake", "-S", str(ROOT), "-B", str(BUILD), *generator, "-DPLUTINO_BUILD_BROKEN=ON",
+                  f"-DPython_EXECUTABLE={sys.executable}"], "configuring native_plugins")
+        _run(["cmake", "--build", str(BUILD), f"-j{os.cpu_count() or 2}"], "building native_plugins")
     return BUILD / "plugins"
 
 

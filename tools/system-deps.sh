@@ -1,23 +1,35 @@
 #!/usr/bin/env bash
 # The system tools a make target needs, installed when missing (Debian/Ubuntu, as root), or the
-# exact command to run printed and exit 1. Called by the Makefile:
-#     tools/system-deps.sh build    gcc, make, cmake, python3 with venv
-#     tools/system-deps.sh test     the same, plus mosquitto (the MQTT tests start their own broker)
-#                                   and cargo (the Rust plugin tests), unless rustup's is in ~/.cargo/bin
+# exact command to run printed and exit 1. Called by the Makefile (PYTHON: the interpreter that
+# creates .venv, python3 unless `make PYTHON=...`):
+#     tools/system-deps.sh build    gcc, make, cmake, Python >= 3.11 with venv
+#     tools/system-deps.sh test     the same, plus g++ (the C++ plugin tests), mosquitto (the MQTT
+#                                   tests start their own broker) and cargo (the Rust plugin
+#                                   tests), unless rustup's is in ~/.cargo/bin
 set -euo pipefail
+target=${1:-build}
+python=${PYTHON:-python3}
 need=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-for tool in gcc make cmake python3; do
+for tool in gcc make cmake; do
   have "$tool" || need+=("$tool")
 done
-if have python3 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  need+=(python3-venv)
+if ! have "$python"; then
+  [ "$python" = python3 ] || { echo "error: $python is not on PATH; install it, or run make without PYTHON=" >&2; exit 1; }
+  need+=(python3 python3-venv)
+elif ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "error: Plutino needs Python >= 3.11; $python is $("$python" -c 'import platform; print(platform.python_version())')." >&2
+  echo "install a newer one (e.g. sudo apt-get install -y python3.11 python3.11-venv) and run make PYTHON=python3.11" >&2
+  exit 1
+elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+  if [ "$python" = python3 ]; then need+=(python3-venv); else need+=("$(basename "$python")-venv"); fi
 fi
-if [ "${1:-build}" = test ] && ! have mosquitto; then
-  need+=(mosquitto)
-fi
-if [ "${1:-build}" = test ] && ! have cargo && [ ! -x "${HOME:-/nonexistent}/.cargo/bin/cargo" ]; then
-  need+=(cargo)  # Debian's cargo brings rustc
+if [ "$target" = test ]; then
+  have g++ || need+=(g++)
+  have mosquitto || need+=(mosquitto)
+  if ! have cargo && [ ! -x "${HOME:-/nonexistent}/.cargo/bin/cargo" ]; then
+    need+=(cargo)  # Debian's cargo brings rustc
+  fi
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "missing system packages: ${need[*]}" >&2

@@ -16,20 +16,20 @@ log = logging.getLogger("plutino.host")
 DEMO_STREAM = 'CREATE STREAM demo () WITH (TYPE="random", CONF_KEY="ext", FORMAT="json")'
 DEMO_SQL = ("SELECT count, temperature, mul2add1(temperature) AS t2, upperAscii(name) AS sensor "
             "FROM demo WHERE count > 10")
-_BUNDLED_FIX = ("build them with `make build` (installed package) or run the tests once (source tree:"
-                " build/test-native/plugins), or pass --bundled-dir")
+_BUNDLED_FIX = ("build them with `make build` (installed package; source tree: build/native/plugins),"
+                " or pass --bundled-dir")
 
 
 def bundled_plugins_dir() -> Path | None:
     """Where the bundled plugins are: ``plutino/bundled`` in an installed package, else (in a
-    source tree) ``build/test-native/plugins``, built by the tests' fixture. None if neither."""
+    source tree) ``build/native/plugins``, built by `make` and the tests. None if neither."""
     import plutino
 
     package = Path(plutino.__file__).resolve().parent
     candidates = [package / "bundled"]
     repo = package.parent.parent
     if (repo / "native_plugins").is_dir():
-        candidates.append(repo / "build" / "test-native" / "plugins")
+        candidates.append(repo / "build" / "native" / "plugins")
     for folder in candidates:
         if any((folder / f"{kind}s").glob("*.so") for kind in ("source", "sink", "function")):
             return folder

@@ -9,7 +9,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def broken(plugin_build: Path) -> Path:
-    """build/test-native/plugins/broken: the corpus and the loader's good fixtures."""
+    """build/native/plugins/broken: the corpus and the loader's good fixtures."""
     return plugin_build / "broken"
 
 

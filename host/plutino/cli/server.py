@@ -48,7 +48,7 @@ _kind_choice = click.Choice(list(KINDS))
 @click.option("--demo", is_flag=True,
               help="On an empty data dir: install the bundled plugins, create stream demo and rule demo.")
 @click.option("--bundled-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Where the bundled plugins are (default: the package's bundled/, else build/test-native/plugins).")
+              help="Where the bundled plugins are (default: the package's bundled/, else build/native/plugins).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True)
 @click.option("--allow-file-dir", "allow_file_dirs", multiple=True, type=click.Path(path_type=Path),
