@@ -295,9 +295,11 @@ class DataTransfer:
             self.host.store.set_entry_state("rules", rule_id, "running" if run else "stopped")
             return
         if exists:
-            self.host.update_rule(body)
+            self.host.update_rule(body)  # keeps it running or stopped, as it was
             if not run:
                 self.host.stop_rule(rule_id)
+            else:
+                self.host.start_rule(rule_id)
         else:
             self.host.create_rule(body)
 

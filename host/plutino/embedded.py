@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence, TypeAlias
 
 import pyarrow as pa
 
-from .engine import BUILTIN_NAMES, Catalog, RuleManager
+from .engine import BUILTIN_NAMES, Catalog, RuleManager, SqlError
 from .engine.query import query as _query
 from .errors import PlutinoError
 from .io.builtin import register_builtins
@@ -78,6 +78,13 @@ class Engine:
         and return every result row. Arguments after ``batches`` are those of
         :func:`plutino.engine.query.query`; errors are SqlError (the SQL) or the plugin's
         own PluginCallError."""
+        try:
+            return self._query(sql, batches, schema, timestamp, event_time, late_tolerance_ms, arrival_ms)
+        except SqlError as exc:
+            raise _library_advice(exc) from None
+
+    def _query(self, sql: str, batches: Batches, schema: pa.Schema | None, timestamp: str | None,
+               event_time: bool, late_tolerance_ms: int, arrival_ms: Sequence[int] | None) -> pa.Table:
         if self._worker is not None:
             table = batches if isinstance(batches, pa.Table) else pa.Table.from_batches(
                 [batches] if isinstance(batches, pa.RecordBatch) else list(batches), schema=schema)
@@ -116,6 +123,23 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: The engine's advice for a server's user (REST, installed plugins), and for a script's.
+_LIBRARY_ADVICE = {
+    "no built-in or installed plugin has it; install the plugin that provides it":
+        "no built-in or loaded plugin has it; load the plugin that provides it (engine.load(path))",
+    "(built-in and plugin functions: see GET /plugins/udfs)":
+        "(this Engine's functions: engine.registry.function_names())",
+}
+
+
+def _library_advice(exc: SqlError) -> SqlError:
+    """``exc`` with the server's advice said as this library's."""
+    hint = exc.hint
+    for server, library in _LIBRARY_ADVICE.items():
+        hint = hint.replace(server, library)
+    return exc if hint == exc.hint else SqlError(exc.problem, line=exc.line, col=exc.col, hint=hint)
 
 
 __all__ = ["Engine"]

@@ -196,9 +196,8 @@ class Host:
             rule = self.engine.create_rule(body)
             del self.unrestored[rule_id]
             return rule
-        rule = self.engine.update_rule(body)
+        rule = self.engine.update_rule(body)  # a running rule restarts, a stopped one stays stopped
         self.start_failures.pop(rule.id, None)
-        self._want(rule.id, "running" if self.engine.rule_status(rule.id).get("status") == "running" else "stopped")
         return rule
 
     def _usable(self, rule_id: str, action: str) -> None:

@@ -1,9 +1,11 @@
 """Serving the API: the listening socket, the logs, uvicorn, and a clean stop on signals.
 
 :func:`serve` is ``plutino serve``. It binds the socket before anything else, so a port in use
-fails at once with a message saying what to do; then starts the :class:`~plutino.host.Host`,
-runs uvicorn until SIGINT or SIGTERM, and finally stops the rules (flushing their sinks) and
-closes the store, with further signals ignored so that the flush is not cut short.
+fails at once with a message saying what to do; then locks the data directory
+(:class:`~plutino.server_lock.ServerLock`: one server per data dir, and the CLI's offline
+commands refuse it while the server runs), starts the :class:`~plutino.host.Host`, runs uvicorn
+until SIGINT or SIGTERM, and finally stops the rules (flushing their sinks) and closes the
+store, with further signals ignored so that the flush is not cut short.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 from plutino.config import DataDir
 from plutino.errors import PlutinoError
 from plutino.secrets import SecretFilter
+from plutino.server_lock import ServerLock
 
 log = logging.getLogger("plutino.host")
 
@@ -113,6 +116,12 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
     except PlutinoError as exc:
         log.error("%s", exc)
         return 1
+    try:
+        lock = ServerLock.take(data.root, client_url(host, sock.getsockname()[1]))
+    except PlutinoError as exc:
+        sock.close()
+        log.error("%s", exc)
+        return 1
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     the_host: Any = None
     try:
@@ -152,9 +161,19 @@ def serve(data_dir: str | os.PathLike[str] | None = None, host: str = DEFAULT_HO
                 the_host.close()
         finally:
             sock.close()
+            lock.release()
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def client_url(host: str, port: int) -> str:
+    """The URL a client on this machine reaches a server listening on ``host``:``port`` by."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _package_settings(data: DataDir, extra_dirs: Sequence[Path]) -> Any:
@@ -168,4 +187,4 @@ def _package_settings(data: DataDir, extra_dirs: Sequence[Path]) -> Any:
     return dataclasses.replace(settings, allowed_file_dirs=(*settings.allowed_file_dirs, *extra))
 
 
-__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "bind", "configure_logging", "serve"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "bind", "client_url", "configure_logging", "serve"]

@@ -17,10 +17,13 @@ import click
 from plutino import __version__
 from plutino.cli.packages import COMMANDS as PACKAGE_COMMANDS
 from plutino.cli.server import register as register_server_commands
+from plutino.cli.server_address import URL_HELP, remember_group_url
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="plutino")
+@click.option("--url", default=None, metavar="URL", expose_value=False, callback=remember_group_url,
+              help=URL_HELP + " For every command that talks to a server.")
 def main() -> None:
     """Plutino: a stream-processing host for native plugins."""
 

@@ -3,8 +3,9 @@ and ``plutino plugin keygen|trust|keys|untrust`` for signed packages.
 
 They join the ``plutino plugin`` group of :mod:`plutino.cli.main`. Commands that touch installed
 plugins work on the data dir given by ``--data-dir`` (default ``$PLUTINO_HOME``, else
-``./plutino_data``). A running server does not see what this process changes in its data dir
-until it restarts; use the REST API to change a running server's plugins.
+``./plutino_data``). A running server would not see what this process changes in its data dir
+until it restarts, so those that change it refuse a data dir a server holds
+(:mod:`plutino.cli.remote_plugins`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import click
 
+from plutino.cli.advice import cli_advice
 from plutino.config import KINDS
 from plutino.errors import PlutinoError
 from plutino.secrets import mask_text, masked
@@ -31,14 +33,16 @@ _kind_choice = click.Choice(list(KINDS))
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Show a PlutinoError as one line on stderr with exit code 1, not as a traceback."""
+    """Show a PlutinoError as one line on stderr with exit code 1, not as a traceback; its
+    advice in the CLI's words (:mod:`plutino.cli.advice`)."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except PlutinoError as exc:
-            click.echo(f"error: {mask_text(str(exc))}", err=True)
+            ctx = click.get_current_context(silent=True)
+            click.echo(f"error: {mask_text(cli_advice(str(exc), ctx.params if ctx else None))}", err=True)
             sys.exit(1)
 
     return wrapper

@@ -1,8 +1,9 @@
 """What every command that talks to a running server shares.
 
-Each takes ``--url`` (default ``$PLUTINO_URL``, else http://127.0.0.1:9081) and ``--json``
-(the server's answer as JSON, for scripts): :func:`client_options`. A refusal or an unreachable
-server is one line on stderr and exit code 1: :func:`server_errors`. Answers are printed by
+Each takes ``--url`` (which server: :mod:`plutino.cli.server_address`) and ``--json`` (the
+server's answer as JSON, for scripts): :func:`client_options`. A refusal or an unreachable
+server is one line on stderr and exit code 1, its advice in the CLI's words
+(:mod:`plutino.cli.advice`): :func:`server_errors`. Answers are printed by
 :func:`say` (text as it is, JSON pretty-printed) or as a table (:func:`format_table`).
 """
 
@@ -18,30 +19,36 @@ from typing import Any
 import click
 
 from plutino.api.client import ServerError
+from plutino.cli.advice import cli_advice
+from plutino.cli.server_address import DEFAULT_URL, url_option
+from plutino.errors import PlutinoError
 from plutino.secrets import mask_text
-
-DEFAULT_URL = "http://127.0.0.1:9081"
 
 
 def client_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--url`` and ``--json`` to a client command."""
     command = click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")(command)
-    return click.option("--url", envvar="PLUTINO_URL", default=DEFAULT_URL, show_default=True,
-                        help="The server's base URL ($PLUTINO_URL).")(command)
+    return url_option()(command)
 
 
 def server_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A refusal or an unreachable server: one line on stderr, exit code 1."""
+    """A refusal, an unreachable server or a local check's error: one line on stderr, exit code 1."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except ServerError as exc:
-            click.echo(f"error: {mask_text(str(exc))}", err=True)
-            sys.exit(1)
+        except (ServerError, PlutinoError) as exc:
+            fail(str(exc))
 
     return wrapper
+
+
+def fail(message: str) -> None:
+    """Print ``message`` as the CLI's error (its advice in CLI words, no secrets) and exit with 1."""
+    ctx = click.get_current_context(silent=True)
+    click.echo(f"error: {mask_text(cli_advice(message, ctx.params if ctx else None))}", err=True)
+    sys.exit(1)
 
 
 def say(answer: Any, as_json: bool) -> None:
@@ -79,4 +86,4 @@ def format_table(columns: Sequence[str], rows: Sequence[dict[str, Any]], max_wid
     return "\n".join(lines)
 
 
-__all__ = ["DEFAULT_URL", "client_options", "format_table", "quote", "say", "server_errors"]
+__all__ = ["DEFAULT_URL", "client_options", "fail", "format_table", "quote", "say", "server_errors"]

@@ -67,7 +67,8 @@ def rule_create(rule_id: str | None, definition: str | None, file: Path | None, 
 @client_options
 @server_errors
 def rule_update(rule_id: str, definition: str | None, file: Path | None, url: str, as_json: bool) -> None:
-    """Replace rule ID by a new definition; a running rule restarts with it."""
+    """Replace rule ID by a new definition; a running rule restarts with it, a stopped one stays
+    stopped (start it with `plutino rule start ID`)."""
     say(Client(url).call("PUT", f"/rules/{quote(rule_id)}", _rule_body(rule_id, definition, file)), as_json)
 
 

@@ -66,11 +66,12 @@ def stream_describe(name: str, url: str, as_json: bool) -> None:
 
 @stream.command("drop")
 @click.argument("name")
+@click.option("--force", is_flag=True, help="Drop the definition although rules read it (they stay as they are).")
 @client_options
 @server_errors
-def stream_drop(name: str, url: str, as_json: bool) -> None:
-    """Drop a stream (refused while rules read it)."""
-    say(Client(url).call("DELETE", f"/streams/{quote(name)}"), as_json)
+def stream_drop(name: str, force: bool, url: str, as_json: bool) -> None:
+    """Drop a stream (refused while rules read it, unless --force)."""
+    say(Client(url).call("DELETE", f"/streams/{quote(name)}" + ("?force=true" if force else "")), as_json)
 
 
 __all__ = ["stream"]

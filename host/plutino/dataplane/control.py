@@ -201,7 +201,7 @@ class DataPlane(StreamControl, RuleStates, Recovery):
             was_running = self._running(rule.id)
             self._stop(rule.id, "updated", unplace=True)
             self.catalog.put_rule(rule, replace=True)
-            if was_running or rule.triggered:
+            if was_running:  # eKuiper's: an update restarts a running rule; a stopped one stays stopped
                 try:
                     self._start(rule)
                 except BaseException:  # refused at its start (a sink's config, say): the old rule stays

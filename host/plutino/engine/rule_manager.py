@@ -179,7 +179,8 @@ class RuleManager(StreamApi):
         return rule
 
     def update_rule(self, body: Mapping[str, Any]) -> RuleDef:
-        """PUT /rules/{id}: replace the definition; a running rule restarts with it."""
+        """PUT /rules/{id}: replace the definition; a running rule restarts with it, a stopped
+        one stays stopped (as in eKuiper)."""
         rule, plan = self._validated(body)
         with self._rule_lock(rule.id):
             with self._lock:
@@ -188,7 +189,7 @@ class RuleManager(StreamApi):
             self._stop(rule.id)
             with self._lock:
                 self.catalog.put_rule(rule, replace=True)
-            if was_running or rule.triggered:
+            if was_running:
                 self._start(rule, plan)
         return rule
 
