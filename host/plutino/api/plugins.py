@@ -16,6 +16,7 @@ from fastapi.responses import PlainTextResponse
 
 from plutino.config import KINDS
 from plutino.engine.hints import listing
+from plutino.packages.wheels import wheel_of
 from plutino.secrets import masked
 
 from .deps import get_host
@@ -58,7 +59,7 @@ def _routes(kind: str) -> None:
         unless every check passes; the plugin is usable at once."""
         name = _body_name(kind, body)
         existing = host.store.get_plugin(kind, name)
-        if existing is not None:
+        if existing is not None and wheel_of(existing) is None:  # a wheel's: the manager says pip has it
             raise Conflict(f"{kind} plugin {name} is already installed (version {existing.version}); to replace it"
                            f" use PUT /plugins/{plural}/{name}, or DELETE it first")
         host.install_plugin(kind, name, body.file, body.shellParas, body.functions, body.sha256)

@@ -62,6 +62,7 @@ def _manager(data_dir: Path) -> Any:
 
     manager = PluginManager(data_dir)
     manager.probe_timeout_s = load_dataplane_settings(DataDir.from_env(data_dir)).probe_timeout_s
+    manager.sync_wheels()  # the plugins pip installed here, as a server started here would find them
     return manager
 
 
@@ -70,12 +71,20 @@ def _manager(data_dir: Path) -> Any:
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--kind", type=_kind_choice, default="function", show_default=True)
 @click.option("--lang", type=click.Choice(["c", "cython"]), default="c", show_default=True)
+@click.option("--packaging", type=click.Choice(["zip", "wheel"]), default="zip", show_default=True,
+              help="zip: a package for plutino plugin install; wheel: a pip project (docs/packaging.md#wheels).")
+@click.option("--build", "build_with", type=click.Choice(["setuptools", "scikit-build"]), default="setuptools",
+              show_default=True, help="What builds a wheel project (scikit-build: C only).")
 @_user_errors
-def new(name: str, directory: Path | None, kind: str, lang: str) -> None:
+def new(name: str, directory: Path | None, kind: str, lang: str, packaging: str, build_with: str) -> None:
     """Create a plugin project NAME in DIRECTORY (default ./NAME) that builds, tests and packs."""
     from plutino.packages.scaffold import new_project
 
-    target = new_project(name, kind, lang, directory)
+    target = new_project(name, kind, lang, directory, packaging, build_with)
+    if packaging == "wheel":
+        click.echo(f"created {kind} plugin {name} ({lang}, a wheel built by {build_with}) in {target}")
+        click.echo(f"next: pip wheel --no-deps -w dist {target} && pip install dist/*.whl")
+        return
     click.echo(f"created {kind} plugin {name} ({lang}) in {target}")
     click.echo(f"next: plutino plugin build {target} && plutino plugin pack {target} -o {name}.zip")
 
@@ -231,7 +240,10 @@ def update(location: str, kind: str | None, name: str | None, shell_params: tupl
 @_user_errors
 def list_(kind: str | None, as_json: bool, data_dir: Path) -> None:
     """List the installed plugins (of one KIND), with their version and status."""
-    records = _manager(data_dir).list(kind)
+    manager = _manager(data_dir)
+    records = manager.list(kind)
+    for refusal in manager.wheel_refusals:
+        click.echo(f"refused: {refusal}", err=True)
     if as_json:
         click.echo(json.dumps([masked(r.to_dict()) for r in records], indent=2))
         return

@@ -71,6 +71,8 @@ class InstalledPlugins:
         self.fetch_progress: Progress | None = None
         #: the public keys whose signed packages are trusted (etc/trusted_keys/)
         self.trusted_keys = TrustedKeys(self.data.trusted_keys_dir)
+        #: why plugins that wheels declare were refused at the last :meth:`sync_wheels`
+        self.wheel_refusals: builtins.list[str] = []
         self._plugins: dict[tuple[str, str], Any] = {}
         self._lock = threading.RLock()
         #: (kind, name) of the installs and updates in progress (their downloads run unlocked)
@@ -79,7 +81,8 @@ class InstalledPlugins:
     # ---------------------------------------------------------------- start-up
 
     def load_all(self) -> dict[str, list[str]]:
-        """Recover from an interrupted install, then load every recorded plugin.
+        """Recover from an interrupted install, find the plugins pip installed (wheels), then
+        load every recorded plugin.
 
         A plugin that fails to load is marked ``failed`` with the reason (shown by list and
         describe); the others load regardless. Returns ``{"loaded": [...], "failed": [...]}``
@@ -87,6 +90,7 @@ class InstalledPlugins:
         """
         with self._lock:
             self.recover()
+            self.sync_wheels()
             result: dict[str, list[str]] = {"loaded": [], "failed": []}
             for record in self.store.list_plugins():
                 ok = self._load_one(record)
@@ -109,6 +113,45 @@ class InstalledPlugins:
         self._plugins[key] = plugin
         self.store.set_plugin_status(record.kind, record.name, "loaded", None)
         return True
+
+    def sync_wheels(self) -> builtins.list[str]:
+        """Bring the records of the plugins wheels carry in step with what pip installed
+        (:mod:`plutino.packages.wheels`): record a new or changed one (after the checks every
+        plugin passes), forget one whose wheel is gone. A wheel's plugin named as a plugin a
+        package installed is refused. Returns the refusals (also in :attr:`wheel_refusals`)."""
+        from plutino.packages.wheels import discover, wheel_of, wheel_record, zip_collision
+
+        found, refusals = discover()
+        with self._lock:
+            records = {(r.kind, r.name): r for r in self.store.list_plugins()}
+            present = set()
+            for plugin in found:
+                key = (plugin.kind, plugin.name)
+                old = records.get(key)
+                if old is not None and wheel_of(old) is None:
+                    refusals.append(zip_collision(plugin, old))
+                    continue
+                present.add(key)
+                if old is not None and (old.file, old.sha256, old.source) == (plugin.path, plugin.sha256,
+                                                                              plugin.source):
+                    continue  # as recorded: load_all checks and loads it as any installed plugin
+                self._forget(key)
+                self.store.put_plugin(wheel_record(plugin, self.probe_timeout_s))
+                log.info("%s plugin %s found in the %s", plugin.kind, plugin.name, plugin.source)
+            for key, old in records.items():
+                if key not in present and wheel_of(old) is not None:
+                    self.store.delete_plugin(*key)
+                    self._forget(key)
+                    log.info("%s plugin %s is gone: its %s is no longer installed", *key, old.source)
+        for refusal in refusals:
+            log.error("%s", refusal)
+        self.wheel_refusals = refusals
+        return refusals
+
+    def _forget(self, key: tuple[str, str]) -> None:
+        plugin = self._plugins.pop(key, None)
+        if plugin is not None:
+            self._unregister(plugin)
 
     def recover(self) -> None:
         """Remove what an interrupted install, update or delete left behind."""

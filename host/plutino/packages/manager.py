@@ -56,6 +56,7 @@ from plutino.packages.recovery import CRASH_ENV, DELETE_STEPS, INSTALL_STEPS, cr
 from plutino.packages.scripts import run_install_script
 from plutino.packages.signing import check_signature, signature_required
 from plutino.packages.verify import load_staged, verify_package
+from plutino.packages.wheels import wheel_of
 from plutino.store import PluginRecord
 
 log = logging.getLogger("plutino.plugins")
@@ -106,6 +107,14 @@ class PluginManager(InstalledPlugins):
 
     def _existing(self, kind: str, name: str, update: bool) -> PluginRecord | None:
         existing = self.store.get_plugin(kind, name)
+        wheel = wheel_of(existing) if existing is not None else None
+        if existing is not None and wheel is not None:
+            fix = (f"update it with pip (pip install --upgrade {wheel['dist']})" if update else
+                   f"to install the package instead, pip uninstall {wheel['dist']}")
+            raise PackageConflict(
+                f"{kind} plugin {name} is installed from the wheel {wheel['dist']} {wheel['version']}"
+                f" ({existing.file}); {fix}, then restart the host"
+            )
         if existing is not None and not update:
             raise PackageConflict(
                 f"{kind} plugin {name} is already installed (version {existing.version});"
@@ -310,6 +319,13 @@ class PluginManager(InstalledPlugins):
         """
         with self._lock:
             record = self._record(kind, name)
+            wheel = wheel_of(record)
+            if wheel is not None:
+                raise PackageError(
+                    f"{kind} plugin {name} is installed from the wheel {wheel['dist']} {wheel['version']}"
+                    f" ({record.file}), which pip manages; remove it with pip uninstall {wheel['dist']},"
+                    " then restart the host"
+                )
             users = list(self.in_use(kind, name))
             if users and not force:
                 raise PackageError(

@@ -21,6 +21,7 @@ from typing import Callable
 
 from plutino.config import KINDS
 from plutino.packages.format import PackageError, check_name
+from plutino.packages.wheel_scaffold import check_wheel_build, write_wheel_project
 
 LANGS = ("c", "cython")
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -29,9 +30,15 @@ _LANGUAGE = {"c": "C", "cython": "Cython"}
 _SUPPORTED = {(lang, kind) for lang in LANGS for kind in KINDS if (_TEMPLATES / lang / kind).is_dir()}
 
 
-def new_project(name: str, kind: str, lang: str, directory: Path | None = None) -> Path:
-    """Write a new plugin project for ``name`` into ``directory`` (default ``./name``)."""
+def new_project(name: str, kind: str, lang: str, directory: Path | None = None, packaging: str = "zip",
+                build: str = "setuptools") -> Path:
+    """Write a new plugin project for ``name`` into ``directory`` (default ``./name``).
+
+    ``packaging="wheel"``: a project pip builds into a wheel with ``build`` (setuptools or
+    scikit-build), see :mod:`plutino.packages.wheel_scaffold`."""
     check_name(name)
+    if packaging not in ("zip", "wheel"):
+        raise PackageError(f"unknown packaging {packaging!r}; use zip or wheel")
     if kind not in KINDS:
         raise PackageError(f"unknown plugin kind {kind!r}; use one of: {', '.join(KINDS)}")
     if lang not in LANGS:
@@ -44,6 +51,8 @@ def new_project(name: str, kind: str, lang: str, directory: Path | None = None) 
             f"a Cython plugin's name is also its module name and must be a Python identifier;"
             f" {name!r} is not: use {name.replace('-', '_')!r}"
         )
+    if packaging == "wheel":
+        check_wheel_build(lang, build)
     target = Path(directory) if directory is not None else Path(name)
     if target.exists() and any(target.iterdir()):
         raise PackageError(f"{target} already exists and is not empty; choose another directory")
@@ -61,6 +70,8 @@ def new_project(name: str, kind: str, lang: str, directory: Path | None = None) 
             f"\n| `{name}.yaml` | the default config (`default:`), which each"
             f" {'stream' if kind == 'source' else 'rule action'}'s own properties override |"),
     }
+    if packaging == "wheel":
+        return write_wheel_project(target, values, lang, kind, build)
     template_dir = _TEMPLATES / lang / kind
     shared_dir = _TEMPLATES / "shared" / kind
     target.mkdir(parents=True, exist_ok=True)
