@@ -22,7 +22,7 @@ from plutino.packages.format import PackageConflict, PackageError, pack
 from plutino.packages.manager import PluginManager
 from plutino.packages.scaffold import new_project
 from plutino.packages.wheels import discover
-from wheel_helpers import CPYTHON, PLATFORM, bad_abi_project, build_wheels, make_env, pip_in, run
+from wheel_helpers import CPYTHON, PLATFORM, bad_abi_project, build_wheels, cpp_project, make_env, pip_in, run
 
 from package_helpers import subprocess_env
 
@@ -39,19 +39,20 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "wheel_cy": new_project("wheel_cy", "function", "cython", root / "wheel_cy", "wheel", "setuptools"),
         "wheel-sk": new_project("wheel-sk", "function", "c", root / "wheel-sk", "wheel", "scikit-build"),
         "wheel_bad_abi": bad_abi_project(root),
+        "cpp_text": cpp_project(root),
     }
 
 
 @pytest.fixture(scope="session")
 def wheels(projects: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The four wheels, built once by one `pip wheel`: by plugin name."""
+    """The five wheels, built once by one `pip wheel`: by plugin name."""
     built = build_wheels(list(projects.values()), tmp_path_factory.mktemp("wheelhouse"))
     return {name: built[f"plutino_{name.replace('-', '_')}"] for name in projects}
 
 
 @pytest.fixture(scope="session")
 def site(wheels: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A throwaway environment's site-packages with all four wheels installed (read only)."""
+    """A throwaway environment's site-packages with all five wheels installed (read only)."""
     return make_env(tmp_path_factory.mktemp("env") / "all", list(wheels.values()))
 
 
@@ -71,6 +72,7 @@ def test_the_wheels_carry_the_plugin_in_its_package_and_declare_it(wheels):
         "wheel_cy": f"plutino_wheel_cy-0.1.0-{CPYTHON}-{CPYTHON}-{PLATFORM}.whl",  # Cython: this CPython
         "wheel-sk": f"plutino_wheel_sk-0.1.0-py3-none-{PLATFORM}.whl",
         "wheel_bad_abi": f"plutino_wheel_bad_abi-1.0.0-py3-none-{PLATFORM}.whl",
+        "cpp_text": f"plutino_cpp_text-1.0.0-py3-none-{PLATFORM}.whl",   # C++: no Python either
     }
     with zipfile.ZipFile(wheels["wheel_c"]) as whl:
         assert sorted(n for n in whl.namelist() if not n.endswith((".dist-info/RECORD", "METADATA", "WHEEL"))) == [
@@ -84,9 +86,9 @@ def test_each_plugin_exports_only_its_entry_and_needs_no_python_unless_cython(si
     found, refused = discover([str(site)])
     assert refused == []
     by_name = {p.name: Path(p.path) for p in found}
-    assert sorted(by_name) == ["wheel-sk", "wheel_bad_abi", "wheel_c", "wheel_cy"]
+    assert sorted(by_name) == ["cpp_text", "wheel-sk", "wheel_bad_abi", "wheel_c", "wheel_cy"]
     assert by_name["wheel-sk"] == site / "plutino_wheel_sk" / "wheel_sk.so"
-    for name in ("wheel_c", "wheel_cy", "wheel-sk"):
+    for name in ("wheel_c", "wheel_cy", "wheel-sk", "cpp_text"):  # C++'s std:: templates too
         assert extra_exports(by_name[name]) == [], name
         needed = subprocess.run(["readelf", "-d", str(by_name[name])], capture_output=True, text=True).stdout
         assert "libpython" not in needed and "RUNPATH" not in needed and "RPATH" not in needed, needed
@@ -96,14 +98,15 @@ def test_the_host_finds_the_wheels_and_a_rule_uses_their_functions(site, on_path
     on_path(site)
     manager = PluginManager(home)
     try:
-        assert manager.load_all() == {"loaded": ["function/wheel-sk", "function/wheel_c", "function/wheel_cy"],
-                                      "failed": ["sink/wheel_bad_abi"]}
+        assert manager.load_all() == {
+            "loaded": ["function/cpp_text", "function/wheel-sk", "function/wheel_c", "function/wheel_cy"],
+            "failed": ["sink/wheel_bad_abi"]}
         info = manager.describe("function", "wheel_cy")
         assert {k: info[k] for k in ("version", "status", "abi", "functions", "file", "source")} == {
             "version": "0.1.0", "status": "loaded", "abi": "1.1", "functions": ["wheel_cy"],
             "file": str(site / "plutino_wheel_cy" / "wheel_cy.so"), "source": "wheel plutino-wheel-cy 0.1.0"}
         assert info["platform"]["runtime"] == CPYTHON
-        assert manager.udfs() == ["wheel_c", "wheel_cy", "wheel_sk"]
+        assert manager.udfs() == ["mean_length", "parse_int", "title_case", "wheel_c", "wheel_cy", "wheel_sk"]
 
         broker = MemoryBroker()
         manager.registry.register(MemorySourcePlugin(broker))
@@ -111,12 +114,14 @@ def test_the_host_finds_the_wheels_and_a_rule_uses_their_functions(site, on_path
         rules = RuleManager(manager.registry)
         try:
             out = broker.subscribe("out")
-            rules.create_stream('CREATE STREAM s (x FLOAT) WITH (TYPE="memory", DATASOURCE="in")')
-            rules.create_rule({"id": "r", "sql": "SELECT wheel_c(x) AS c, wheel_cy(x) AS cy, wheel_sk(x) AS sk FROM s",
+            rules.create_stream('CREATE STREAM s (x FLOAT, s STRING) WITH (TYPE="memory", DATASOURCE="in")')
+            rules.create_rule({"id": "r", "sql": "SELECT wheel_c(x) AS c, wheel_cy(x) AS cy, wheel_sk(x) AS sk,"
+                                                 " title_case(s) AS t FROM s",
                                "actions": [{"memory": {"topic": "out"}}]})
-            broker.publish("in", pa.RecordBatch.from_pylist([{"x": 1.5}, {"x": None}]))
+            broker.publish("in", pa.RecordBatch.from_pylist([{"x": 1.5, "s": "hello wheel"}, {"x": None, "s": None}]))
             batch = wait_for(lambda: out.get(timeout=0.05), "the rule's output")
-            assert batch.to_pylist() == [{"c": 3.0, "cy": 3.0, "sk": 3.0}, {"c": None, "cy": None, "sk": None}]
+            assert batch.to_pylist() == [{"c": 3.0, "cy": 3.0, "sk": 3.0, "t": "Hello Wheel"},
+                                         {"c": None, "cy": None, "sk": None, "t": None}]
         finally:
             rules.shutdown()
     finally:
@@ -130,6 +135,7 @@ def test_a_wheel_whose_plugin_has_a_wrong_abi_is_refused_with_the_usual_message(
                           capture_output=True, text=True, env=subprocess_env())
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
+        "function  cpp_text                 1.0.0      loaded  (title_case, parse_int, mean_length)",
         "function  wheel-sk                 0.1.0      loaded  (wheel_sk)",
         "function  wheel_c                  0.1.0      loaded  (wheel_c)",
         "function  wheel_cy                 0.1.0      loaded  (wheel_cy)",
@@ -319,7 +325,7 @@ def test_two_wheels_declaring_one_plugin_are_both_refused(site, tmp_path):
     so = (site / "plutino_wheel_c" / "wheel_c.so").read_bytes()
     _dist(tmp_path, "other-c", "wheel_c = other_c:wheel_c.so [function]", {"other_c/wheel_c.so": so})
     found, refused = discover([str(site), str(tmp_path)])
-    assert sorted(p.name for p in found) == ["wheel-sk", "wheel_bad_abi", "wheel_cy"]
+    assert sorted(p.name for p in found) == ["cpp_text", "wheel-sk", "wheel_bad_abi", "wheel_cy"]
     assert refused == [
         f"function plugin wheel_c is refused: the wheel plutino-wheel-c 0.1.0 ({site}/plutino_wheel_c/wheel_c.so)"
         f" and wheel other-c 1.0 ({tmp_path}/other_c/wheel_c.so) both declare it; uninstall all but one"
@@ -329,7 +335,7 @@ def test_two_wheels_declaring_one_plugin_are_both_refused(site, tmp_path):
 def _dist(root: Path, name: str, entry: str, files: dict[str, bytes] | None = None, sha256: str | None = None) -> None:
     """An installed distribution as pip leaves one: its files, and a dist-info folder with its
     METADATA, entry points and RECORD (``sha256``: the hash RECORD gives every file)."""
-    info = root / f"{name}-1.0.dist-info"
+    info = root / f"{name.replace('-', '_')}-1.0.dist-info"  # as pip names the folder
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(f"[plutino.plugins]\n{entry}\n")

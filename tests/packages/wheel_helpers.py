@@ -54,6 +54,30 @@ setup(ext_modules=[plugin_extension("wheel_bad_abi", "sink", ["bad.c"], package=
 """
 
 
+CPP_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61", "wheel", "plutino-contract>=1.1"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "plutino-cpp-text"
+version = "1.0.0"
+
+[project.entry-points."plutino.plugins"]
+cpp_text = "plutino_cpp_text:cpp_text.so [function]"
+
+[tool.setuptools]
+packages = []
+"""
+CPP_SETUP = """\
+from setuptools import setup
+from plutino_contract.setuptools import plugin_cmdclass, plugin_extension
+
+setup(ext_modules=[plugin_extension("cpp_text", "function", ["cpp_text.cpp"], package="plutino_cpp_text")],
+      cmdclass=plugin_cmdclass())
+"""
+
+
 def run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` with this tree's plutino and contract importable; fail with its output."""
     proc = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300, **kwargs)
@@ -67,6 +91,16 @@ def bad_abi_project(root: Path) -> Path:
     (project / "bad.c").write_text(BAD_ABI_C)
     (project / "pyproject.toml").write_text(BAD_ABI_PYPROJECT)
     (project / "setup.py").write_text(BAD_ABI_SETUP)
+    return project
+
+
+def cpp_project(root: Path) -> Path:
+    """The C++ example (native_plugins/examples/cpp_text, plutino.hpp) as a setuptools project."""
+    project = root / "cpp_text"
+    project.mkdir()
+    (project / "cpp_text.cpp").write_bytes((REPO / "native_plugins" / "examples" / "cpp_text" / "cpp_text.cpp").read_bytes())
+    (project / "pyproject.toml").write_text(CPP_PYPROJECT)
+    (project / "setup.py").write_text(CPP_SETUP)
     return project
 
 

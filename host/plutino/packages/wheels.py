@@ -22,6 +22,7 @@ import importlib.metadata as metadata
 import logging
 import os
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,20 +67,41 @@ def discover(path: Sequence[str] | None = None) -> tuple[list[WheelPlugin], list
     the first, as ``import`` would pick it."""
     found: list[WheelPlugin] = []
     problems: list[str] = []
-    seen: set[str] = set()
-    dists = metadata.distributions(path=list(path)) if path is not None else metadata.distributions()
-    for dist in dists:
-        name = dist.metadata["Name"] or "?"
-        canonical = re.sub(r"[-_.]+", "-", name).lower()
-        if canonical in seen:
-            continue
-        seen.add(canonical)
+    for dist in _declaring(sys.path if path is None else path):
         for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
             try:
                 found.append(_plugin(dist, ep))
             except PackageError as exc:
                 problems.append(str(exc))
     return _without_duplicates(found, problems)
+
+
+def _declaring(path: Sequence[str]) -> list[Any]:
+    """The distributions on ``path`` whose entry points mention the group. Every start (and
+    every local CLI command) asks, so only their ``entry_points.txt`` is read: reading every
+    distribution's metadata with :func:`importlib.metadata.distributions` costs 40 ms."""
+    seen: set[str] = set()
+    declaring = []
+    for folder in path:
+        try:
+            entries = sorted(os.scandir(folder or "."), key=lambda e: e.name)
+        except OSError:  # not a folder (a zip on the path), or gone
+            continue
+        for entry in entries:
+            if not entry.name.endswith((".dist-info", ".egg-info")):
+                continue
+            canonical = re.sub(r"[-_.]+", "-", entry.name.rsplit(".", 1)[0].split("-")[0]).lower()
+            if canonical in seen:
+                continue  # shadowed by the one earlier on the path
+            seen.add(canonical)
+            try:
+                with open(os.path.join(entry.path, "entry_points.txt"), "rb") as f:
+                    if ENTRY_POINT_GROUP.encode() not in f.read():
+                        continue
+            except OSError:
+                continue
+            declaring.append(metadata.PathDistribution(Path(entry.path)))
+    return declaring
 
 
 def _without_duplicates(found: list[WheelPlugin], problems: list[str]) -> tuple[list[WheelPlugin], list[str]]:
