@@ -252,6 +252,9 @@ def test_a_server_runs_a_rule_on_a_wheel_and_after_pip_uninstall_and_a_restart_s
                                         "actions": [{"file": {"path": str(out)}}]})
         assert r.status_code == 201, r.text
         wait_for(lambda: out.exists() and '"y":3.0' in out.read_text().replace(" ", ""), f"rows in {out}")
+        # a CLI whose Python lacks the wheel reads the served data dir, and leaves the server's records be
+        pinned = run([sys.executable, "-m", "plutino", "plugin", "pin", "--data-dir", str(data)]).stdout
+        assert [line.split("==")[0] for line in pinned.splitlines()[2:]] == ["function wheel_c", "sink wheel_bad_abi"]
     finally:
         assert server.stop() == 0
     pip_in(env_dir, "uninstall", "-y", "plutino-wheel-c")

@@ -59,10 +59,15 @@ def _manager(data_dir: Path) -> Any:
     in a probe process, never in the CLI's own."""
     from plutino.config import DataDir, load_dataplane_settings
     from plutino.packages.manager import PluginManager
+    from plutino.server_lock import DataDirServed, offline_change
 
     manager = PluginManager(data_dir)
     manager.probe_timeout_s = load_dataplane_settings(DataDir.from_env(data_dir)).probe_timeout_s
-    manager.sync_wheels()  # the plugins pip installed here, as a server started here would find them
+    try:
+        with offline_change(manager.data.root):
+            manager.sync_wheels()  # the plugins pip installed here, as a server started here would find them
+    except DataDirServed:
+        pass  # the server's records stand: it found the wheels of its own Python when it started
     return manager
 
 
