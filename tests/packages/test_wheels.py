@@ -26,7 +26,6 @@ from wheel_helpers import CPYTHON, PLATFORM, bad_abi_project, build_wheels, cpp_
 
 from package_helpers import subprocess_env
 
-C_PLUGINS = ["wheel_c", "wheel-sk"]  # their functions: wheel_c, wheel_sk (2 * x)
 ABI_REFUSAL = ("plugin {path} refused: built for ABI 2.0, this host speaks ABI 1.1 (plutino-contract 1.x);"
                " rebuild the plugin against plutino-contract 1.x")
 
