@@ -82,8 +82,12 @@ lint: $(HOST_STAMP)
 	$(VPY) -m ruff check host contract tests bench tools
 	$(VPY) -m mypy
 
+# The suite on TEST_JOBS pytest-xdist workers, each running whole files (their module fixtures,
+# servers and brokers, stay in one process); TEST_JOBS=0 runs it in one process.
+TEST_JOBS ?= 2
+
 test: system-deps-test lint
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
 
 bench: $(HOST_STAMP)
 	@set -e; found=0; for f in bench/*.py; do \

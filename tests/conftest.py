@@ -42,6 +42,24 @@ def _configured(cache: Path) -> bool:
     return f"CMAKE_HOME_DIRECTORY:INTERNAL={ROOT}\n" in text and "PLUTINO_BUILD_BROKEN:BOOL=ON\n" in text
 
 
+#: The files that take longest, run first: on pytest-xdist's workers (make test) they then run
+#: beside the rest instead of ending the run alone.
+SLOW_FIRST = ("reliability/test_api_fuzzing.py", "api/test_scale_api.py", "reliability/test_restart_persistence.py",
+              "packages/test_wheels.py", "api/test_server_process.py", "api/test_bad_input.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = ROOT / "tests"
+
+    def rank(item: pytest.Item) -> int:
+        try:
+            return SLOW_FIRST.index(item.path.relative_to(tests).as_posix())
+        except ValueError:
+            return len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 @pytest.fixture(scope="session")
 def plugin_build() -> Path:
     """Build native_plugins/ into build/native and return build/native/plugins.
