@@ -4,7 +4,8 @@
 # do all the set-up: the system tools (tools/system-deps.sh installs them when missing and it runs
 # as root, else stops at once with the apt-get line to run), .venv (python3 -m venv), the contract
 # and the host installed into it.
-# Other targets: build (install only), lint (ruff and mypy), bench (bench/*.py except _helpers),
+# Other targets: build (install only), lint (ruff and mypy), bench (bench/*.py except _helpers and
+# report.py), bench-report (the README's and docs/performance.md's tables from build/bench/),
 # clean, distclean (also drops .venv).
 # Pass options to the server with ARGS, e.g.  make run ARGS="--port 9090 --data-dir /tmp/pd".
 
@@ -37,7 +38,7 @@ CONTRACT_INPUTS := contract/pyproject.toml contract/README.md contract/LICENSE \
 HOST_INPUTS := pyproject.toml CMakeLists.txt README.md LICENSE \
   $(call _files,host native_plugins contract/include contract/cmake)
 
-.PHONY: all build run test lint bench clean distclean system-deps system-deps-test
+.PHONY: all build run test lint bench bench-report clean distclean system-deps system-deps-test
 
 all: build
 
@@ -91,9 +92,13 @@ test: system-deps-test lint
 
 bench: $(HOST_STAMP)
 	@set -e; found=0; for f in bench/*.py; do \
-	  case "$$f" in bench/_*) continue;; esac; \
+	  case "$$f" in bench/_*|bench/report.py) continue;; esac; \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(VPY) "$$f"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
+
+# The README's and docs/performance.md's tables from the latest 3 saved runs (build/bench/).
+bench-report:
+	$(VPY) bench/report.py
 
 clean:
 	rm -rf build dist contract/dist .pytest_cache .mypy_cache .ruff_cache $(TOOLS_STAMP) $(CONTRACT_STAMP) $(HOST_STAMP)

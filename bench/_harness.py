@@ -41,6 +41,7 @@ import cffi  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 import plutino_contract as contract  # noqa: E402
+from _figures import LoadMeter, Record, Spread, add_load_options, refuse  # noqa: E402, F401
 
 Runner = Callable[[int], int]
 """``run(iters)`` performs one case ``iters`` times and returns the elapsed nanoseconds."""
@@ -248,14 +249,45 @@ def _calibrate(run: Runner, target_s: float) -> int:
 
 
 STATS = {"min": min, "median": statistics.median}
+METER = LoadMeter()
+"""The load meter of this process's measurements (method() sets its threshold and strictness)."""
 
 POINT_BUDGET_S = 4.0
 """Rounds are cut (to no fewer than MIN_ROUNDS) so that one point takes about this long."""
 MIN_ROUNDS = 5
 
 
-def measure(cases: dict[str, Runner], target_s: float, rounds: int, stat: str = "min") -> dict[str, float]:
+def measure_spread(cases: dict[str, Runner], target_s: float, rounds: int, label: str = "",
+                   meter: LoadMeter | None = None) -> dict[str, Spread]:
+    """Nanoseconds per iteration of each case over ``rounds`` interleaved rounds: min/median/max."""
+    return {name: Spread.of(s) for name, s in measure_rounds(cases, target_s, rounds, label, meter).items()}
+
+
+def measure_rounds(cases: dict[str, Runner], target_s: float, rounds: int, label: str = "",
+                   meter: LoadMeter | None = None) -> dict[str, list[float]]:
+    """Nanoseconds per iteration of each case in each of ``rounds`` interleaved rounds.
+
+    With a ``meter`` the point is bracketed by its load samples (``label`` names it); a strict
+    meter re-measures a point that saw load, twice at most, then refuses."""
+    meter = meter if meter is not None else METER
+    for _ in range(3):
+        meter.start(label)
+        samples = _measure(cases, target_s, rounds)
+        point = meter.stop(label)
+        if not (meter.strict and point.busy(meter.threshold)):
+            return samples
+        print(f"  {label}: others used {point.during:.2f} cores during it; measuring again", file=sys.stderr)
+    refuse(f"{label}: the machine stayed busy over three attempts; --strict refuses the figures")
+    return samples
+
+
+def measure(cases: dict[str, Runner], target_s: float, rounds: int, stat: str = "min",
+            label: str = "") -> dict[str, float]:
     """Nanoseconds per iteration of each case: the fastest (or median) of ``rounds`` interleaved rounds."""
+    return {name: s.pick(stat) for name, s in measure_spread(cases, target_s, rounds, label).items()}
+
+
+def _measure(cases: dict[str, Runner], target_s: float, rounds: int) -> dict[str, list[float]]:
     iters: dict[str, int] = {}
     round_ns = 0.0
     for name, run in cases.items():
@@ -272,7 +304,7 @@ def measure(cases: dict[str, Runner], target_s: float, rounds: int, stat: str = 
     finally:
         if enabled:
             gc.enable()
-    return {name: STATS[stat](s) for name, s in samples.items()}
+    return samples
 
 
 def cpu_model() -> str:
@@ -296,15 +328,17 @@ def machine() -> str:
 
 
 def add_method_options(parser: Any) -> None:
-    """The options every script takes: --quick and --stat."""
+    """The options every script takes: --quick, --stat and the load options (_figures)."""
     parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (noisier)")
     parser.add_argument("--stat", choices=sorted(STATS), default="min",
                         help="report each case's fastest round (default) or its median round")
+    add_load_options(parser)
 
 
 def method(args: Any) -> tuple[float, int, str]:
     """(seconds per round, rounds, a line describing them) for the parsed options."""
     target_s, rounds = (0.005, 7) if args.quick else (0.01, 31)
+    METER.threshold, METER.strict = args.load_threshold, args.strict
     which = "fastest" if args.stat == "min" else "median"
     return target_s, rounds, (f"method: {which} of up to {rounds} interleaved rounds (at least {MIN_ROUNDS}, "
                               f"about {POINT_BUDGET_S:g} s per point) of >= {target_s * 1000:g} ms per case"

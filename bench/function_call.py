@@ -165,10 +165,11 @@ class Subject:
 
 
 def bench_function(so: Path, name: str, sizes: list[int], target_s: float, rounds: int,
-                   stat: str) -> dict[int, dict[str, float]]:
-    """ns per call of every case at every size: {rows: {case: ns}}."""
+                   stat: str) -> tuple[dict[int, dict[str, float]], dict[int, dict[str, list[float]]]]:
+    """ns per call of every case at every size: {rows: {case: ns}}, and every round's {rows: {case: [ns]}}."""
     subject = Subject(so, name, max(sizes), notes=True)
     results: dict[int, dict[str, float]] = {}
+    samples: dict[int, dict[str, list[float]]] = {}
     try:
         for n in sizes:
             arr = subject.batch(n)
@@ -181,12 +182,41 @@ def bench_function(so: Path, name: str, sizes: list[int], target_s: float, round
                 cases[label] = h.py_runner(f, arr, None)
             if n <= PY_MAX_ROWS:
                 cases["Python UDF"] = h.py_runner(subject.py, arr, None)
-            results[n] = h.measure(cases, target_s, rounds, stat)
+            samples[n] = h.measure_rounds(cases, target_s, rounds, label=f"{name} {n:,} rows")
+            results[n] = {k: h.Spread.of(v).pick(stat) for k, v in samples[n].items()}
             print(f"  {name} {n:>9,} rows: " + ", ".join(f"{k} {v / n:,.2f}" for k, v in results[n].items())
                   + " ns/row", file=sys.stderr)
     finally:
         subject.close()
-    return results
+    return results, samples
+
+
+def speed_spread(rounds: dict[str, list[float]]) -> h.Spread:
+    """The host's speed relative to C's, round by round (the two ran side by side in each round)."""
+    return h.Spread.of([c / host for c, host in zip(rounds["C"], rounds["host"])])
+
+
+def overhead_spread(rounds: dict[str, list[float]]) -> h.Spread:
+    """The host's time minus C's (us), round by round."""
+    return h.Spread.of([(host - c) / 1000 for c, host in zip(rounds["C"], rounds["host"])])
+
+
+def record(rec: h.Record, name: str, samples: dict[int, dict[str, list[float]]]) -> list[str]:
+    """The headlines of one function into ``rec``; the lines of min/median/max to print."""
+    lines = []
+    for n, r in samples.items():
+        busy = h.METER.marker(f"{name} {n:,} rows") == "!"
+        speed = speed_spread(r)
+        per_row = {k: h.Spread.of(r[k]).scaled(1 / n).text("{:,.2f}") for k in ("host", "C")}
+        lines.append(f"{name} {n:>9,} rows{'!' if busy else ' '} host speed vs C, min/median/max of "
+                     f"{len(r['C'])} rounds: {speed.text()}; host {per_row['host']} ns/row, C {per_row['C']} ns/row")
+        if n == 65536:
+            rec.headline(f"{name}.speed.64K", f"native function `{name}`, 64K-row batches: speed vs C", speed, "x",
+                         "the same C loop called from C", True, busy)
+        if n == 1:
+            rec.headline(f"{name}.overhead", f"native function `{name}`: host's cost per call (host - C at 1 row)",
+                         overhead_spread(r), "us", "the same C function called from C", False, busy)
+    return lines
 
 
 def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[str]]:
@@ -196,7 +226,7 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
     rows = []
     for n, r in results.items():
         base = r["C"]
-        cells = [f"{n:,}"]
+        cells = [f"{n:,}{h.METER.marker(f'{name} {n:,} rows')}"]
         for c in cases:
             if c not in r:
                 cells.append("-")
@@ -221,14 +251,14 @@ def report(name: str, results: dict[int, dict[str, float]]) -> tuple[str, list[s
             verdicts.append(f"{name}: at {n:,} rows the host runs at {speed:.3f} of C's speed; "
                             f"{ok} the goal >= {GOAL_SPEED}")
     for n in NOTES_SIZES:
-        r = results.get(n)
-        if r is None or NOTED not in r:
+        point = results.get(n)
+        if point is None or NOTED not in point:
             continue
-        share = r[NOTED] / r["host"] - 1
+        share = point[NOTED] / point["host"] - 1
         verdict = ""
         if n >= 16384:
             verdict = "; " + ("meets" if share <= GOAL_NOTES else "MISSES") + f" the goal < {GOAL_NOTES:.0%}"
-        verdicts.append(f"{name}: at {n:,} rows the call notes cost {(r[NOTED] - r['host']):+,.0f} ns a call "
+        verdicts.append(f"{name}: at {n:,} rows the call notes cost {(point[NOTED] - point['host']):+,.0f} ns a call "
                         f"({share:+.1%} of the call through the host){verdict}")
     title = f"{name}: ns/row (in brackets: time relative to (a) C; lower is faster)"
     return title + "\n" + h.table(header, rows), verdicts
@@ -290,14 +320,23 @@ def main(argv: list[str] | None = None) -> int:
     print("machine:", h.machine())
     print(f"{method}; plugin {so}")
     h.settle_malloc()
-    verdicts = []
+    verdicts, spreads = [], []
+    rec = h.Record("function_call", method, h.machine())
     for name in names:
-        text, v = report(name, bench_function(so, name, SIZES, target_s, rounds, args.stat))
+        results, samples = bench_function(so, name, SIZES, target_s, rounds, args.stat)
+        text, v = report(name, results)
         print()
         print(text)
         verdicts += v
+        spreads += record(rec, name, samples)
+        rec.figures[name] = {str(n): {k: h.Spread.of(s)._asdict() for k, s in r.items()} for n, r in samples.items()}
+    print()
+    print("\n".join(spreads))
+    print(h.METER.summary())
     print()
     print("\n".join(verdicts))
+    if not args.no_save:
+        print(f"results saved to {rec.save(h.METER).relative_to(h.ROOT)}")
     if not args.no_allocator_check:
         print()
         print(allocator_check(so, names, args))
