@@ -2,7 +2,7 @@
 # The system tools a make target needs, installed when missing (Debian/Ubuntu, as root), or the
 # exact command to run printed and exit 1. Called by the Makefile (PYTHON: the interpreter that
 # creates .venv, python3 unless `make PYTHON=...`):
-#     tools/system-deps.sh build    gcc, make, cmake, Python >= 3.11 with venv
+#     tools/system-deps.sh build    gcc, make, cmake, Python >= 3.11 with venv and its headers
 #     tools/system-deps.sh test     the same, plus g++ (the C++ plugin tests), mosquitto (the MQTT
 #                                   tests start their own broker) and cargo (the Rust plugin
 #                                   tests), unless rustup's is in ~/.cargo/bin
@@ -16,13 +16,17 @@ for tool in gcc make cmake; do
 done
 if ! have "$python"; then
   [ "$python" = python3 ] || { echo "error: $python is not on PATH; install it, or run make without PYTHON=" >&2; exit 1; }
-  need+=(python3 python3-venv)
+  need+=(python3 python3-venv python3-dev)
 elif ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "error: Plutino needs Python >= 3.11; $python is $("$python" -c 'import platform; print(platform.python_version())')." >&2
-  echo "install a newer one (e.g. sudo apt-get install -y python3.11 python3.11-venv) and run make PYTHON=python3.11" >&2
+  echo "install a newer one (e.g. sudo apt-get install -y python3.11 python3.11-venv python3.11-dev) and run make PYTHON=python3.11" >&2
   exit 1
-elif ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
-  if [ "$python" = python3 ]; then need+=(python3-venv); else need+=("$(basename "$python")-venv"); fi
+else
+  # the venv module, and the headers the Cython plugin (geo) compiles against
+  pkg=python3; [ "$python" = python3 ] || pkg=$(basename "$python")
+  "$python" -c 'import venv, ensurepip' 2>/dev/null || need+=("$pkg-venv")
+  "$python" -c 'import os, sysconfig; os.stat(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' \
+    2>/dev/null || need+=("$pkg-dev")
 fi
 if [ "$target" = test ]; then
   have g++ || need+=(g++)
