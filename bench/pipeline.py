@@ -71,15 +71,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import _harness as h
+from _pipeline_rule import PATTERN, SQL, STREAM, WorkerBench, sink_rows, source_config
 from plutino.engine import BUILTIN_NAMES, RuleManager
 from plutino.native.loader import load_plugin
 from plutino.registry import Registry
 from plutino_contract.protocols import Context, EndOfStream
 
 BATCHES = [1024, 16384, 65536]
-PATTERN = {"temperature": 100.0, "humidity": 100.0}
-STREAM = 'CREATE STREAM demo (temperature FLOAT, humidity FLOAT) WITH (TYPE="random")'
-SQL = "SELECT humidity, {fn}(temperature) AS t2 FROM demo WHERE temperature > 50"
 GOAL_BATCH, GOAL_EVENTS_S = 16384, 100e6
 GOAL_WORKER_RATIO = 0.9  # the rule in a worker process, against the same rule in this process
 PER_ROW_SHARE = 16  # the per-row case runs on 1/16 of the rows (it is ~30x slower)
@@ -127,10 +125,6 @@ class PyMath:
 
 
 # -- the cases ----------------------------------------------------------------------------------
-
-def source_config(batch: int, rows: int) -> dict[str, Any]:
-    return {"interval": 0, "batch_size": batch, "count": rows, "pattern": PATTERN, "seed": 1}
-
 
 class Bench:
     """The plugins, a registry and a rule manager; each run returns (seconds, rows written)."""
@@ -215,100 +209,10 @@ class Bench:
         finally:
             m.delete_rule(rule_id)
         written = status[next(k for k in status if k.startswith("sink_count_") and k.endswith("_rows_out_total"))]
-        told = _told(out)
+        told = sink_rows(out)
         if told != written:
             sys.exit(f"rule {rule_id}: the count sink saw {told} rows but the engine says it wrote {written}")
         return elapsed, written
-
-
-class WorkerBench:
-    """The "engine" rule through a Host: the control plane here, the rule on a worker process."""
-
-    def __init__(self, plugins: Path, count_so: Path, cpus: set[int] | None) -> None:
-        import _dataplane
-
-        self.dp = _dataplane.TempHost(workers=1, spare_workers=1)
-        self.dp.install("source", plugins / "sources" / "random.so", source_config(1024, 1024))
-        self.dp.install("function", plugins / "functions" / "fastmath.so", functions=["mul2add1", "upperAscii"])
-        self.dp.install("sink", count_so)
-        self.dp.host.engine.create_stream(STREAM)
-        self.cpus = cpus
-        self.pinned: int | None = None
-        self.runs = 0
-        self.worker_cpu_s = 0.0  # CPU time the worker process spent in the timed runs, in all
-        self.control_cpu_s = 0.0  # and this process (the control plane) meanwhile
-        # The first rule starts the pool worker, and the spare behind it, whose start-up
-        # (interpreter, imports, plugins: a CPU-second here) must not overlap the measured runs.
-        self.engine(1024, 1024 * 64)
-        self.dp.wait_spares()
-
-    def engine(self, batch: int, rows: int) -> tuple[float, int]:
-        """As :meth:`Bench.engine`, in the worker: the rule from the start request until the
-        sink has written the last row of the bounded source."""
-        import _dataplane
-
-        self.runs += 1
-        rule_id = f"wbench{self.runs}"
-        out = self.dp.tmp / f"{rule_id}.txt"
-        self.dp.source_config("random", source_config(batch, rows))
-        host = self.dp.host
-        host.create_rule({"id": rule_id, "sql": SQL.format(fn="mul2add1"), "triggered": False,
-                          "actions": [{"count": {"path": str(out)}}]})
-        try:
-            out.unlink(missing_ok=True)  # written when the rule was checked (its instances made and closed)
-            pid = self.dp.worker_pid(rule_id)
-            if self.cpus is not None and pid != self.pinned:  # the first run, or a new worker
-                _dataplane.pin_process(pid, self.cpus)
-                self.pinned = pid
-            cpu0, ctl0 = process_cpu_s(pid), time.process_time()
-            started = time.time()
-            host.start_rule(rule_id)
-            while _told(out, timeout_s=0.25, poll_s=0.01) is None:  # the sink writes its file at the end
-                if host.rule_status(rule_id)["status"] != "running":  # (or the rule failed)
-                    break
-            while True:  # then the rule's own stop time, set once its instances are closed
-                status = host.rule_status(rule_id)
-                if status["status"] != "running" and status.get("lastStopTimestamp"):
-                    break
-                time.sleep(0.002)
-            self.worker_cpu_s += process_cpu_s(pid) - cpu0
-            self.control_cpu_s += time.process_time() - ctl0
-            if status["status"] != "stopped: end of stream":
-                sys.exit(f"rule {rule_id} stopped early in its worker: {status['status']}")
-            elapsed = max(status["lastStopTimestamp"] / 1000 - started, 1e-3)
-        finally:
-            host.delete_rule(rule_id)
-        written = _dataplane.counter(status, "sink_count_", "_rows_out_total")
-        told = _told(out)
-        if told != written:
-            sys.exit(f"rule {rule_id}: the count sink saw {told} rows but the worker's engine says it wrote {written}")
-        return elapsed, written
-
-    def close(self) -> None:
-        self.dp.close()
-
-
-_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU time (user + system) of process ``pid`` so far, its ended threads included, in
-    seconds; /proc counts it in clock ticks (10 ms), so sum many runs before comparing."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * _TICK_S
-
-
-def _told(path: Path, timeout_s: float = 10.0, poll_s: float = 0.001) -> int | None:
-    """The rows the count sink wrote into ``path`` when it was closed (the rule's stop closes it
-    on a thread of its own, so the file may come a moment after the rule says it stopped)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        text = path.read_text() if path.exists() else ""
-        if text.endswith("\n"):
-            return int(dict(kv.split("=") for kv in text.split())["rows"])
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(poll_s)
 
 
 def rows_for(batch: int, events_s_guess: float, seconds: float) -> int:
@@ -320,7 +224,7 @@ WORKER = "engine in a worker"
 
 
 def run_point(bench: Bench, worker: WorkerBench | None, batch: int, seconds: float, rounds: int,
-              stat: str) -> tuple[dict[str, float], dict[str, float]]:
+              stat: str) -> tuple[dict[str, float], dict[str, float], dict[str, list[float]]]:
     """events/s of each case at one batch size: interleaved rounds, the fastest (or median);
     and the CPU time per event (ns) of "engine" and the worker case over all their rounds
     (this process's CPU, plus the worker's for the worker case)."""
@@ -352,11 +256,15 @@ def run_point(bench: Bench, worker: WorkerBench | None, batch: int, seconds: flo
     samples: dict[str, list[float]] = {name: [] for name in cases}
     cpu0 = (bench.cpu_s.get("mul2add1", 0.0), worker.worker_cpu_s if worker else 0.0,
             worker.control_cpu_s if worker else 0.0)
+    label = f"{batch:,} rows a batch"
+    h.METER.start(label)
     for _ in range(rounds):
         for name, run in cases.items():
             gc.collect()
             took, _ = run(sizes[name])
             samples[name].append(sizes[name] / took)
+    if h.METER.stop(label).busy(h.METER.threshold) and h.METER.strict:
+        h.refuse(f"{label}: measured under load; --strict refuses the figures")
     cpu = {"engine": bench.cpu_s["mul2add1"] - cpu0[0]}
     if worker is not None:
         cpu[WORKER] = worker.worker_cpu_s - cpu0[1]
@@ -364,7 +272,25 @@ def run_point(bench: Bench, worker: WorkerBench | None, batch: int, seconds: flo
     pick = max if stat == "min" else statistics.median  # the fastest round is the highest rate
     return ({name: pick(s) for name, s in samples.items()},
             {name: c / (sizes[WORKER if name == "control plane" else name] * rounds) * 1e9
-             for name, c in cpu.items()})
+             for name, c in cpu.items()}, samples)
+
+
+def spreads(samples: dict[int, dict[str, list[float]]], rec: h.Record) -> str:
+    """min/median/max of each case's rounds and of the engine's ratio to the raw loop (round by
+    round: the two ran side by side); the headlines at GOAL_BATCH into ``rec``."""
+    lines = ["min/median/max over the rounds (M events/s; engine / raw loop round by round)"]
+    for batch, r in samples.items():
+        busy = h.METER.marker(f"{batch:,} rows a batch")
+        ratio = h.Spread.of([e / raw for e, raw in zip(r["engine"], r["raw loop"])])
+        cases = "; ".join(f"{name} {h.Spread.of(v).scaled(1e-6).text('{:.1f}')}" for name, v in r.items())
+        lines.append(f"{batch:>6,}{busy or ' '} {cases}; engine / raw loop {ratio.text()}")
+        if batch == GOAL_BATCH:
+            rec.headline("engine.events", f"native source -> WHERE -> native function -> native sink, rule engine, "
+                         f"{batch // 1024}K-row batches, one core: M events/s", h.Spread.of(r["engine"]).scaled(1e-6),
+                         "M", "-", True, bool(busy))
+            rec.headline("engine.ratio", f"the same pipeline, {batch // 1024}K-row batches: engine / raw loop",
+                         ratio, "x", "the same plugins in a plain Python loop", True, bool(busy))
+    return "\n".join(lines)
 
 
 def rss_kib() -> tuple[int, int]:
@@ -391,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.all_cpus:
         os.sched_setaffinity(0, {cpus[-1]})
     which = "fastest" if args.stat == "min" else "median"
-    print(f"method: {which} of {rounds} interleaved rounds of about {seconds:g} s per case"
-          f"{' (--quick)' if args.quick else ''}; "
-          + ("all CPUs" if args.all_cpus else f"pinned to CPU {cpus[-1]} (one core)"))
+    h.METER.threshold, h.METER.strict = args.load_threshold, args.strict
+    method_line = (f"method: {which} of {rounds} interleaved rounds of about {seconds:g} s per case"
+                   f"{' (--quick)' if args.quick else ''}; "
+                   + ("all CPUs" if args.all_cpus else f"pinned to CPU {cpus[-1]} (one core)"))
+    print(method_line)
     print(f"pipeline: random {PATTERN} -> {SQL.format(fn='mul2add1')} -> count")
     h.settle_malloc()
     bench = Bench(plugins, count_so)
@@ -403,9 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         worker = WorkerBench(plugins, count_so, None if args.all_cpus else {cpus[-1]})
     results: dict[int, dict[str, float]] = {}
     cpu_ns: dict[int, dict[str, float]] = {}
+    samples: dict[int, dict[str, list[float]]] = {}
     try:
         for batch in batches:
-            results[batch], cpu_ns[batch] = run_point(bench, worker, batch, seconds, rounds, args.stat)
+            results[batch], cpu_ns[batch], samples[batch] = run_point(bench, worker, batch, seconds, rounds, args.stat)
             print(f"  {batch:>6,} rows a batch: " + ", ".join(f"{k} {v / 1e6:.1f}" for k, v in results[batch].items())
                   + " M events/s", file=sys.stderr)
         rss, peak = rss_kib()
@@ -449,6 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         ok = "meets" if got >= GOAL_EVENTS_S else "MISSES"
         print(f"at {GOAL_BATCH:,} rows a batch the engine moves {got / 1e6:.1f} M events/s on "
               f"{'all CPUs' if args.all_cpus else 'one core'}; {ok} the goal >= {GOAL_EVENTS_S / 1e6:g} M")
+    print()
+    print(spreads(samples, rec := h.Record("pipeline", method_line, h.machine())))
+    print(h.METER.summary())
+    if not args.no_save:
+        print(f"results saved to {rec.save(h.METER).relative_to(h.ROOT)}")
     print(f"memory: RSS {idle_rss / 1024:.0f} MiB with the plugins loaded, {rss / 1024:.0f} MiB after the runs, "
           f"peak {peak / 1024:.0f} MiB (VmHWM)")
     return 0

@@ -80,13 +80,13 @@ class NativeContext:
     The error buffer belongs to the host: cleared before each call, read after a failure.
     """
 
-    __slots__ = ("context", "ptr", "plugin_name", "logger", "_keep", "_handle", "_error")
+    __slots__ = ("context", "ptr", "plugin_name", "logger", "error", "_keep", "_handle", "_error")
 
     def __init__(self, context: Context, plugin_name: str | None = None) -> None:
         self.context = context
         self.plugin_name = plugin_name or context.plugin_name
         self.logger = logging.getLogger(f"plutino.plugin.{self.plugin_name}")
-        self._error = ffi.new("char[]", ERROR_CAPACITY)
+        self.error = self._error = ffi.new("char[]", ERROR_CAPACITY)  # the buffer; hot paths clear it inline
         self._handle = ffi.new_handle(self)
         strings = [ffi.new("char[]", s.encode()) for s in
                    (self.plugin_name, context.rule_id, context.op_id, context.data_dir)]
