@@ -5,7 +5,8 @@
 #     tools/system-deps.sh build    gcc, make, cmake, Python >= 3.11 with venv and its headers
 #     tools/system-deps.sh test     the same, plus g++ (the C++ plugin tests), mosquitto (the MQTT
 #                                   tests start their own broker) and cargo (the Rust plugin
-#                                   tests), unless rustup's is in ~/.cargo/bin
+#                                   tests), unless rustup's is in ~/.cargo/bin, and chromium with
+#                                   chromium-driver (the web console's browser test)
 set -euo pipefail
 target=${1:-build}
 python=${PYTHON:-python3}
@@ -34,6 +35,8 @@ if [ "$target" = test ]; then
   if ! have cargo && [ ! -x "${HOME:-/nonexistent}/.cargo/bin/cargo" ]; then
     need+=(cargo)  # Debian's cargo brings rustc
   fi
+  if ! have chromium && ! have chromium-browser; then need+=(chromium); fi
+  have chromedriver || need+=(chromium-driver)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "missing system packages: ${need[*]}" >&2

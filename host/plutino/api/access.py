@@ -34,7 +34,9 @@ from .origin import host_refusal, origin_refusal
 #: Methods that only read.
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Paths open to anyone, even with a token: the health check and the API's documentation.
-OPEN_PATHS = frozenset({"/ping", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PATHS = frozenset({"/ping", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/ui"})
+#: Path prefixes open to anyone: the web console's static files (its data comes from the API).
+OPEN_PREFIXES = ("/ui/",)
 #: Reads that need the token even with ``public_reads``: they answer secrets unmasked.
 PRIVATE_READS = ("/data/export", "/ruleset/export")
 #: What an unauthenticated public read sees in place of the data directory's path.
@@ -129,7 +131,7 @@ class AccessGuard:
                 return None, True
             return ("the bearer token is not this server's; send 'Authorization: Bearer <token>' with the token the"
                     " server was started with (PLUTINO_TOKEN or api.token in etc/plutino.yaml)"), False
-        if method == "OPTIONS" or path in OPEN_PATHS:
+        if method == "OPTIONS" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return None, False
         public = self.settings.public_reads
         if method in ("GET", "HEAD") and public and not path.startswith(PRIVATE_READS):

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 
 from plutino import __version__
 
-from . import conf_keys, data_io, metadata, metrics, plugins, query, rules, streams, tables
+from . import conf_keys, console, data_io, metadata, metrics, plugins, query, rules, streams, tables
 from .access import AccessGuard, AccessSettings, load_access_settings
 from .deps import get_host
 from .errors import ERROR_RESPONSES, install_handlers
@@ -97,7 +97,7 @@ def create_app(host: Any = None, access: AccessSettings | None = None) -> FastAP
         return {"version": __version__, "os": go_os(), "arch": go_arch(),
                 "upTimeSeconds": int(time.time() - host.started_at), "dataDir": str(host.data.root)}
 
-    for module in (streams, tables, rules, plugins, conf_keys, metadata, query, metrics, data_io):
+    for module in (streams, tables, rules, plugins, conf_keys, metadata, query, metrics, data_io, console):
         app.include_router(module.router)
     return app
 
