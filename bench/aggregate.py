@@ -72,9 +72,9 @@ def check(name: str, got: pa.Array, keys: pa.Array, expected: pa.Table) -> None:
         sys.exit(f"{name}: the native counts differ from pyarrow's; the benchmark would be void")
 
 
-def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: float, rounds: int,
-                 stat: str) -> dict[str, float]:
-    """ns per window of every case, for a window of n rows in g groups."""
+def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: float,
+                 rounds: int) -> dict[str, list[float]]:
+    """ns per window of every case in every round, for a window of n rows in g groups."""
     text, key = make_window(n, g)
     ids, keys = group_ids(key)
     ngroups = len(keys)
@@ -89,12 +89,12 @@ def bench_window(inst: Any, direct: h.DirectFunction, n: int, g: int, target_s: 
         i, d = group_ids(k)
         return inst.aggregate([t, SEP], n, None if len(d) == 1 else i, len(d))
 
-    return h.measure({
+    return h.measure_rounds({
         "C": direct.bind([text, SEP], n, native_ids, ngroups),
         "host": h.py_runner(host, text, native_ids),
         "host+ids": h.py_runner(host_with_ids, text, key),
         "pyarrow group_by": h.py_runner(pyarrow_word_count, text, key),
-    }, target_s, rounds, stat)
+    }, target_s, rounds, f"{n:,} rows in {g:,} groups")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -122,12 +122,22 @@ def main(argv: list[str] | None = None) -> int:
     inst = fn.create(Context(plugin_name="accumulateWordCount"))
     direct = h.DirectFunction(so, "accumulateWordCount")
     rows: list[list[str]] = []
+    speeds: list[str] = []
+    rec = h.Record("aggregate", method, h.machine())
     try:
         for n in sizes:
             for g in GROUPS:
-                r = bench_window(inst, direct, n, g, target_s, rounds, args.stat)
+                rounds_ns = bench_window(inst, direct, n, g, target_s, rounds)
+                r = {k: h.Spread.of(v).pick(args.stat) for k, v in rounds_ns.items()}
+                speed = h.Spread.of([c / host for c, host in zip(rounds_ns["C"], rounds_ns["host"])])
+                busy = h.METER.marker(f"{n:,} rows in {g:,} groups")
+                speeds.append(f"{n:>9,} rows, {g:>5,} groups{busy or ' '} host speed vs C, min/median/max: "
+                              f"{speed.text()}")
+                if n == max(sizes) and g == max(GROUPS):
+                    rec.headline("speed", f"native aggregate, {n:,}-row window in {g:,} groups: speed vs C", speed,
+                                 "x", "the same C aggregate called from C", True, busy == "!")
                 pa_ns = r["pyarrow group_by"]
-                rows.append([f"{n:,}", f"{g:,}", *(f"{n / v * 1e3:,.1f}" for v in r.values()),
+                rows.append([f"{n:,}{busy}", f"{g:,}", *(f"{n / v * 1e3:,.1f}" for v in r.values()),
                              f"{r['C'] / r['host']:.2f}", f"{pa_ns / r['host']:.1f}x",
                              f"{pa_ns / r['host+ids']:.1f}x"])
     finally:
@@ -137,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     print("accumulateWordCount(text, ' ') per window: M rows/s (higher is faster)")
     print(h.table(["window rows", "groups", "C", "host", "host+ids", "pyarrow group_by", "host speed vs C",
                    "host vs pyarrow", "host+ids vs pyarrow"], rows))
+    print()
+    print("\n".join(speeds))
+    print(h.METER.summary())
+    if not args.no_save:
+        print(f"results saved to {rec.save(h.METER).relative_to(h.ROOT)}")
     return 0
 
 
