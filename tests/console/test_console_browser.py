@@ -193,6 +193,21 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     assert server.get("/rules/console1/status").json()["status"] == "stopped"
     assert server.get("/rules/demo/status").json()["status"] == "running"
     shot("rule-console1-stopped")
+    browser.find_element(By.ID, "rule-restart").click()
+    _wait_text(browser, ".rule-status .badge", lambda t: t == "running", "console1 to run again")
+
+    # Edit: the form holds the rule and checks it at once; Delete asks once more, then deletes.
+    _show(browser, url, "/rules/console1/edit", "Edit rule console1")
+    assert browser.find_element(By.ID, "rule-id").get_attribute("readonly") is not None
+    _wait_text(browser, "#sql-ok", lambda t: t == "The rule is valid.", "the stored rule to check valid")
+    _show(browser, url, "/rules/console1", "Rule console1")
+    delete = browser.find_element(By.ID, "rule-delete")
+    delete.click()
+    assert delete.text == "Confirm delete"
+    delete.click()
+    _wait_text(browser, "main h1", lambda t: t == "Rules", "the rules list after the delete")
+    assert [r["id"] for r in server.get("/rules").json()] == ["demo"]
+    assert "Rule console1 is deleted." in _text(browser, "#notice")
 
     # Streams and tables: the definitions; a table created through the form.
     _show(browser, url, "/streams", "Streams and tables")

@@ -85,6 +85,7 @@ const ROUTES = [
 ];
 
 let current = null;
+let pendingNotice = ""; // what the next page shows first (go(path, notice))
 
 // A page shown after a link was followed takes the focus, so the keyboard goes on from its top
 // and a screen reader reads its heading; the first page leaves the focus at the document's start.
@@ -100,7 +101,8 @@ async function route() {
   if (current) current.stop();
   current = new PageContext();
   const main = document.getElementById("main");
-  notify("");
+  notify(pendingNotice);
+  pendingNotice = "";
   for (const [pattern, section, page] of ROUTES) {
     const m = pattern.exec(path);
     if (!m) continue;
@@ -125,7 +127,8 @@ async function route() {
 // Show the current page again (after a log-in, or a change made on it).
 export function refresh() { route(); }
 
-export function go(path) {
+export function go(path, notice = "") {
+  pendingNotice = notice;
   if (location.hash === `#${path}`) route();
   else location.hash = path;
 }

@@ -119,8 +119,7 @@ export async function rulePage(main, [id], ctx) {
   const remove = confirmButton("Delete", "Confirm delete", async () => {
     try {
       await del(ruleUrl(id));
-      go("/rules");
-      notify(`Rule ${id} is deleted.`);
+      go("/rules", `Rule ${id} is deleted.`);
     } catch (error) { notify(describeError(error), "error"); }
   }, { id: "rule-delete" });
   main.replaceChildren(
@@ -277,8 +276,7 @@ export async function ruleEditPage(main, params, ctx) {
     try {
       if (editing) await put(ruleUrl(id), payload);
       else await post("/rules", payload);
-      go(ruleUrl(payload.id));
-      notify(`Rule ${payload.id} is ${editing ? "saved" : "created"}.`);
+      go(ruleUrl(payload.id), `Rule ${payload.id} is ${editing ? "saved" : "created"}.`);
     } catch (error) {
       saveProblem.replaceChildren(errorBox(error));
       if (error instanceof ApiError && error.line) showError(error);
