@@ -105,7 +105,9 @@ export async function pluginsPage(main) {
       return h("tr", { "data-plugin": `${kind}/${p.name}` },
         h("th", { scope: "row" }, p.name),
         h("td", {}, p.error ? describeError(p.error) : p.status ?? ""),
-        h("td", {}, p.version ?? ""), h("td", {}, p.abi ?? ""),
+        h("td", {}, p.version ?? ""),
+        h("td", {}, p.abi ?? "", p.platform ? h("div", { class: "message" }, [p.platform.os, p.platform.arch, p.platform.libc]
+          .filter(Boolean).join(" ")) : null),
         h("td", {}, h("code", { class: "hash", title: p.sha256 || "" }, p.sha256 ? `${p.sha256.slice(0, 16)}…` : "")),
         h("td", {}, signature),
         h("td", {}, (p.functions || []).join(", ")),

@@ -153,6 +153,8 @@ export async function rulePage(main, [id], ctx) {
     if (!ctx.live) return;
     const nodes = nodesOf(status);
     const totals = totalsOf(status);
+    main.querySelector("#rule-start").disabled = status.status === "running";
+    main.querySelector("#rule-stop").disabled = status.status === "stopped";
     header.replaceChildren(
       h("p", {}, "Status: ", statusBadge(status.status, status.message), status.message ? ` — ${status.message}` : ""),
       h("dl", { class: "facts" },
