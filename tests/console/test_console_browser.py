@@ -132,10 +132,12 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     browser.get(f"{url}/ui")
     _wait_text(browser, "main [role=alert]", lambda t: "token" in t, "the page to ask for the token")
     log.check(allowed=(r" 401 ",))
+    assert not browser.find_element(By.ID, "logout-button").is_displayed()
     token = browser.find_element(By.ID, "token")
     assert browser.find_element(By.CSS_SELECTOR, "label[for=token]").text == "API token"
     token.send_keys(TOKEN, Keys.ENTER)
     assert browser.execute_script("return sessionStorage.getItem('plutino.console.token')") == TOKEN
+    assert browser.find_element(By.ID, "logout-button").is_displayed()
 
     # Overview: the version and uptime of GET /, the counts, the live total rows/s.
     _wait_text(browser, "#ov-version", lambda t: t == __version__, "the version on the overview")
