@@ -4,7 +4,9 @@ The machine these run on is shared and noisy, so absolute times drift; ratios me
 same run hold. Hence the method every script uses (:func:`measure`): each case is calibrated to
 run for at least ``target_s`` per round, the cases of one point are run round-robin (interleaved,
 so a slow spell hits them all alike) for many short rounds, and each case's fastest round is
-reported (``--stat median`` reports the median round instead). Other processes only ever add
+reported (``--stat median`` reports the median round instead; :func:`measure_rounds` keeps
+every round, for min/median/max, and brackets the point with the load samples of
+:mod:`_figures`). Other processes only ever add
 time, so under sustained load the fastest round is the stable estimate: on this 2-core machine
 with two other jobs running, the host/C ratio at 64K rows varied 0.58-0.63 over eight medians
 and 0.62-0.63 over eight minimums of the same rounds. The garbage collector is off while a round
@@ -41,7 +43,7 @@ import cffi  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 import plutino_contract as contract  # noqa: E402
-from _figures import LoadMeter, Record, Spread, add_load_options, refuse  # noqa: E402, F401
+from _figures import LoadMeter, Record, Spread, add_load_options, refuse  # noqa: E402, F401 (re-exported)
 
 Runner = Callable[[int], int]
 """``run(iters)`` performs one case ``iters`` times and returns the elapsed nanoseconds."""
