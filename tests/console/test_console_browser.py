@@ -112,6 +112,47 @@ def _number(text: str) -> float:
     return float(text) if re.fullmatch(r"[0-9.]+", text or "") else -1.0
 
 
+#: Every form control has a label, every chart a text title, and every visible text (not of a
+#: disabled control) reaches WCAG AA contrast, 4.5:1, against the background it is drawn on.
+AUDIT = """
+const problems = [];
+for (const c of document.querySelectorAll("input, select, textarea")) {
+  if (c.type !== "hidden" && !c.labels.length && !c.getAttribute("aria-label")) problems.push("no label: #" + c.id);
+}
+for (const svg of document.querySelectorAll("svg[role=img]")) {
+  const title = svg.querySelector("title");
+  if (!title || !title.textContent.trim()) problems.push("a chart without a title");
+}
+const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+const lum = ([r, g, b]) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (el) => {
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+for (const el of document.querySelectorAll("body *")) {
+  if (el.closest("svg, [disabled], .skip") || !el.getClientRects().length) continue;
+  if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  const style = getComputedStyle(el);
+  if (style.visibility === "hidden" || style.display === "none") continue;
+  const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(el))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) problems.push(`contrast ${ratio.toFixed(2)}: ${el.tagName} ${el.textContent.trim().slice(0, 40)}`);
+}
+return problems;
+"""
+
+
+def _audit(driver: Any, page: str) -> None:
+    problems = driver.execute_script(AUDIT)
+    assert not problems, f"{page}: " + "; ".join(problems)
+
+
 def _show(driver: Any, url: str, hash_: str, heading: str) -> None:
     driver.get(f"{url}/ui#{hash_}")
     _wait_text(driver, "main h1", lambda t: t == heading, f"the page {hash_} ({heading!r})")
@@ -144,6 +185,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     _wait_text(browser, "#ov-rules", lambda t: t == "1 (1 running)", "the rule count")
     _wait_text(browser, "#ov-rows-in", lambda t: _number(t) > 0, "the total rows in per second")
     assert browser.find_element(By.CSS_SELECTOR, "nav a[aria-current=page]").text == "Overview"
+    _audit(browser, "the overview")
     shot("overview")
 
     # Rules list: status, rates, errors of the demo rule.
@@ -160,6 +202,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     assert nodes == ["source_demo", "op_1_filter", "op_2_project", "sink_file_0"]
     _wait_text(browser, "#metrics-table tbody", lambda t: "sink_file_0" in t, "the metrics table")
     wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".chart path")) >= 4, "the chart's lines", WAIT_S)
+    _audit(browser, "the rule page")
     shot("rule-demo")
 
     # A new rule through the form: a SQL error shown at its line and column as it is typed.
@@ -171,6 +214,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     assert "at line 2, col 16" in _text(browser, "#sql-error")
     assert sql.get_attribute("aria-invalid") == "true"
     assert _text(browser, "pre.where") == "FROM demo WHER count > 1\n" + " " * 15 + "^"
+    _audit(browser, "the rule form with its SQL error")
     shot("rule-new-sql-error")
     browser.find_element(By.ID, "sql-jump").click()
     assert browser.execute_script("return document.activeElement.id") == "rule-sql"
@@ -240,6 +284,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     browser.find_element(By.CSS_SELECTOR, "#plugin-form button[type=submit]").click()
     _wait_text(browser, "tr[data-plugin='function/echo']", lambda t: "1.0.0" in t, "echo installed again")
     assert "echo" in server.get("/plugins/functions").json()
+    _audit(browser, "the plugins page")
     shot("plugins")
     log.check()
 
@@ -250,6 +295,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
         _show(browser, url, hash_, heading)
         width = browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
         assert width[0] <= width[1], f"{hash_} is wider than the phone: {width}"
+        _audit(browser, hash_)
         shot("phone" + (hash_.replace("/", "-") if hash_ != "/" else "-overview"))
 
     # The keyboard: the first Tab reaches the skip link, the next ones the sections.
