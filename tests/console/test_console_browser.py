@@ -264,6 +264,11 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     _wait_text(browser, "article[data-name=lookup] h3", lambda t: t == "lookup table", "the new table")
     assert server.get("/tables").json() == ["lookup"]
     shot("streams")
+    drop = browser.find_element(By.CSS_SELECTOR, "article[data-name=lookup] button.danger")
+    drop.click()
+    drop.click()
+    wait_for(lambda: server.get("/tables").json() == [], "the table to be dropped", WAIT_S)
+    _wait_text(browser, "#notice", lambda t: t == "Table lookup is dropped.", "the page to say the table is dropped")
 
     # Plugins: kind, version, ABI tag, sha256, functions; delete one and install it from a URL.
     _show(browser, url, "/plugins", "Plugins")
@@ -271,6 +276,8 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     _wait_text(browser, row, lambda t: "1.0.0" in t and "1.1" in t and "mul2add1, upperAscii" in t, "fastmath's row")
     sha = server.get("/plugins/functions/fastmath").json()["sha256"]
     assert browser.find_element(By.CSS_SELECTOR, f"{row} code.hash").get_attribute("title") == sha
+    browser.find_element(By.CSS_SELECTOR, f"{row} .actions button:not(.danger)").click()
+    _wait_text(browser, f"{row} .check-output pre", lambda t: '"ok": true' in t, "fastmath's check output")
     delete = browser.find_element(By.CSS_SELECTOR, "tr[data-plugin='function/echo'] button.danger")
     delete.click()
     assert delete.text == "Confirm deleting echo"
