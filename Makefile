@@ -42,7 +42,7 @@ HOST_INPUTS := pyproject.toml CMakeLists.txt README.md LICENSE \
 
 all: build
 
-# System tools (gcc, make, cmake, the venv module; mosquitto and cargo for the tests).
+# System tools (gcc, make, cmake, the venv module; mosquitto, cargo and chromium for the tests).
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps.sh build
 
