@@ -74,8 +74,9 @@ function(plutino_add_rust_plugin name)
     if(DEFINED ENV{HOME})
       list(APPEND _hints "$ENV{HOME}/.cargo/bin")
     endif()
-    # PATHS are searched after PATH: the cargo on PATH wins, as in a shell.
-    find_program(PLUTINO_CARGO_EXECUTABLE NAMES cargo PATHS ${_hints})
+    # PATHS are searched after PATH: the cargo on PATH wins, as in a shell. Only there, as the
+    # message below says: not in CMake's system folders (/usr/bin even when PATH leaves it out).
+    find_program(PLUTINO_CARGO_EXECUTABLE NAMES cargo PATHS ${_hints} NO_CMAKE_SYSTEM_PATH)
   endif()
   if(NOT PLUTINO_CARGO_EXECUTABLE)
     message(FATAL_ERROR
