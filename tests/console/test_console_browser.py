@@ -108,6 +108,11 @@ def _wait_text(driver: Any, css: str, predicate: Any, what: str) -> str:
     return wait_for(lambda: (lambda t: t if predicate(t) else None)(_text(driver, css)), what, WAIT_S)
 
 
+def _graph(driver: Any) -> list[str]:
+    """The nodes of the operator graph on show, in order."""
+    return driver.execute_script("return [...document.querySelectorAll('.graph .node-name')].map(e => e.textContent)")
+
+
 def _number(text: str) -> float:
     return float(text) if re.fullmatch(r"[0-9.]+", text or "") else -1.0
 
@@ -198,8 +203,7 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     # The demo rule's page: its SQL, its operator graph, per-operator metrics charted live.
     _show(browser, url, "/rules/demo", "Rule demo")
     assert "mul2add1(temperature)" in _text(browser, "pre.sql")
-    nodes = [e.text.split("\n")[0] for e in browser.find_elements(By.CSS_SELECTOR, ".graph .node")]
-    assert nodes == ["source_demo", "op_1_filter", "op_2_project", "sink_file_0"]
+    assert _graph(browser) == ["source_demo", "op_1_filter", "op_2_project", "sink_file_0"]
     _wait_text(browser, "#metrics-table tbody", lambda t: "sink_file_0" in t, "the metrics table")
     wait_for(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".chart path")) >= 4, "the chart's lines", WAIT_S)
     _audit(browser, "the rule page")
@@ -233,6 +237,8 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     first = _number(_wait_text(browser, "#rule-rows-in", lambda t: _number(t) > 0, "console1's rows in"))
     _wait_text(browser, "#rule-rows-in", lambda t: _number(t) > first, "console1's rows in to rise")
     _wait_text(browser, "#rule-rows-out", lambda t: _number(t) > 0, "console1's rows out")
+    wait_for(lambda: _graph(browser) == ["source_demo", "op_1_filter", "op_2_project", "sink_nop_0"],
+             "console1's operator graph", WAIT_S)
     shot("rule-console1-running")
     browser.find_element(By.ID, "rule-stop").click()
     _wait_text(browser, ".rule-status .badge", lambda t: t == "stopped", "console1 to show stopped")

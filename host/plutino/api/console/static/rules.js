@@ -102,14 +102,22 @@ export async function rulePage(main, [id], ctx) {
   const chart = new LineChart("Rows out per second, per operator");
   const rates = new Rates();
   const cells = new Map(); // node -> element showing its rate in the graph
-  for (const [i, column] of graphOf(topo).entries()) {
-    graph.append(h("li", { class: "stage" }, h("span", { class: "visually-hidden" }, `Step ${i + 1}: `),
+  let asked = "";
+  let drawn = ""; // the nodes the graph shows, to redraw it when they change (a first start, an edit)
+  const drawGraph = (shape) => {
+    cells.clear();
+    const columns = graphOf(shape);
+    drawn = columns.flat().sort().join(",");
+    graph.replaceChildren(...columns.map((column, i) => h("li", { class: "stage" },
+      h("span", { class: "visually-hidden" }, `Step ${i + 1}: `),
       h("ul", {}, ...column.map((node) => {
         const rate = h("span", { class: "node-rate" }, "–");
         cells.set(node, rate);
         return h("li", { class: `node ${node.split("_")[0]}` }, h("span", { class: "node-name" }, node), rate);
-      }))));
-  }
+      })))));
+    if (!columns.length) graph.append(h("li", {}, "The graph appears once the rule has started."));
+  };
+  drawGraph(topo);
   const act = async (verb) => {
     try {
       await post(`${ruleUrl(id)}/${verb}`);
@@ -153,6 +161,11 @@ export async function rulePage(main, [id], ctx) {
     if (!ctx.live) return;
     const nodes = nodesOf(status);
     const totals = totalsOf(status);
+    const names = nodes.map((n) => n.node).sort().join(",");
+    if (names && names !== drawn && names !== asked) {
+      asked = names; // asked once per change, even if the topology names its nodes otherwise
+      drawGraph(await get(`${ruleUrl(id)}/topo`).catch(() => ({ sources: [], edges: {} })));
+    }
     main.querySelector("#rule-start").disabled = status.status === "running";
     main.querySelector("#rule-stop").disabled = status.status === "stopped";
     header.replaceChildren(
