@@ -208,7 +208,42 @@ class NativeFunctionInstance:
         """``length`` result rows, one per input row (a constant argument may have 1 row)."""
         if self._aggregate:
             raise PlutinoError(f"function '{self.function.name}' is an aggregate: call aggregate(), not call()")
-        return self._invoke(args, length, None, 0, "call")
+        key, promised = self._key, self._promised
+        if self._closed or promised is None or key is None or len(key) != 1 or len(args) != 1:
+            return self._invoke(args, length, None, 0, "call")
+        # The one-argument call of most scalar functions: _invoke's steps and checks, unrolled
+        # (a 1-row call is ~1 us faster on a busy core); anything unusual goes to _invoke.
+        a = args[0]
+        t = a.type
+        if type(a) is pa.ChunkedArray or (len(a) != length and len(a) != 1) or (t is not key[0] and t != key[0]):
+            return self._invoke(args, length, None, 0, "call")
+        p = self._array_items[0]
+        notes = self._notes
+        if notes is not None:
+            notes.enter(self._site_call)
+        try:
+            a._export_to_c(self._array_addrs[0])
+            try:
+                self._error[0] = b"\0"
+                status = self._call_fn(self._ctx_ptr, self._state, 1, self._array_ptrs, self._type_ptrs, length,
+                                       self._out, self._out_type)
+            finally:
+                release = p.release
+                if release:  # NULL only if the plugin broke the contract and released it
+                    release(p)
+            if status == OK and self._out_release[0] and not self._out_type_release[0]:
+                try:
+                    result = pa.Array._import_from_c(self._out_addr, promised)
+                except Exception as exc:
+                    release_array(self._out)
+                    raise self._not_validated_layout("call", promised, exc) from None
+                if len(result) != length:
+                    raise self._wrong_rows("call", len(result), length)
+                return result
+            return self._import(status, key, length, "call")
+        finally:
+            if notes is not None:
+                notes.leave()
 
     def aggregate(self, args: Sequence[pa.Array], length: int, group_ids: pa.Array | None,
                   ngroups: int) -> pa.Array:
