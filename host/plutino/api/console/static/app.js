@@ -3,7 +3,7 @@
 
 import { get, setToken, token } from "./api.js";
 import { LineChart, formatRate } from "./chart.js";
-import { Rates, errorBox, formatDuration, h, notify, totalsOf } from "./dom.js";
+import { Rates, errorBox, formatDuration, h, notify, syncRows, totalsOf } from "./dom.js";
 import { ruleEditPage, rulePage, rulesPage } from "./rules.js";
 import { pluginsPage, streamsPage } from "./resources.js";
 
@@ -64,7 +64,7 @@ async function overviewPage(main, _params, ctx) {
         ["Plugins", `${sources.length} sources, ${sinks.length} sinks, ${functions.length} function plugins`],
         ["Rows in per second", formatRate(rin), "ov-rows-in"], ["Rows out per second", formatRate(rout), "ov-rows-out"]]);
       const workerOf = new Map(running.slice(0, 50).map((r, i) => [r.id, statuses[i] && statuses[i].worker]));
-      workers.replaceChildren(...rules.map((r) => h("tr", {},
+      syncRows(workers, rules.map((r) => h("tr", { "data-key": r.id },
         h("td", {}, h("a", { href: `#/rules/${encodeURIComponent(r.id)}` }, r.id)),
         h("td", {}, r.status, r.message ? ` — ${r.message}` : ""),
         h("td", {}, workerOf.get(r.id) || (r.status === "running" ? "in the server" : "none")))));

@@ -114,3 +114,27 @@ export function formatTime(ms) {
 export function statusBadge(status, message) {
   return h("span", { class: `badge ${status}`, title: message || null }, status);
 }
+
+// Put `rows` (each with a data-key) into `tbody`, keeping the rows and cells that did not
+// change, so a refresh every second leaves the keyboard focus (a button) and a screen reader's
+// place where they were.
+export function syncRows(tbody, rows) {
+  const old = new Map([...tbody.rows].map((r) => [r.dataset.key, r]));
+  rows.forEach((row, i) => {
+    let target = row;
+    const existing = old.get(row.dataset.key);
+    if (existing) {
+      old.delete(row.dataset.key);
+      if (existing.cells.length === row.cells.length) {
+        [...row.cells].forEach((cell, j) => {
+          if (existing.cells[j].outerHTML !== cell.outerHTML) existing.cells[j].replaceWith(cell);
+        });
+        target = existing;
+      } else {
+        existing.remove();
+      }
+    }
+    if (tbody.rows[i] !== target) tbody.insertBefore(target, tbody.rows[i] || null);
+  });
+  for (const r of old.values()) r.remove();
+}

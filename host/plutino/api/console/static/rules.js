@@ -6,7 +6,7 @@ import { ApiError, del, get, post, put } from "./api.js";
 import { go, POLL_MS } from "./app.js";
 import { LineChart, formatRate, sparkline } from "./chart.js";
 import {
-  Rates, confirmButton, describeError, errorBox, formatTime, h, nodesOf, notify, statusBadge, totalsOf,
+  Rates, confirmButton, describeError, errorBox, formatTime, h, nodesOf, notify, statusBadge, syncRows, totalsOf,
 } from "./dom.js";
 
 const ruleUrl = (id) => `/rules/${encodeURIComponent(id)}`;
@@ -57,7 +57,7 @@ export async function rulesPage(main, _params, ctx) {
       const toggle = rule.status === "running"
         ? h("button", { type: "button", onclick: () => act("stop"), "aria-label": `Stop rule ${rule.id}` }, "Stop")
         : h("button", { type: "button", onclick: () => act("start"), "aria-label": `Start rule ${rule.id}` }, "Start");
-      return h("tr", { "data-rule": rule.id },
+      return h("tr", { "data-rule": rule.id, "data-key": rule.id },
         h("th", { scope: "row" }, h("a", { href: `#${ruleUrl(rule.id)}` }, rule.id)),
         h("td", {}, statusBadge(rule.status, rule.message), rule.message ? h("div", { class: "message" }, rule.message) : null),
         h("td", { class: "num", "data-metric": "in" }, formatRate(rin)),
@@ -66,8 +66,8 @@ export async function rulesPage(main, _params, ctx) {
         h("td", {}, sparkline(points, `rows in per second of ${rule.id}`)),
         h("td", {}, toggle));
     });
-    body.replaceChildren(...(rows.length ? rows
-      : [h("tr", {}, h("td", { colspan: 7 }, "No rules yet: create one with New rule."))]));
+    syncRows(body, rows.length ? rows
+      : [h("tr", { "data-key": "" }, h("td", { colspan: 7 }, "No rules yet: create one with New rule."))]);
   });
 }
 
