@@ -291,7 +291,8 @@ def test_console_pages_rule_form_live_counters_stop_and_plugins(server, browser,
     row = "tr[data-plugin='function/fastmath']"
     _wait_text(browser, row, lambda t: "1.0.0" in t and "1.1" in t and "mul2add1, upperAscii" in t, "fastmath's row")
     sha = server.get("/plugins/functions/fastmath").json()["sha256"]
-    assert browser.find_element(By.CSS_SELECTOR, f"{row} code.hash").get_attribute("title") == sha
+    browser.find_element(By.CSS_SELECTOR, f"{row} summary").click()  # the full sha256 unfolds
+    assert browser.find_element(By.CSS_SELECTOR, f"{row} code.hash").text == sha
     browser.find_element(By.CSS_SELECTOR, f"{row} .actions button:not(.danger)").click()
     _wait_text(browser, f"{row} .check-output pre", lambda t: '"ok": true' in t, "fastmath's check output")
     delete = browser.find_element(By.CSS_SELECTOR, "tr[data-plugin='function/echo'] button.danger")

@@ -100,15 +100,17 @@ export async function pluginsPage(main) {
           notify(String(answer));
         } catch (error) { notify(describeError(error), "error"); }
       }, { "aria-label": `Delete ${kind} plugin ${p.name}` });
-      const signer = /signed by trusted key (\S+)/.exec(p.install_output || "");
-      const signature = p.signature ? JSON.stringify(p.signature) : signer ? `signed by ${signer[1]}` : "—";
+      // The store keeps no signer yet (the server's log names it at install): shown when the API gives it.
+      const signer = p.signature ?? p.signer;
+      const signature = signer ? (typeof signer === "string" ? signer : JSON.stringify(signer)) : "not recorded";
       return h("tr", { "data-plugin": `${kind}/${p.name}` },
         h("th", { scope: "row" }, p.name),
         h("td", {}, p.error ? describeError(p.error) : p.status ?? ""),
         h("td", {}, p.version ?? ""),
         h("td", {}, p.abi ?? "", p.platform ? h("div", { class: "message" }, [p.platform.os, p.platform.arch, p.platform.libc]
           .filter(Boolean).join(" ")) : null),
-        h("td", {}, h("code", { class: "hash", title: p.sha256 || "" }, p.sha256 ? `${p.sha256.slice(0, 16)}…` : "")),
+        h("td", {}, p.sha256 ? h("details", {}, h("summary", { "aria-label": `sha256 of ${p.name}, ${p.sha256.slice(0, 16)}…` },
+          h("code", {}, `${p.sha256.slice(0, 16)}…`)), h("code", { class: "hash" }, p.sha256)) : ""),
         h("td", {}, signature),
         h("td", {}, (p.functions || []).join(", ")),
         h("td", {}, callsText(calls.get(`${kind}/${p.name}`))),
