@@ -21,7 +21,7 @@ export async function rulesPage(main, _params, ctx) {
     h("h1", {}, "Rules"),
     h("p", {}, h("a", { href: "#/rules/new", class: "button" }, "New rule")),
     problem,
-    h("div", { class: "scroll" }, h("table", { id: "rules-table" },
+    h("div", { class: "scroll" }, h("table", { id: "rules-table", class: "stacking" },
       h("caption", {}, "Every rule, its status and its throughput (refreshed every second)"),
       h("thead", {}, h("tr", {}, ...["Rule", "Status", "Rows in/s", "Rows out/s", "Errors", "Rows in, last 30 s", "Actions"]
         .map((c) => h("th", { scope: "col" }, c)))),
@@ -57,14 +57,16 @@ export async function rulesPage(main, _params, ctx) {
       const toggle = rule.status === "running"
         ? h("button", { type: "button", onclick: () => act("stop"), "aria-label": `Stop rule ${rule.id}` }, "Stop")
         : h("button", { type: "button", onclick: () => act("start"), "aria-label": `Start rule ${rule.id}` }, "Start");
+      // data-label: the column's name, which a phone shows beside each value (the header row is hidden there)
       return h("tr", { "data-rule": rule.id, "data-key": rule.id },
         h("th", { scope: "row" }, h("a", { href: `#${ruleUrl(rule.id)}` }, rule.id)),
-        h("td", {}, statusBadge(rule.status, rule.message), rule.message ? h("div", { class: "message" }, rule.message) : null),
-        h("td", { class: "num", "data-metric": "in" }, formatRate(rin)),
-        h("td", { class: "num", "data-metric": "out" }, formatRate(rout)),
-        h("td", { class: "num", "data-metric": "errors" }, totals ? totals.errors : "–"),
-        h("td", {}, sparkline(points, `rows in per second of ${rule.id}`)),
-        h("td", {}, toggle));
+        h("td", { "data-label": "Status" }, statusBadge(rule.status, rule.message),
+          rule.message ? h("div", { class: "message" }, rule.message) : null),
+        h("td", { class: "num", "data-metric": "in", "data-label": "Rows in/s" }, formatRate(rin)),
+        h("td", { class: "num", "data-metric": "out", "data-label": "Rows out/s" }, formatRate(rout)),
+        h("td", { class: "num", "data-metric": "errors", "data-label": "Errors" }, totals ? totals.errors : "–"),
+        h("td", { "data-label": "Rows in, last 30 s" }, sparkline(points, `rows in per second of ${rule.id}`)),
+        h("td", { "data-label": "Actions" }, toggle));
     });
     syncRows(body, rows.length ? rows
       : [h("tr", { "data-key": "" }, h("td", { colspan: 7 }, "No rules yet: create one with New rule."))]);
