@@ -110,8 +110,14 @@ def test_two_streams_join_within_a_tumbling_window(server: ServerProcess, broker
     assert got[0] == {"room": "a", "t": 20.5, "h": 40.0} and all(r == got[0] for r in got)
 
 
-def test_a_join_rules_topology_in_ekuipers_shape(server: ServerProcess):
-    topo = server.get("/rules/enrich/topo").json()
-    assert topo == {"sources": ["source_orders", "source_customers"],
-                    "edges": {"source_orders": ["op_1_join"], "source_customers": ["op_1_join"],
-                              "op_1_join": ["op_2_project"], "op_2_project": ["sink_mqtt_0"]}}
+def test_a_join_rules_topology_in_ekuipers_shape(server: ServerProcess, broker):
+    create_stream(server, f'CREATE STREAM tp_s (id BIGINT) WITH (DATASOURCE="{topic()}")')
+    r = server.post("/tables", json={"sql": 'CREATE TABLE tp_t (id BIGINT) WITH (TYPE="memory", DATASOURCE="tp_t", '
+                                            'KEY="id")'})
+    assert r.status_code == 201, r.text
+    create_rule(server, {"id": "tp", "sql": "SELECT * FROM tp_s LEFT JOIN tp_t ON tp_s.id = tp_t.id",
+                         "actions": [{"mqtt": {"server": broker.url, "topic": topic()}}]})
+    assert server.get("/rules/tp/topo").json() == {
+        "sources": ["source_tp_s", "source_tp_t"],
+        "edges": {"source_tp_s": ["op_1_join"], "source_tp_t": ["op_1_join"], "op_1_join": ["op_2_project"],
+                  "op_2_project": ["sink_mqtt_0"]}}

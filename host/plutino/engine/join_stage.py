@@ -15,14 +15,13 @@ the output keeps the order of the left rows, and nothing runs per row in Python.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .expr import broadcast
 from .join_plan import SIDE, JoinInput, JoinPlan, JoinSpec
 from .stages import Chunk, Stage, StageError
-from .tables import KeyIndex, TableState
+from .tables import KeyIndex, TableState, row_numbers
 
 _ACERO = {"inner": "inner", "cross": "inner", "left": "left outer", "right": "right outer", "full": "full outer"}
 
@@ -78,7 +77,7 @@ def qualify(rows: pa.RecordBatch, name: str) -> pa.RecordBatch:
 def side_rows(window: pa.RecordBatch, side: int, name: str) -> pa.RecordBatch:
     """The rows of input number ``side`` in a window of a stream-stream join, with its columns."""
     i = window.schema.get_field_index(SIDE)
-    rows = window.filter(pc.equal(window.column(i), side)) if i >= 0 else window.slice(0, 0)
+    rows = window.filter(pc.equal(window.column(i), pa.scalar(side, pa.int8()))) if i >= 0 else window.slice(0, 0)
     prefix = f"{name}."
     keep = [n for n in rows.schema.names if n.startswith(prefix)]
     return rows.select(keep)
@@ -94,8 +93,8 @@ def join(left: pa.RecordBatch, right: pa.RecordBatch, spec: JoinSpec) -> pa.Reco
         rkeys = [broadcast(k.eval(right), m) for k in spec.right_keys]
         comparable = [_comparable(a, b) for a, b in zip(lkeys, rkeys)]
         lkeys, rkeys = [c[0] for c in comparable], [c[1] for c in comparable]
-    lt = pa.table({**{f"l{i}": k for i, k in enumerate(lkeys)}, "__l": pa.array(np.arange(n, dtype=np.int64))})
-    rt = pa.table({**{f"r{i}": k for i, k in enumerate(rkeys)}, "__r": pa.array(np.arange(m, dtype=np.int64))})
+    lt = pa.table({**{f"l{i}": k for i, k in enumerate(lkeys)}, "__l": row_numbers(n)})
+    rt = pa.table({**{f"r{i}": k for i, k in enumerate(rkeys)}, "__r": row_numbers(m)})
     pairs = lt.join(rt, keys=[f"l{i}" for i in range(len(lkeys))], right_keys=[f"r{i}" for i in range(len(rkeys))],
                     join_type=_ACERO[spec.kind], use_threads=False)
     pairs = pairs.sort_by([("__l", "ascending"), ("__r", "ascending")])

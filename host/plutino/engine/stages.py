@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 from .expr import Expr, as_array, broadcast
 from .metrics import NodeMetrics
 from .planner import QueryPlan
+from .tables import row_numbers
 
 _FILTER = pc.get_function("filter")
 
@@ -96,7 +97,7 @@ class AggregateStage(Stage):
         if not keys:
             cols["__g"] = pa.repeat(pa.scalar(0, pa.int8()), n)
             keys.append("__g")
-        cols["__row"] = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), 1)
+        cols["__row"] = row_numbers(n)
         specs: list[tuple] = []
         outputs: dict[str, str] = {}
         for i, agg in enumerate(self.builtin):

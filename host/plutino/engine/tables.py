@@ -19,7 +19,6 @@ so the source's thread and the rule's operators need no lock.
 
 from __future__ import annotations
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -30,6 +29,10 @@ from .stream_def import StreamDef
 from .windows import concat_batches
 
 _ROW = "__row"
+# constants as Arrow scalars: a Python value given to a compute function is converted each
+# call, by type inference that costs ~70 us when numpy is not installed
+_ZERO = pa.scalar(0, pa.int64())
+_DELETE = pa.scalar("delete", pa.string())
 
 
 class TableState:
@@ -77,7 +80,7 @@ class TableState:
         i = batch.schema.get_field_index(kind_field)
         if i < 0:
             return batch
-        deleting = pc.fill_null(pc.equal(pc.utf8_lower(pc.cast(batch.column(i), pa.string())), "delete"), False)
+        deleting = pc.fill_null(pc.equal(pc.utf8_lower(pc.cast(batch.column(i), pa.string())), _DELETE), False)
         if not pc.any(deleting).as_py():
             return batch
         k = batch.schema.get_field_index(self.key or "")
@@ -89,55 +92,53 @@ class TableState:
 
 
 class KeyIndex:
-    """A table's unique, non-null numeric keys, for finding each key's row without a hash
-    table built per batch: integer keys within a span of at most :data:`DENSE_SPAN` times
-    their number (ids, codes) go in a direct-address array (one ``take`` per probe); others
-    are kept sorted for ``searchsorted``."""
+    """A table's unique, non-null integer keys within a span of at most :data:`DENSE_SPAN`
+    times their number (ids, codes), as a direct-address array: position ``key - low`` holds
+    the key's row number (null where there is no such key). A probe is one subtraction and one
+    ``take`` per batch, with no hash table built per batch; the array is built once per update."""
 
-    def __init__(self, values: np.ndarray, type_: pa.DataType) -> None:
+    def __init__(self, low: pa.Scalar, dense: pa.Array, type_: pa.DataType) -> None:
+        self.low = low
+        self.dense = dense
+        self.size = pa.scalar(len(dense), pa.int64())
         self.type = type_
-        self.size = len(values)
-        self.dense: np.ndarray | None = None
-        self.low = 0
-        if self.size and values.dtype.kind in "iu":
-            low, high = int(values.min()), int(values.max())
-            if high - low < DENSE_SPAN * self.size + 64:
-                self.low = low
-                self.dense = np.full(high - low + 1, -1, dtype=np.int64)
-                self.dense[values - low] = np.arange(self.size, dtype=np.int64)
-                return
-        order = np.argsort(values, kind="stable")
-        self.keys = values[order]
-        self.rows = order.astype(np.int64)
 
     @classmethod
     def of(cls, column: pa.Array) -> "KeyIndex | None":
+        """The index of ``column``, or None when its keys are not compact integers (such a
+        table is joined by a hash join instead)."""
         t = column.type
-        if not (pa.types.is_integer(t) or pa.types.is_floating(t)) or column.null_count:
+        if not pa.types.is_integer(t) or column.null_count or len(column) == 0:
             return None
-        return cls(column.to_numpy(zero_copy_only=False), t)
+        bounds = pc.min_max(column)
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if high - low >= DENSE_SPAN * len(column) + 64:
+            return None
+        span = pc.add(row_numbers(high - low + 1), pa.scalar(low, pa.int64()))
+        dense = pc.index_in(span, value_set=pc.cast(column, pa.int64()))  # row i holds key i: its row
+        return cls(pa.scalar(low, pa.int64()), pc.cast(dense, pa.int64()), t)
 
     def probe(self, keys: pa.Array) -> pa.Array:
         """The row number of each key (null where the table has none)."""
-        if self.size == 0:
-            return pa.nulls(len(keys), pa.int64())
-        if keys.type != self.type:
-            keys = pc.cast(keys, self.type if pa.types.is_floating(self.type) else pa.float64(), safe=False)
-        found = keys.is_valid().to_numpy(zero_copy_only=False)
-        values = pc.fill_null(keys, 0).to_numpy(zero_copy_only=False)
-        if self.dense is not None:
-            if values.dtype.kind == "f":  # a float probe of integer keys: whole numbers only
-                whole = np.floor(values) == values
-                found &= whole
-                values = np.where(whole, values, 0).astype(np.int64)
-            offset = values - self.low
-            inside = (offset >= 0) & (offset < len(self.dense))
-            at = self.dense[np.where(inside, offset, 0)]
-            found &= inside & (at >= 0)
-            return pa.array(at, pa.int64(), mask=~found)
-        at = np.minimum(np.searchsorted(self.keys, values), self.size - 1)
-        found &= self.keys[at] == values
-        return pa.array(self.rows[at], pa.int64(), mask=~found)
+        if pa.types.is_floating(keys.type):  # whole numbers only; 3.5 matches nothing
+            whole = pc.equal(pc.floor(keys), keys)
+            keys = pc.if_else(whole, keys, pa.scalar(None, keys.type))
+        offset = pc.subtract(pc.cast(keys, pa.int64(), safe=False), self.low)
+        inside = pc.and_(pc.greater_equal(offset, _ZERO), pc.less(offset, self.size))
+        return pc.take(self.dense, pc.if_else(inside, offset, pa.scalar(None, pa.int64())))
+
+
+_ROWS: list[pa.Array] = [pa.array([], pa.int64())]
+
+
+def row_numbers(n: int) -> pa.Array:
+    """0, 1, ..., n - 1 as int64 (a slice of one array kept and grown as needed)."""
+    rows = _ROWS[0]
+    if len(rows) < n:
+        size = max(n, 2 * len(rows), 1024)
+        rows = pc.subtract(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), size)), pa.scalar(1, pa.int64()))
+        _ROWS[0] = rows
+    return rows.slice(0, n)
 
 
 #: integer keys spread over at most this many times their number get a direct-address index
@@ -149,10 +150,10 @@ def _newest_per_key(rows: pa.RecordBatch, key: str) -> pa.RecordBatch:
     i = rows.schema.get_field_index(key)
     if i < 0:
         return rows.slice(0, 0)
-    table = pa.table({"k": rows.column(i), _ROW: pa.array(range(rows.num_rows), pa.int64())})
+    table = pa.table({"k": rows.column(i), _ROW: row_numbers(rows.num_rows)})
     last = table.filter(pc.is_valid(table.column("k"))).group_by("k", use_threads=False).aggregate([(_ROW, "max")])
     picked = last.column(f"{_ROW}_max").combine_chunks()
     return rows.take(pc.take(picked, pc.array_sort_indices(picked)))
 
 
-__all__ = ["KeyIndex", "TableState"]
+__all__ = ["KeyIndex", "TableState", "row_numbers"]

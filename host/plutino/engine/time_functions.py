@@ -14,6 +14,8 @@ import pyarrow.compute as pc
 
 from .builtin_table import Value, as_py, define
 
+_ONE = pa.scalar(1, pa.int64())  # an Arrow scalar: a Python 1 is converted at each call
+
 
 def _as_timestamp(v: Value) -> Value:
     """Datetime arguments may be datetime columns or bigint milliseconds since the epoch."""
@@ -87,7 +89,7 @@ define(
     "datetime",
     1,
     "day_of_week(t)",
-    lambda a, n: pc.add(pc.day_of_week(_as_timestamp(a[0]), count_from_zero=True, week_start=7), 1),
+    lambda a, n: pc.add(pc.day_of_week(_as_timestamp(a[0]), count_from_zero=True, week_start=7), _ONE),
 )
 define(
     "to_seconds",

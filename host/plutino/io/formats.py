@@ -54,6 +54,8 @@ class DecodeError(ValueError):
     """No payload of the batch could be used; the message says why."""
 
 
+_ZERO = pa.scalar(0, pa.int32())  # an Arrow scalar: a Python 0 is converted at each call
+
 def decode(
     payloads: Any,
     fmt: str = "json",
@@ -303,7 +305,7 @@ def _decode_delimited(
         raise ValueError(f"DELIMITER must be one character, got {delimiter!r}")
     errors: list[tuple[int, str]] = []
     kept = None
-    bad = pc.or_(pc.is_null(array), pc.or_(pc.equal(pc.binary_length(array), 0), pc.match_substring(array, "\n")))
+    bad = pc.or_(pc.is_null(array), pc.or_(pc.equal(pc.binary_length(array), _ZERO), pc.match_substring(array, "\n")))
     bad = pc.fill_null(bad, True)
     if pc.any(bad).as_py():
         values = array.to_pylist()
