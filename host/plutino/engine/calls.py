@@ -233,37 +233,17 @@ class Calls:
     def _unknown_function(self, node: exp.Expression, name: str) -> SqlError:
         known = [*fns.BUILTIN_NAMES, *self.lookup.names()]
         best = closest(name, known)
-        guess = (
-            f"did you mean '{best}'?"
-            if best
-            else "no built-in or installed plugin has it; install the plugin that provides it"
-        )
-        return self.error(
-            node, f"unknown function '{name}'", f"{guess} (built-in and plugin functions: see GET /plugins/udfs)"
-        )
+        guess = f"did you mean '{best}'?" if best else ("no built-in or installed plugin has it; install the plugin "
+                                                         "that provides it")
+        return self.error(node, f"unknown function '{name}'",
+                          f"{guess} (built-in and plugin functions: see GET /plugins/udfs)")
 
     def _misplaced_aggregate(self, node: exp.Expression, name: str) -> SqlError:
-        if self.clause == "WHERE":
-            return self.error(
-                node, f"aggregate function '{name}' cannot be used in WHERE", "filter groups with HAVING instead"
-            )
         if self.clause.startswith("the argument of"):
-            return self.error(
-                node,
-                f"aggregate function '{name}' cannot be nested in {self.clause.split('of ')[1]}",
-                "aggregate the plain values",
-            )
-        if self.clause == "GROUP BY":
-            return self.error(
-                node,
-                f"aggregate function '{name}' cannot be used in GROUP BY",
-                "group by columns or expressions of columns",
-            )
-        return self.error(
-            node,
-            f"aggregate function '{name}' needs a window",
-            "add one to GROUP BY, e.g. GROUP BY TUMBLINGWINDOW(ss, 10)",
-        )
+            return self.error(node, f"aggregate function '{name}' cannot be nested in {self.clause.split('of ')[1]}",
+                              "aggregate the plain values")
+        problem, hint = _MISPLACED.get(self.clause, _MISPLACED[""])
+        return self.error(node, f"aggregate function '{name}' {problem}", hint)
 
     def _check_count(self, node: exp.Expression, name: str, n: int, lo: int, hi: int, usage: str) -> None:
         if n < lo or (hi >= 0 and n > hi):
@@ -365,6 +345,14 @@ class Calls:
                 hint = f"write {usage}; {hint}"
             return self.error(node, f"cannot apply {op} to {shown}", hint)
         return self.error(node, f"cannot compute {op} of {shown}", _short(exc) + (f"; write {usage}" if usage else ""))
+
+
+#: where an aggregate may not be: the clause -> (what is wrong, the fix)
+_MISPLACED = {
+    "WHERE": ("cannot be used in WHERE", "filter groups with HAVING instead"),
+    "GROUP BY": ("cannot be used in GROUP BY", "group by columns or expressions of columns"),
+    "": ("needs a window", "add one to GROUP BY, e.g. GROUP BY TUMBLINGWINDOW(ss, 10)"),
+}
 
 
 def _count_words(lo: int, hi: int) -> str:
