@@ -84,3 +84,18 @@ def test_a_query_answers_its_errors(manager: RuleManager, registry, broker):
 @pytest.fixture(autouse=True)
 def _quiet(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.CRITICAL, "plutino.engine")
+
+
+def test_a_column_absent_or_null_in_the_first_rows_is_checked_when_it_comes(h: Harness):
+    h.stream("free")
+    r = h.rule("r", "SELECT upper(name) AS u FROM free")
+    r.feed([{"other": 1}])  # no name yet: nothing to judge upper() by
+    r.feed([{"name": None}])  # all null: no type either
+    r.feed([{"name": "ann"}])
+    assert r.rows()[-1] == {"u": "ANN"} and r.status()["status"] == "running"
+    h.stream("free2")
+    r2 = h.rule("r2", "SELECT abs(name) AS a FROM free2")
+    r2.feed([{"x": 1}])
+    r2.feed([{"name": "ann"}])  # the first rows with a type for name: text, which abs() refuses
+    wait_for(lambda: r2.status()["status"] != "running", "the rule to stop")
+    assert "do not fit the rule" in r2.status()["status"]

@@ -4,9 +4,10 @@ A rule over a schemaless stream (``CREATE STREAM s () WITH (...)``) is planned w
 ``SELECT c2f(name)`` or a column typo (``temprature``) cannot be found when it is created. Its
 first rows say what the columns are, so :class:`SchemaWatch`
 
-- plans the rule again with the first batch's column types (columns the query reads that the
-  batch lacks count as null): a type error there would fail every batch, so the rule stops
-  with that error as its status message instead of failing (and logging) batch after batch;
+- plans the rule again with the column types of the first batch that has every column the
+  rule reads with a type (not absent, not all null): a type error there would fail every
+  batch, so the rule stops with that error as its status message instead of failing (and
+  logging) batch after batch;
 - watches the next batches for the columns the query reads: one that has not appeared in
   :data:`WATCH_BATCHES` batches is named in a warning of the rule's status (and the log),
   since it gives nulls forever, which is what a misspelt name does.
@@ -43,6 +44,7 @@ class SchemaWatch:
         self.replan = replan
         self.seen: set[str] = set()
         self.batches = 0
+        self.checked = False  # the types were checked (on the first rows that type every read column)
         self.done = False
         self.warning = ""
 
@@ -51,26 +53,30 @@ class SchemaWatch:
         if self.done:
             return None
         names = [n for n in batch.schema.names if not n.startswith("__")]
-        first = self.batches == 0
         self.batches += 1
         self.seen.update(names)
-        if first:
-            error = self._check_types(batch.schema, names)
-            if error is not None:
-                self.done = True
-                return error
+        if not self.checked:
+            types = {n: batch.schema.field(n).type for n in names}
+            # only rows that give every column the rule reads a type say what the types are
+            # (a column absent or all null here may well be typed in the next rows)
+            if all(c in types and not pa.types.is_null(types[c]) for c in self.read):
+                self.checked = True
+                error = self._check_types(types)
+                if error is not None:
+                    self.done = True
+                    return error
         missing = sorted(self.read - self.seen)
-        if not missing:
+        if not missing and self.checked:
             self.done = True
         elif self.batches >= WATCH_BATCHES:
             self.done = True
-            self.warning = self._missing(missing)
-            _log.warning("rule %s: %s", self.rule_id, self.warning)
+            if missing:
+                self.warning = self._missing(missing)
+                _log.warning("rule %s: %s", self.rule_id, self.warning)
         return None
 
-    def _check_types(self, schema: pa.Schema, names: list[str]) -> str | None:
-        fields = [(n, schema.field(n).type) for n in names]
-        fields += [(n, pa.null()) for n in sorted(self.read - set(names))]
+    def _check_types(self, types: dict[str, pa.DataType]) -> str | None:
+        fields = list(types.items())
         observed = dataclasses.replace(self.stream, fields=tuple(fields), schemaless=False)
         try:
             self.replan(observed)
