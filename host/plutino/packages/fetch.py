@@ -142,26 +142,28 @@ def _cut(sock: socket.socket) -> None:
         pass
 
 
-class _CheckedHTTP(http.client.HTTPConnection):
+class _Checked:
+    """A connection (HTTP or HTTPS, by the class it is mixed into) that connects through the
+    download's address check and is tracked for its deadline."""
+
+    sock: Any
+
     def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._download = download
         self._create_connection = download.connect
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self._download.track(self.sock)
 
 
-class _CheckedHTTPS(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, download: _Download, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._download = download
-        self._create_connection = download.connect
+class _CheckedHTTP(_Checked, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self._download.track(self.sock)
+
+class _CheckedHTTPS(_Checked, http.client.HTTPSConnection):
+    pass
 
 
 class _HttpHandler(urllib.request.HTTPHandler):
