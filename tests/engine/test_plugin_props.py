@@ -126,7 +126,7 @@ def test_a_near_miss_is_refused_at_create_stream_with_did_you_mean_and_the_place
     assert _error(manager, 'CREATE STREAM s () WITH (TYPE="gen", INTERVALL="5")') == (
         "stream 's': source 'gen' has no property 'INTERVALL' at line 1, col 38; did you mean 'interval'? its "
         "properties: interval, label, loop, pattern, start, tags; the stream's: DATASOURCE, TYPE, FORMAT, "
-        "CONF_KEY, TIMESTAMP, TIMESTAMP_FORMAT, KEY, SHARED, STRICT_VALIDATION, SCHEMAID, DELIMITER")
+        "CONF_KEY, TIMESTAMP, TIMESTAMP_FORMAT, KEY, SHARED, STRICT_VALIDATION, SCHEMAID, DELIMITER, SHARE_GROUP")
     assert "did you mean 'DATASOURCE'?" in _error(manager, 'CREATE STREAM s () WITH (TYPE="gen", DATASOUCE="x")')
     assert manager.list_streams() == []
 
@@ -146,7 +146,8 @@ def test_a_value_of_the_wrong_type_is_refused_at_create_stream(manager, prop, me
 def test_a_built_in_source_takes_no_properties_of_its_own(manager):
     assert _error(manager, 'CREATE STREAM demo (a bigint) WITH (TYPE="memory", TYP="memory")') == (
         "unknown stream property 'TYP' at line 1, col 52; did you mean 'TYPE'? known properties: DATASOURCE, "
-        "TYPE, FORMAT, CONF_KEY, TIMESTAMP, TIMESTAMP_FORMAT, KEY, SHARED, STRICT_VALIDATION, SCHEMAID, DELIMITER; "
+        "TYPE, FORMAT, CONF_KEY, TIMESTAMP, TIMESTAMP_FORMAT, KEY, SHARED, STRICT_VALIDATION, SCHEMAID, DELIMITER, "
+        "SHARE_GROUP; "
         "the built-in source 'memory' takes its own settings from etc/sources/memory.yaml (pick a section with "
         "CONF_KEY)")
 

@@ -33,7 +33,8 @@ MAX_NODES = 1000
 #: Source node props that are stream properties, as CREATE STREAM spells them.
 _STREAM_PROPS = {"datasource": "DATASOURCE", "format": "FORMAT", "confkey": "CONF_KEY", "key": "KEY",
                  "timestamp": "TIMESTAMP", "timestampformat": "TIMESTAMP_FORMAT", "shared": "SHARED",
-                 "strictvalidation": "STRICT_VALIDATION", "schemaid": "SCHEMAID", "delimiter": "DELIMITER"}
+                 "strictvalidation": "STRICT_VALIDATION", "schemaid": "SCHEMAID", "delimiter": "DELIMITER",
+                 "sharegroup": "SHARE_GROUP"}
 
 
 def translate(rule_id: str, body: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from plutino.io.mqtt_topics import SHARE_FIX, group_problem, share_problem, split_share, topic_of
+
 from .errors import SqlError
 from .hints import did_you_mean, listing
 from .types import type_name
@@ -38,6 +40,7 @@ def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports t
                 hint=f"declare one bytea field, e.g. CREATE STREAM {stream.name} (image BYTEA) "
                 "WITH (FORMAT=\"binary\", ...), or none (the bytes are then in column self)",
             )
+    _check_share(stream)
     ts = stream.timestamp
     if ts and not stream.schemaless:
         types = dict(stream.fields)
@@ -52,6 +55,30 @@ def check_stream(stream: Any) -> None:  # a streams.StreamDef (streams imports t
                 f"TIMESTAMP field '{ts}' of stream '{stream.name}' is {type_name(t)}",
                 hint="the event-time field must be bigint (milliseconds since the epoch) or datetime",
             )
+
+
+def _check_share(stream: Any) -> None:
+    """SHARE_GROUP, or a DATASOURCE written ``$share/<group>/<filter>``: an mqtt stream's
+    shared subscription (:mod:`plutino.io.mqtt_topics`), refused here, at create, when malformed."""
+    group, source, name = stream.option("SHARE_GROUP"), stream.datasource, stream.name
+    if group is None:
+        problem = share_problem(source) if stream.type.lower() == "mqtt" else None
+        if problem is not None:
+            raise SqlError(f"stream '{name}': DATASOURCE: {problem}", hint=SHARE_FIX)
+        return
+    if stream.type.lower() != "mqtt":
+        raise SqlError(f"SHARE_GROUP is a property of mqtt streams; stream '{name}' has TYPE=\"{stream.type}\"",
+                       hint="remove SHARE_GROUP, or read the stream from an MQTT broker (TYPE=\"mqtt\")")
+    problem = group_problem(group)
+    if problem is not None:
+        raise SqlError(f"SHARE_GROUP=\"{group}\" of stream '{name}' {problem}", hint=SHARE_FIX)
+    if not source:
+        raise SqlError(f"stream '{name}' has SHARE_GROUP=\"{group}\" but no DATASOURCE to share",
+                       hint=f'give the topic filter, e.g. WITH (DATASOURCE="sensors/#", SHARE_GROUP="{group}")')
+    if split_share(source)[0] is not None:
+        raise SqlError(f"stream '{name}' has SHARE_GROUP=\"{group}\" and DATASOURCE=\"{source}\", a shared "
+                       "subscription already", hint=f'give the group once: DATASOURCE="{topic_of(source)}", '
+                       f'SHARE_GROUP="{group}", or DATASOURCE="{source}" alone')
 
 
 def _check_table(table: Any) -> None:

@@ -28,6 +28,8 @@ STREAM_OPTIONS: dict[str, str | None] = {
     "STRICT_VALIDATION": "false",
     "SCHEMAID": None,
     "DELIMITER": None,
+    # Plutino's: an mqtt stream's shared subscription, $share/<SHARE_GROUP>/<DATASOURCE>
+    "SHARE_GROUP": None,
 }
 
 #: The WITH properties only a table takes: KIND (eKuiper's "scan", the default, or "lookup")
@@ -105,10 +107,13 @@ class StreamDef:
 
     def source_properties(self) -> dict[str, Any]:
         """What the stream adds to its source's config: eKuiper's reserved keys ``datasource``
-        and ``format`` (the plugin's yaml ``default:`` and CONF_KEY sections come first)."""
+        and ``format`` (the plugin's yaml ``default:`` and CONF_KEY sections come first). An mqtt
+        stream's SHARE_GROUP makes ``datasource`` its shared subscription, ``$share/<group>/<topic>``:
+        the same filter an eKuiper user writes as DATASOURCE."""
         props: dict[str, Any] = {"format": self.format}
         if self.datasource:
-            props["datasource"] = self.datasource
+            group = self.option("SHARE_GROUP")
+            props["datasource"] = f"$share/{group}/{self.datasource}" if group else self.datasource
         return props
 
     def describe(self) -> dict[str, Any]:

@@ -14,6 +14,11 @@ containing ``{{`` is a template rendered per row (per batch without sendSingle).
 connect alike and name no ``clientid`` publish through one shared connection
 (:mod:`.mqtt_sink_hub`), closed with the last of them; a ``clientid`` gets a connection of its own.
 
+Shared subscription: ``CREATE STREAM s () WITH (DATASOURCE="t/#", SHARE_GROUP="g1")``, or as
+eKuiper users write it, ``DATASOURCE="$share/g1/t/#"`` (the same thing): the source subscribes
+``$share/g1/t/#``, and the broker hands each message of ``t/#`` to one member of group ``g1``,
+so hosts running the same stream split its messages (:mod:`.mqtt_topics`, docs/io.md).
+
 Connection: sources that connect alike share one connection, each being one subscription on
 it (:mod:`.mqtt_hub`; a ``clientid`` or a persistent session gets a connection of its own).
 paho reconnects by itself (``reconnectMinDelay`` doubling up to ``reconnectMaxDelay``), and the
@@ -44,6 +49,7 @@ from .mqtt_hub import HUB  # noqa: F401
 from .mqtt_sink import MqttSink
 from .mqtt_sink_hub import SINK_HUB  # noqa: F401
 from .mqtt_source import MAX_BATCH, MqttSource  # noqa: F401
+from .mqtt_topics import SHARE_FIX, share_problem
 from .options import RESERVED_SOURCE_KEYS, Options
 from .sink_props import SinkProps, with_resend
 
@@ -71,6 +77,9 @@ class MqttSourcePlugin:
                 'mqtt source: no topic; give the stream DATASOURCE="<topic>", e.g. '
                 'CREATE STREAM demo () WITH (DATASOURCE="sensors/#", FORMAT="json")'
             )
+        problem = share_problem(topic)
+        if problem is not None:
+            raise ValueError(f"mqtt source: {problem}; {SHARE_FIX}")
         conn = Connection.from_options(opts, what, context)
         buffer = opts.integer("bufferLength", 102_400, minimum=1)
         return MqttSource(conn, topic, buffer, f"mqtt source {topic!r}")

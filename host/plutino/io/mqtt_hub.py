@@ -13,7 +13,12 @@ whose filter matches (:class:`~.mqtt_fast_client.Route`).
 Filters that could both match one topic (``a/#`` and ``a/+/b``) go to different lanes: a
 broker may send one copy of a message per matching subscription (mosquitto 2 does), copies
 MQTT 3.1.1 cannot tell apart, which would reach each source twice. Identical filters share one
-subscription: every source of it gets every message.
+subscription: every source of it gets every message. A shared subscription
+(``$share/<group>/<filter>``, :mod:`.mqtt_topics`) is matched and compared by its ``<filter>``,
+since its messages come with their own topics: ``$share/g1/t/#`` and ``t/#``, or
+``$share/g1/t`` and ``$share/g2/t``, go to different lanes (the broker may send one copy for
+each), while two sources of ``$share/g1/t/#`` share one subscription, so one member of the
+group.
 
 A source with its own ``clientid``, or a persistent session (``cleanSession: false``, which
 the broker identifies by the client id), has a lane of its own, keyed by that client id (two
@@ -37,7 +42,7 @@ import paho.mqtt.client as paho
 from .mqtt_acks import AckQueue
 from .mqtt_connection import Connection
 from .mqtt_fast_client import Route, source_client
-from .mqtt_topics import is_wildcard, matches, overlap
+from .mqtt_topics import is_wildcard, matches, overlap, topic_of
 
 SETTLE_S = 1.0  # a persistent lane's close waits this long at most for the broker to read its PUBACKs
 
@@ -53,8 +58,9 @@ class Lane:
         self.conn = conn
         self.persistent = persistent
         self.acks = AckQueue() if persistent else None
-        self.sources: dict[str, list[Any]] = {}  # filter -> its sources, in attach order
-        self._wildcards: set[str] = set()
+        self.sources: dict[str, list[Any]] = {}  # subscription filter -> its sources, in attach order
+        self._wildcards: dict[str, str] = {}  # a subscription with a wildcard -> the filter topics match
+        self._plain: dict[str, list[str]] = {}  # a topic -> the subscriptions without a wildcard matching it
         self._lock = threading.RLock()
         self._subacks: dict[int, list[str]] = {}  # SUBSCRIBE packet id -> its filters
         self._closing = False
@@ -84,16 +90,21 @@ class Lane:
         with self._lock:
             if topic_filter in self.sources:
                 return True
-            if is_wildcard(topic_filter):
-                return not any(overlap(topic_filter, f) for f in self.sources)
-            return not any(matches(w, topic_filter) for w in self._wildcards)
+            match = topic_of(topic_filter)
+            if is_wildcard(match):
+                return not any(overlap(match, topic_of(f)) for f in self.sources)
+            return match not in self._plain and not any(matches(w, match) for w in self._wildcards.values())
 
     def attach(self, source: Any) -> None:
         with self._lock:
             topic_filter = source.topic
+            if topic_filter not in self.sources:
+                match = topic_of(topic_filter)
+                if is_wildcard(match):
+                    self._wildcards[topic_filter] = match
+                else:
+                    self._plain.setdefault(match, []).append(topic_filter)
             self.sources.setdefault(topic_filter, []).append(source)
-            if is_wildcard(topic_filter):
-                self._wildcards.add(topic_filter)
             self._forget_routes()
             if self.client.is_connected():
                 self._subscribe([topic_filter])
@@ -106,14 +117,23 @@ class Lane:
             if source in subs:
                 subs.remove(source)
             last = not any(self.sources.values())
-            if not subs:
-                self.sources.pop(topic_filter, None)
-                self._wildcards.discard(topic_filter)
+            if not subs and self.sources.pop(topic_filter, None) is not None:
+                self._forget_filter(topic_filter)
                 if not last or not self.persistent:  # a persistent session keeps it for the source's return
                     self.client.unsubscribe(topic_filter)
             self._forget_routes()
             self._closing = last
             return last
+
+    def _forget_filter(self, topic_filter: str) -> None:
+        """``topic_filter`` has no source any more (lock held)."""
+        if self._wildcards.pop(topic_filter, None) is None:
+            match = topic_of(topic_filter)
+            plain = self._plain.get(match, [])
+            if topic_filter in plain:
+                plain.remove(topic_filter)
+            if not plain:
+                self._plain.pop(match, None)
 
     def close(self) -> None:
         if self.acks is not None:
@@ -163,10 +183,10 @@ class Lane:
     def _route_miss(self, topic: bytes) -> Route:
         name = topic.decode("utf-8", "replace")
         with self._lock:
-            subs = list(self.sources.get(name, ()))
-            for w in self._wildcards:
+            subs = [s for f in self._plain.get(name, ()) for s in self.sources.get(f, ())]
+            for f, w in self._wildcards.items():
                 if matches(w, name):
-                    subs.extend(self.sources.get(w, ()))
+                    subs.extend(self.sources.get(f, ()))
         return Route(tuple(subs), name)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:

@@ -9,6 +9,51 @@ in MQTT 3.1.1, so each would reach every matching source once per copy.
 
 from __future__ import annotations
 
+SHARE_PREFIX = "$share/"
+#: How to write a shared subscription (said with every refusal of one).
+SHARE_FIX = ('write SHARE_GROUP="<group>" beside DATASOURCE="<filter>", or DATASOURCE="$share/<group>/<filter>"; '
+             "a group is one or more characters other than '/', '+' and '#', e.g. SHARE_GROUP=\"g1\"")
+
+
+def split_share(topic_filter: str) -> tuple[str | None, str]:
+    """``("g1", "t/#")`` for ``$share/g1/t/#``; ``(None, topic_filter)`` for any other filter.
+    A malformed one (``$share/g1`` with no filter) gives ``("g1", "")``: see :func:`share_problem`."""
+    if not topic_filter.startswith(SHARE_PREFIX):
+        return None, topic_filter
+    group, _, rest = topic_filter[len(SHARE_PREFIX):].partition("/")
+    return group, rest
+
+
+def topic_of(topic_filter: str) -> str:
+    """The filter the broker matches topics against: ``t/#`` for ``$share/g1/t/#``."""
+    return split_share(topic_filter)[1]
+
+
+def group_problem(group: str) -> str | None:
+    """What is wrong with a share group's name (MQTT 5 §4.8.2: at least one character, none of
+    ``/``, ``+``, ``#``), or None."""
+    if not group:
+        return "is empty"
+    bad = [c for c in "/+#" if c in group]
+    if bad:
+        return f"contains {' and '.join(repr(c) for c in bad)}, which a share group name cannot hold"
+    return None
+
+
+def share_problem(topic_filter: str) -> str | None:
+    """What is wrong with a ``$share/<group>/<filter>`` filter, or None (also for any filter
+    that is not a shared one)."""
+    if not topic_filter.startswith(SHARE_PREFIX):
+        return None
+    group, rest = split_share(topic_filter)
+    assert group is not None
+    problem = group_problem(group)
+    if problem is not None:
+        return f"the share group {group!r} of {topic_filter!r} {problem}"
+    if not rest:
+        return f"{topic_filter!r} names no topic filter after its share group"
+    return None
+
 
 def is_wildcard(topic_filter: str) -> bool:
     return "+" in topic_filter or "#" in topic_filter
@@ -46,4 +91,5 @@ def overlap(a: str, b: str) -> bool:
     return True
 
 
-__all__ = ["is_wildcard", "matches", "overlap"]
+__all__ = ["SHARE_FIX", "SHARE_PREFIX", "group_problem", "is_wildcard", "matches", "overlap", "share_problem",
+           "split_share", "topic_of"]
