@@ -71,7 +71,7 @@ $(HOST_STAMP): $(CONTRACT_STAMP) $(HOST_INPUTS)
 	@echo "installing the host into $(VENV): the plugins compile into $(NATIVE_BUILD) (a few minutes the first time)"
 	@mkdir -p $(dir $(NATIVE_LOCK))
 	flock $(NATIVE_LOCK) $(PIP) --no-build-isolation --config-settings=build-dir=$(NATIVE_BUILD) \
-	  --config-settings=cmake.define.PLUTINO_BUILD_BROKEN=ON '.[test]'
+	  --config-settings=cmake.define.PLUTINO_BUILD_BROKEN=ON '.[test,scaleout]'
 	@touch $@
 
 build: system-deps $(HOST_STAMP)
