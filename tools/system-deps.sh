@@ -5,8 +5,10 @@
 #     tools/system-deps.sh build    gcc, make, cmake, Python >= 3.11 with venv and its headers
 #     tools/system-deps.sh test     the same, plus g++ (the C++ plugin tests), mosquitto (the MQTT
 #                                   tests start their own broker) and cargo (the Rust plugin
-#                                   tests), unless rustup's is in ~/.cargo/bin, and chromium with
-#                                   chromium-driver (the web console's browser test)
+#                                   tests), unless rustup's is in ~/.cargo/bin, chromium with
+#                                   chromium-driver (the web console's browser test), and a Java
+#                                   runtime >= 17 (openjdk-17-jre-headless: PySpark's JVM in the
+#                                   scaleout tests)
 set -euo pipefail
 target=${1:-build}
 python=${PYTHON:-python3}
@@ -37,6 +39,12 @@ if [ "$target" = test ]; then
   fi
   if ! have chromium && ! have chromium-browser; then need+=(chromium); fi
   have chromedriver || need+=(chromium-driver)
+  # Spark 4 runs on Java 17 or newer; `java -version` says e.g. 'openjdk version "17.0.15" ...'
+  java_major=$( { java -version 2>&1 || true; } | sed -n 's/.*version "\(1\.\)\{0,1\}\([0-9]*\).*/\2/p' | head -n1)
+  if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+    [ -z "$java_major" ] || echo "java on PATH is version $java_major; the Spark tests need 17 or newer" >&2
+    need+=(openjdk-17-jre-headless)
+  fi
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "missing system packages: ${need[*]}" >&2
