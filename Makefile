@@ -4,9 +4,10 @@
 # do all the set-up: the system tools (tools/system-deps.sh installs them when missing and it runs
 # as root, else stops at once with the apt-get line to run), .venv (python3 -m venv), the contract
 # and the host installed into it.
-# Other targets: build (install only), lint (ruff and mypy), bench (bench/*.py except _helpers and
-# report.py), bench-report (the README's and docs/performance.md's tables from build/bench/),
-# clean, distclean (also drops .venv).
+# Other targets: build (install only), lint (ruff and mypy), test-scaleout (only the tests marked
+# scaleout: the plugins in Ray Data and Spark on real local clusters, several hosts on one
+# stream), bench (bench/*.py except _helpers and report.py), bench-report (the README's and
+# docs/performance.md's tables from build/bench/), clean, distclean (also drops .venv).
 # Pass options to the server with ARGS, e.g.  make run ARGS="--port 9090 --data-dir /tmp/pd".
 
 PYTHON ?= python3
@@ -38,11 +39,11 @@ CONTRACT_INPUTS := contract/pyproject.toml contract/README.md contract/LICENSE \
 HOST_INPUTS := pyproject.toml CMakeLists.txt README.md LICENSE \
   $(call _files,host native_plugins contract/include contract/cmake)
 
-.PHONY: all build run test lint bench bench-report clean distclean system-deps system-deps-test
+.PHONY: all build run test test-scaleout lint bench bench-report clean distclean system-deps system-deps-test
 
 all: build
 
-# System tools (gcc, make, cmake, the venv module; mosquitto, cargo and chromium for the tests).
+# System tools (gcc, make, cmake, the venv module; mosquitto, cargo, chromium and Java 17 for the tests).
 system-deps:
 	@PYTHON=$(PYTHON) tools/system-deps.sh build
 
@@ -92,6 +93,11 @@ TEST_JOBS ?= 2
 test: system-deps-test lint
 	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests --ignore=tests/isolation
 	$(VPY) -m pytest -q -p no:xdist tests/isolation
+
+# The scaleout group alone (also part of `make test`): Ray Data, Spark (local[2], a standalone
+# master and worker, Structured Streaming; Java from system-deps) and several hosts on one stream.
+test-scaleout: system-deps-test $(HOST_STAMP)
+	$(VPY) -m pytest -q -p no:xdist -m scaleout tests/scaleout
 
 bench: $(HOST_STAMP)
 	@set -e; found=0; for f in bench/*.py; do \

@@ -167,12 +167,18 @@ class Standalone:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for p in reversed(self.procs):  # the worker first (it ends its executors), then the master
+        # the worker first: on SIGTERM it ends its executors and waits for them; then the master;
+        # anything left in their process groups (spark-class execs the JVM) is killed
+        for p in reversed(self.procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+                p.terminate()
                 try:
-                    p.wait(15)
+                    p.wait(20)
                 except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
-                    p.wait()
+                    pass
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
         self.procs.clear()
