@@ -152,9 +152,13 @@ def _shares(hosts: list[Host], rule: str = "ids") -> str:
 def test_two_hosts_sharing_a_group_process_each_message_exactly_once(rig: Rig) -> None:
     began = time.monotonic()
     a, b = rig.host("a"), rig.host("b")
+    bad = a.server.post("/streams", json={"sql": STREAM_SQL.replace(f'SHARE_GROUP="{GROUP}"', 'SHARE_GROUP="g/1"')})
+    assert bad.status_code == 400, bad.text
+    assert "contains '/'" in bad.json()["message"] and 'SHARE_GROUP="g1"' in bad.json()["message"], bad.text
     rig.deploy_first(a)
     rig.deploy_like(b)
     assert b.server.get("/rules").json() == a.server.get("/rules").json()
+    assert b.server.get("/streams/s").json()["Options"]["share_group"] == GROUP
 
     n = 4000
     rig.publish(n).join(WAIT_S)
