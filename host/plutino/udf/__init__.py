@@ -52,6 +52,7 @@ naming the file or the problem and the fix.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from typing import Any
@@ -76,6 +77,11 @@ class _CallableModule(types.ModuleType):
 
     def __call__(self, *args: Any, **kwargs: Any) -> ArrowUdf:
         return udf(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # a module pickles by name (cloudpickle does so for plain modules; code that Ray or
+        # Spark pickles by value may refer to plutino.udf)
+        return importlib.import_module, (self.__name__,)
 
 
 sys.modules[__name__].__class__ = _CallableModule
