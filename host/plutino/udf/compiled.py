@@ -15,7 +15,7 @@ instances are run by one thread at a time, as a rule's are).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -23,6 +23,7 @@ from plutino.engine import BUILTIN_NAMES, SqlError
 from plutino.engine.planner import QueryPlan
 from plutino.engine.query import prepare, run
 from plutino.engine.windows import concat_batches
+from plutino.errors import PlutinoError
 from plutino.io.builtin import register_builtins
 from plutino.registry import Registry
 
@@ -63,16 +64,14 @@ class Compiled:
         self.schema = self._schema()
 
     def _schema(self) -> pa.Schema:
-        """The result's schema: the plan's types, completed by running it over no rows (a
-        plugin function that could not tell its type in validate() tells it by its result)."""
-        types = {f.name: f.expr.type for f in self.plan.fields}
-        if not self.plan.star and all(t is not None for t in types.values()):
-            return pa.schema([(name, t) for name, t in types.items()])
+        """The result's schema, as the projection makes it: with ``*`` the input's columns that
+        no field replaces, then the fields; a field's type is the plan's, else that of its
+        value over no rows (a plugin function that could not tell its type in validate())."""
+        names = {f.name for f in self.plan.fields}
+        star = [f for f in self.input_schema if not f.name.startswith("__") and f.name not in names] \
+            if self.plan.star else []
         empty = pa.RecordBatch.from_pylist([], schema=self.input_schema)
-        out = self._run([empty])
-        if out:
-            return out[0].schema
-        return pa.schema([(name, t if t is not None else pa.null()) for name, t in types.items()])
+        return pa.schema(star + [(f.name, f.expr.type or _type_over(f.expr, empty)) for f in self.plan.fields])
 
     def _run(self, batches: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
         rows = sum(b.num_rows for b in batches)
@@ -92,8 +91,19 @@ class Compiled:
         return pa.Table.from_batches(self._conformed(self._run(batches)), schema=self.schema)
 
 
+def _type_over(expr: Any, empty: pa.RecordBatch) -> pa.DataType:
+    try:
+        value = expr.eval(empty)
+    except Exception:  # an aggregate's value needs its group: the first results will tell
+        return pa.null()
+    return value.type if isinstance(value, (pa.Array, pa.ChunkedArray, pa.Scalar)) else pa.null()
+
+
 def _cast(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """``batch`` with the types of ``schema`` (a column all null in this batch comes as null type)."""
+    if batch.schema.names != schema.names:
+        raise PlutinoError(f"plutino.udf: a result has the columns {batch.schema.names}, the output schema"
+                           f" {schema.names}; please report this with the UDF's SQL")
     return pa.RecordBatch.from_arrays([c.cast(f.type) for c, f in zip(batch.columns, schema)], schema=schema)
 
 
@@ -136,16 +146,20 @@ def check(udf: ArrowUdf) -> None:
     plan(udf, None)
 
 
+#: The planner's problem with an aggregate outside a window: a UDF's cue to add the whole-call window.
+NEEDS_WINDOW = "aggregate functions need a window"
+
+
 def plan(udf: ArrowUdf, schema: pa.Schema | None) -> QueryPlan:
     """The engine's plan of ``udf`` over ``schema``: without a window, unless it aggregates."""
     registry = registry_of(udf)
     try:
-        if udf.group_by is None:
-            windowed = prepare(sql_of(udf.select, udf.where, None, window=True), registry=registry, schema=schema)
-            if not (windowed.grouped or windowed.spread):
-                return prepare(udf.sql, registry=registry, schema=schema)
-            return windowed
-        return prepare(udf.sql, registry=registry, schema=schema)
+        try:
+            return prepare(udf.sql, registry=registry, schema=schema)
+        except SqlError as exc:
+            if udf.group_by is not None or exc.problem != NEEDS_WINDOW:
+                raise
+        return prepare(sql_of(udf.select, udf.where, None, window=True), registry=registry, schema=schema)
     except SqlError as exc:
         raise _as_udf_error(exc, udf) from None
 
@@ -171,8 +185,9 @@ def _as_udf_error(exc: SqlError, udf: ArrowUdf) -> SqlError:
     if exc.line is not None and 1 <= exc.line <= len(_PARTS) and exc.col is not None:
         part = _PARTS[exc.line - 1]
         if part in _PREFIX:
-            col = max(1, exc.col - len(_PREFIX[part]))
-            problem = f"{problem} in {part}= at col {col}"
+            problem = f"{problem} in {part}= at col {max(1, exc.col - len(_PREFIX[part]))}"
+        elif exc.line == 2:  # at FROM: the select list did not end well
+            problem = f"{problem} at the end of select="
     problem += f" (in plutino.udf: {udf.sql!r})" if problem == exc.problem else ""
     return SqlError(problem, hint=hint)
 
