@@ -107,8 +107,10 @@ def test_structured_streaming_over_files_with_the_same_udf(spark, udf, engine, t
         query.processAllAvailable()
         first = rows(to_arrow(spark.table("plutino_stream")))
         assert first == rows(engine.query(SQL, pa.concat_tables(parts[:2])))
-        # a new file, as a producer would drop it: the running query takes it in
-        pq.write_table(parts[2], incoming / "batch-2.parquet")
+        # a new file, dropped as Spark's file source wants it (written elsewhere, then renamed in):
+        # the running query takes it in
+        pq.write_table(parts[2], tmp_path / "batch-2.parquet")
+        (tmp_path / "batch-2.parquet").rename(incoming / "batch-2.parquet")
         query.processAllAvailable()
         assert query.exception() is None
         got = rows(to_arrow(spark.table("plutino_stream")))
