@@ -15,7 +15,7 @@ instances are run by one thread at a time, as a rule's are).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -27,10 +27,20 @@ from plutino.errors import PlutinoError
 from plutino.io.builtin import register_builtins
 from plutino.registry import Registry
 
-from .plugins import load
+from .plugins import PluginFile, load
 
-if TYPE_CHECKING:
-    from .arrow_udf import ArrowUdf
+
+class ArrowUdf(Protocol):
+    """What this module reads of a :class:`~plutino.udf.arrow_udf.ArrowUdf` (a Protocol, so
+    that the two modules do not import each other)."""
+
+    plugins: tuple[PluginFile, ...]
+    select: str
+    where: str | None
+    group_by: str | None
+    key: str
+    sql: str
+
 
 #: The window of an aggregate UDF: longer than the one instant (0 ms) every row arrives at.
 WHOLE_CALL = "TUMBLINGWINDOW(dd, 1)"
