@@ -121,6 +121,24 @@ def test_structured_streaming_over_files_with_the_same_udf(spark, udf, engine, t
         query.stop()
 
 
+def test_large_strings_spark_hands_with_use_large_var_types_reach_the_plugins_as_strings(spark, udf, engine):
+    """With spark.sql.execution.arrow.useLargeVarTypes Spark hands strings as Arrow large_string,
+    which a plugin's string argument does not take: the wrapper hands them over as string."""
+    part = table(300, seed=7)
+    df = spark.createDataFrame(part.to_pylist(), schema="id long, name string, x double, lat double, lon double,"
+                                                         " ts timestamp")
+    key = "spark.sql.execution.arrow.useLargeVarTypes"
+    spark.conf.set(key, "true")
+    try:
+        handed = df.select("name").mapInArrow(
+            lambda it: (pa.RecordBatch.from_pydict({"t": [str(b.schema.field("name").type)]}) for b in it), "t string")
+        assert {r["t"] for r in handed.collect()} == {"large_string"}
+        got = rows(to_arrow(map_in_arrow(df, udf)))
+    finally:
+        spark.conf.unset(key)
+    assert got == rows(engine.query(SQL, part))
+
+
 def test_bad_input_is_refused_in_the_driver_with_the_problem_named(spark, data, plugin_build):
     folder, whole = data
     df = spark.read.parquet(str(folder))

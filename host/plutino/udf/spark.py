@@ -13,8 +13,9 @@ returns one, whose rows Spark reads against ``schema``, which it wants before an
 
 :func:`map_in_arrow` plans the UDF in the driver over the Arrow schema Spark will hand it
 (Spark's types: ``timestamp[us, tz=<session time zone>]`` for TIMESTAMP, ``string`` or, with
-``spark.sql.execution.arrow.useLargeVarTypes``, ``large_string``), turns the result's Arrow
-schema into Spark's (:func:`spark_schema`) and passes Spark a small picklable wrapper around
+``spark.sql.execution.arrow.useLargeVarTypes``, ``large_string``, which the wrapper below turns
+into the ``string`` plugins take), turns the result's Arrow schema into Spark's
+(:func:`spark_schema`) and passes Spark a small picklable wrapper around
 :meth:`~plutino.udf.ArrowUdf.map_batches` that casts each result batch to the Arrow form of
 that schema where they differ (nanosecond timestamps to microseconds, dictionary columns to
 their values, unsigned integers to the wider signed type Spark has).
@@ -152,14 +153,34 @@ def _plan(df: Any, udf: ArrowUdf, what: str) -> tuple[Any, pa.Schema]:
     if not isinstance(udf, ArrowUdf):
         raise PlutinoError(f"{what} expected a plutino.udf(...) (ArrowUdf), got {type(udf).__name__};"
                            " build one with plutino.udf(plugins, select=...)")
-    out = udf.output_schema(arrow_input_schema(df))
+    out = udf.output_schema(_small_vars_schema(arrow_input_schema(df)))
     schema = types.StructType([types.StructField(f.name, spark_type(f.name, f.type), nullable=True) for f in out])
     return schema, pa.schema([pa.field(f.name, spark_arrow_type(f.type)) for f in out])
 
 
+#: Spark's large variable-width types (``spark.sql.execution.arrow.useLargeVarTypes``) and the
+#: types plugins take (a plugin's string argument is Arrow ``string``): a batch's columns of
+#: Spark's few thousand rows are far from the 2 GiB that needs large offsets.
+_SMALL_VARS = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
+
+
+def _small_vars_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f.with_type(_SMALL_VARS.get(f.type, f.type)) for f in schema])
+
+
+def _small_vars(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with large strings and binaries as ordinary ones (unchanged when it has none)."""
+    if not any(t in _SMALL_VARS for t in batch.schema.types):
+        return batch
+    return pa.RecordBatch.from_arrays([c.cast(_SMALL_VARS[c.type]) if c.type in _SMALL_VARS else c
+                                       for c in batch.columns], schema=_small_vars_schema(batch.schema))
+
+
 class SparkBatches:
-    """What Spark's ``mapInArrow`` calls: ``udf.map_batches`` with every result batch in the
-    Arrow form of the declared Spark schema. Picklable (an :class:`ArrowUdf` and a schema)."""
+    """What Spark's ``mapInArrow`` calls: ``udf.map_batches`` over Spark's batches (large strings
+    and binaries, which Spark hands with ``useLargeVarTypes``, as ordinary ones) with every result
+    batch in the Arrow form of the declared Spark schema. Picklable (an :class:`ArrowUdf` and a
+    schema)."""
 
     def __init__(self, udf: ArrowUdf, arrow_schema: pa.Schema) -> None:
         self.udf = udf
@@ -167,7 +188,7 @@ class SparkBatches:
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         want = self.arrow_schema
-        for batch in self.udf.map_batches(batches):
+        for batch in self.udf.map_batches(map(_small_vars, batches)):
             if batch.schema.equals(want):
                 yield batch
             elif [f.name for f in batch.schema] != want.names:
