@@ -7,6 +7,8 @@ The standalone cluster (a master and a worker process) is test_spark_cluster.py'
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -149,6 +151,15 @@ def test_bad_input_is_refused_in_the_driver_with_the_problem_named(spark, data, 
         map_in_arrow(whole, udf)
     with pytest.raises(PlutinoError, match=r"expected a plutino.udf\(...\) \(ArrowUdf\), got function"):
         map_in_arrow(df, lambda batches: batches)
+
+
+def test_pyspark_is_imported_by_the_spark_functions_only():
+    """``import plutino`` and ``import plutino.udf.spark`` leave pyspark (and its JVM) alone."""
+    code = "import sys, plutino, plutino.udf.spark; print(sorted(m for m in sys.modules if m.startswith('py4j')" \
+           " or m.startswith('pyspark')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_result_types_spark_lacks_are_widened_or_refused(plugin_build):
