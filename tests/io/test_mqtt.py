@@ -256,7 +256,7 @@ def test_sink_write_without_a_broker_is_an_io_error_the_engine_retries(new_broke
             "properties are bufferLength, certificationPath, cleanSession, clientid, datasource, insecureSkipVerify, "
             "keepAlive, password, privateKeyPath, protocolVersion, qos, reconnectMaxDelay, reconnectMinDelay, "
             "rootCaPath, "
-            'server, sessionExpiry, username, e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}',
+            'server, sessionExpiry, shareTakeover, username, e.g. {"server": "tcp://127.0.0.1:1883", "qos": 1}',
         ),
     ],
 )

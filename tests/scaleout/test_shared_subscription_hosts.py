@@ -13,7 +13,9 @@ Each host's ``etc/sources/mqtt.yaml`` section ``loss`` gives it a persistent ses
 imports A's document without its ``sourceConfig.mqtt`` and keeps its own (two hosts with one
 client id would take the session from each other at every connection).
 
-What mosquitto 2 does when a member of a shared subscription goes away (checked here, printed):
+What mosquitto 2 does when a member of a shared subscription goes away (checked here with
+``shareTakeover: false``, printed; with the default, a surviving host takes the dead member's
+session over: test_shared_takeover.py):
 its persistent session stays a member. The messages it had in flight (sent, not acknowledged)
 stay in that session, and the group's round robin goes on giving the session its share of new
 messages, queued for it -- none of them goes to the other members. So a killed host's share
@@ -92,11 +94,17 @@ class Rig:
     export: dict[str, object] = field(default_factory=dict)
     publishers: list[Publisher] = field(default_factory=list)
 
-    def host(self, name: str, client_id: str | None = None) -> Host:
-        """A started server (not yet given streams or rules) with a persistent session of its own."""
+    def host(self, name: str, client_id: str | None = None, takeover: bool = True) -> Host:
+        """A started server (not yet given streams or rules) with a persistent session of its own;
+        ``takeover`` False: its conf says ``shareTakeover: false`` (a dead member's session is
+        left to the broker). The same name again: the host restarted on its folder."""
         folder = self.tmp / name
         client_id = client_id or f"plutino-scale-{name}-{uuid.uuid4().hex[:8]}"
-        host = Host(name, LossServer(folder / "data", self.broker, client_id).start(), folder, client_id)
+        server = LossServer(folder / "data", self.broker, client_id)
+        if not takeover:
+            conf = folder / "data" / "etc" / "sources" / "mqtt.yaml"
+            conf.write_text(conf.read_text() + "  shareTakeover: false\n")
+        host = Host(name, server.start(), folder, client_id)
         self.hosts.append(host)
         return host
 
@@ -133,6 +141,11 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
+    yield from rig_in(tmp_path)
+
+
+def rig_in(tmp_path: Path) -> Iterator[Rig]:
+    """A broker, and what the test starts on it stopped at the end (test_shared_takeover.py too)."""
     rig_ = Rig(tmp_path, LossBroker(tmp_path / "broker").start())
     try:
         yield rig_
@@ -181,7 +194,7 @@ def test_two_hosts_sharing_a_group_process_each_message_exactly_once(rig: Rig) -
 
 def test_a_host_killed_mid_stream_hands_its_share_on_without_loss(rig: Rig) -> None:
     began = time.monotonic()
-    a, b = rig.host("a"), rig.host("b")
+    a, b = rig.host("a", takeover=False), rig.host("b", takeover=False)
     rig.deploy_first(a)
     rig.deploy_like(b)
 
@@ -195,7 +208,7 @@ def test_a_host_killed_mid_stream_hands_its_share_on_without_loss(rig: Rig) -> N
     publisher.join(WAIT_S)
 
     # A's replacement: a fresh host given A's export with its conf keys, so A's client id
-    c = rig.host("c")
+    c = rig.host("c", takeover=False)
     rig.deploy_like(c, own_session=False)
     try:
         wait_for(lambda: len(rig.union([a, b, c])) == n, f"all {n} ids across a, b and c", WAIT_S)

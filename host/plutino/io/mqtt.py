@@ -67,7 +67,7 @@ class MqttSourcePlugin:
         opts = Options(
             what,
             config,
-            CONNECTION_KEYS | {"datasource", "bufferLength"},
+            CONNECTION_KEYS | {"datasource", "bufferLength", "shareTakeover"},
             '{"server": "tcp://127.0.0.1:1883", "qos": 1}',
             ignore=RESERVED_SOURCE_KEYS,
         )

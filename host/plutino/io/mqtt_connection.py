@@ -87,6 +87,7 @@ class Connection:
     ca: str | None
     insecure: bool
     explicit_id: bool = False  # the client id was given (not generated): the connection is this client's own
+    share_takeover: bool = True  # a persistent shared subscription takes over dead members' sessions (.mqtt_takeover)
 
     @classmethod
     def from_options(cls, opts: Options, what: str, context: Context) -> "Connection":
@@ -139,6 +140,7 @@ class Connection:
             ca=opts.text("rootCaPath"),
             insecure=opts.flag("insecureSkipVerify", False),
             explicit_id=explicit_id,
+            share_takeover=opts.flag("shareTakeover", True),
         )
 
     @property

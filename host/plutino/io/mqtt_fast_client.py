@@ -335,10 +335,11 @@ def varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     return -1, pos
 
 
-def source_client(conn: Connection, route_miss: Any, acks: AckQueue | None) -> paho.Client | None:
-    """A :class:`_FastClient` for a shared connection, or None when this paho lacks what it
-    relies on (the caller then uses paho's plain client)."""
-    client = conn.client(_FastClient, route_miss=route_miss, acks=acks)
+def source_client(conn: Connection, route_miss: Any, acks: AckQueue | None, **extra: Any) -> paho.Client | None:
+    """A :class:`_FastClient` for a shared connection (``extra``: more of paho's constructor
+    arguments), or None when this paho lacks what it relies on (the caller then uses paho's
+    plain client)."""
+    client = conn.client(_FastClient, route_miss=route_miss, acks=acks, **extra)
     missing = [m for m in PAHO_PRIVATE if not hasattr(client, m)]
     if not missing and isinstance(client._in_packet, dict) and "command" in client._in_packet:
         return client

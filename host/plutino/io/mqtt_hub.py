@@ -25,7 +25,9 @@ the broker identifies by the client id), has a lane of its own, keyed by that cl
 sources with the same client id and options share it rather than take the connection from
 each other). A persistent lane acknowledges messages once the rules are done with them
 (:mod:`.mqtt_acks`), and keeps its subscriptions at the broker when it closes, so that the
-broker keeps the session's messages until the source comes back.
+broker keeps the session's messages until the source comes back. A persistent lane whose
+subscriptions are all in one share group also says it is alive in the group, and takes over the
+session of a member that died (:mod:`.mqtt_takeover`).
 """
 
 from __future__ import annotations
@@ -33,18 +35,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 import uuid
 from typing import Any
 
 import paho.mqtt.client as paho
 
-from .mqtt_acks import AckQueue
+from .mqtt_acks import AckQueue, settle_acks
 from .mqtt_connection import Connection
 from .mqtt_fast_client import Route, source_client
+from .mqtt_takeover import Takeover, takeover_for
 from .mqtt_topics import is_wildcard, matches, overlap, topic_of
-
-SETTLE_S = 1.0  # a persistent lane's close waits this long at most for the broker to read its PUBACKs
 
 _log = logging.getLogger("plutino.io.mqtt")
 
@@ -64,6 +64,7 @@ class Lane:
         self._lock = threading.RLock()
         self._subacks: dict[int, list[str]] = {}  # SUBSCRIBE packet id -> its filters
         self._closing = False
+        self.takeover: Takeover | None = None  # a persistent shared subscription's (.mqtt_takeover)
         client = source_client(conn, self._route_miss, self.acks)
         if client is None:  # a paho without what _FastClient needs: acknowledged on read
             client, self.acks = conn.client(), None
@@ -79,7 +80,10 @@ class Lane:
 
     def start(self) -> None:
         """Connect (in paho's thread), once the first source is attached: a persistent session's
-        broker sends the messages it kept right after the connection, and they need a source."""
+        broker sends the messages it kept right after the connection, and they need a source.
+        A persistent shared subscription registers its presence in its group first (its will)."""
+        if self.persistent and self.conn.share_takeover:
+            self.takeover = takeover_for(self)
         self.conn.connect_async(self.client)
         self.client.loop_start()
 
@@ -108,6 +112,8 @@ class Lane:
             self._forget_routes()
             if self.client.is_connected():
                 self._subscribe([topic_filter])
+        if self.takeover is not None:
+            self.takeover.changed()
 
     def detach(self, source: Any) -> bool:
         """Remove ``source``; True when it was the last one (the caller then closes the lane)."""
@@ -123,7 +129,9 @@ class Lane:
                     self.client.unsubscribe(topic_filter)
             self._forget_routes()
             self._closing = last
-            return last
+        if self.takeover is not None and not last:
+            self.takeover.changed()
+        return last
 
     def _forget_filter(self, topic_filter: str) -> None:
         """``topic_filter`` has no source any more (lock held)."""
@@ -136,38 +144,22 @@ class Lane:
                 self._plain.pop(match, None)
 
     def close(self) -> None:
+        if self.takeover is not None:
+            self.takeover.close()  # the sessions it took over first, then "gone" for this one
         if self.acks is not None:
-            self._settle_acks()
+            settle_acks(self.client)
             self.acks.client = None  # what the rules did not finish is not acknowledged: sent again
         try:
             self.client.disconnect()
         finally:
             self.client.loop_stop()
 
-    def _settle_acks(self) -> None:
-        """Before a persistent lane disconnects: a PINGREQ after the last PUBACKs, and a short
-        wait for its PINGRESP. The broker handles a connection's packets in order, so the answer
-        means it read every acknowledgement. Closing at once instead, while the broker still
-        sends into its in-flight window, resets the connection, and the broker may drop the
-        last PUBACKs unread: their messages come again (duplicates, counted, in about one
-        graceful stop in six, tests/reliability/test_at_least_once.py)."""
-        client = self.client
-        ping = getattr(client, "_send_pingreq", None)
-        if ping is None or not client.is_connected():
-            return
-        try:
-            if ping() != paho.MQTT_ERR_SUCCESS:
-                return
-        except Exception:  # noqa: BLE001 - a connection going away: nothing to settle
-            return
-        deadline = time.monotonic() + SETTLE_S
-        while getattr(client, "_ping_t", 0) and client.is_connected() and time.monotonic() < deadline:
-            time.sleep(0.002)
-
     def _forget_routes(self) -> None:
         forget = getattr(self.client, "forget_routes", None)
         if forget is not None:
             forget()
+        if self.takeover is not None:
+            self.takeover.forget_routes()
 
     def _subscribe(self, filters: list[str]) -> None:
         """SUBSCRIBE to ``filters`` at the highest QoS their sources ask for (lock held)."""
@@ -182,6 +174,9 @@ class Lane:
 
     def _route_miss(self, topic: bytes) -> Route:
         name = topic.decode("utf-8", "replace")
+        presence = None if self.takeover is None else self.takeover.route(name)
+        if presence is not None:
+            return presence
         with self._lock:
             subs = [s for f in self._plain.get(name, ()) for s in self.sources.get(f, ())]
             for f, w in self._wildcards.items():
@@ -215,6 +210,8 @@ class Lane:
         with self._lock:
             self._subacks.clear()
             self._subscribe(list(self.sources))
+        if self.takeover is not None:
+            self.takeover.connected()
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, reasons: Any, properties: Any) -> None:
         with self._lock:
