@@ -72,7 +72,7 @@ def test_map_in_arrow_gives_the_engines_rows_value_by_value(spark, data, udf, en
 
 
 def test_a_per_batch_aggregate_combined_by_sparks_group_by(spark, data, plugin_build, engine):
-    """An aggregate UDF gives one row per group per batch (10 batches of 1,000 rows here); Spark's
+    """An aggregate UDF gives one row per group per batch (batches of at most 1,000 rows here); Spark's
     groupBy adds the partial counts and sums up to the engine's totals over the whole data."""
     from pyspark.sql import functions as F
 
