@@ -42,7 +42,7 @@ _SINK_COMMON = frozenset(COMMON_KEYS) | ENGINE_KEYS
 #: The properties of each built-in, as its ``create`` reads them (kind -> type -> names).
 BUILTIN_PROPERTIES: dict[str, dict[str, frozenset[str]]] = {
     "source": {
-        "mqtt": frozenset(CONNECTION_KEYS | {"bufferLength"}) | RESERVED_SOURCE_KEYS,
+        "mqtt": frozenset(CONNECTION_KEYS | {"bufferLength", "shareTakeover"}) | RESERVED_SOURCE_KEYS,
         "file": frozenset({"path", "fileType", "interval", "hasHeader", "columns", "delimiter", "ignoreStartLines",
                            "ignoreEndLines"}) | RESERVED_SOURCE_KEYS,
         "httppush": frozenset({"httpServerIp", "httpServerPort", "method"}) | RESERVED_SOURCE_KEYS,
