@@ -164,3 +164,12 @@ def test_the_source_refuses_a_malformed_share_filter_from_its_config() -> None:
     with pytest.raises(ValueError, match=r"mqtt source: the share group 'a\+' of '\$share/a\+/t' contains '\+'.*"
                                          r'write SHARE_GROUP="<group>"'):
         MqttSourcePlugin().create({"datasource": "$share/a+/t"}, CTX)
+
+
+def test_share_takeover_must_be_true_or_false() -> None:
+    """``shareTakeover`` (mqtt_takeover.py) is a flag; anything else is refused naming it."""
+    with pytest.raises(ValueError) as err:
+        MqttSourcePlugin().create({"datasource": "$share/g1/t", "shareTakeover": "sometimes"}, CTX)
+    assert "'shareTakeover'" in str(err.value) and "true or false" in str(err.value), str(err.value)
+    off = MqttSourcePlugin().create({"datasource": "$share/g1/t", "shareTakeover": "false"}, CTX)
+    assert off.conn.share_takeover is False
