@@ -13,6 +13,11 @@ over the same rows, in the same run:
                   -> Arrow -> Python worker -> Arrow -> JVM rows);
   Spark udf       ``plutino.udf.spark.map_in_arrow`` over it, on ``local[1]`` and ``local[2]``.
 
+Beside rows/s, each case's cores kept busy (this process tree's CPU over the wall time: the JVM
+and its Python workers included) and CPU time per row: a Spark task is a pipeline of threads
+and processes (the JVM's Arrow writer, the Python worker, the JVM's reader), so ``local[1]``
+already uses more than one core, which bounds what a second core can add.
+
 Each Spark run executes the whole query into Spark's ``noop`` sink (nothing collected); the
 DataFrame is read from parquet and cached first. Reported: rows/s of each (min/median/max of
 the rounds), the per-row overhead of Spark (Spark udf on local[1] minus udf; of which the
@@ -36,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -54,6 +60,8 @@ SQL = f"SELECT {SELECT} FROM s WHERE {WHERE}"
 BATCH_ROWS = 10_000  # Spark's default spark.sql.execution.arrow.maxRecordsPerBatch
 FILES = 8            # parquet files: 8 partitions, 4 per core on local[2]
 GOAL_SPEEDUP = 1.8
+# pyspark 4.x says so at each mapInArrow when pandas 3 (which ray[data] brings) is installed
+warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
 ONE_TASK = "Spark udf local[2], 1 task"
 
 _JVM_START = """
@@ -150,6 +158,11 @@ class SparkFigures:
         base = self.runs[minus] if minus else [0.0] * len(self.runs[case])
         return h.Spread.of([(s - b) / self.rows * 1e9 for s, b in zip(self.runs[case], base)])
 
+    def cpu_ns_per_row(self, case: str) -> float:
+        """CPU time per input row of ``case`` (this process tree's: the JVM and the Python workers
+        included), the median over rounds."""
+        return statistics.median(s * c / self.rows * 1e9 for s, c in zip(self.runs[case], self.cores[case]))
+
     def speedup(self, one: str = "Spark udf local[1]", two: str = "Spark udf local[2]") -> h.Spread:
         """``two``'s rows/s over ``one``'s, round by round (paired by round index)."""
         return h.Spread.of([a / b for a, b in zip(self.runs[one], self.runs[two])])
@@ -230,10 +243,11 @@ def _report(f: SparkFigures, out: Callable[[str], None], record: h.Record | None
     order = ["engine", "udf", "Spark scan local[1]", "Spark identity local[1]", "Spark udf local[1]",
              "Spark scan local[2]", "Spark identity local[2]", "Spark udf local[2]", ONE_TASK]
     table = [[name + ("!" if f.busy.get(name) else ""), f.rate(name).text("{:,.0f}"),
-              f"{f.per_row_ns(name).median:,.0f}", f"{statistics.median(f.cores[name]):.2f}"] for name in order]
+              f"{f.per_row_ns(name).median:,.0f}", f"{statistics.median(f.cores[name]):.2f}",
+              f"{f.cpu_ns_per_row(name):,.0f}"] for name in order]
     out(f"\n{f.rows:,} rows in ({f.out_rows:,} out), {BATCH_ROWS:,}-row Arrow batches; rows/s min/median/max "
         "(higher is faster)")
-    out(h.table(["case", "rows/s", "ns/row (median)", "cores busy (median)"], table))
+    out(h.table(["case", "rows/s", "ns/row (median)", "cores busy (median)", "CPU ns/row (median)"], table))
     overhead = f.per_row_ns("Spark udf local[1]", minus="udf")
     handoff = f.per_row_ns("Spark identity local[1]", minus="Spark scan local[1]")
     speedup = f.speedup()
