@@ -17,7 +17,9 @@ connect alike and name no ``clientid`` publish through one shared connection
 Shared subscription: ``CREATE STREAM s () WITH (DATASOURCE="t/#", SHARE_GROUP="g1")``, or as
 eKuiper users write it, ``DATASOURCE="$share/g1/t/#"`` (the same thing): the source subscribes
 ``$share/g1/t/#``, and the broker hands each message of ``t/#`` to one member of group ``g1``,
-so hosts running the same stream split its messages (:mod:`.mqtt_topics`, docs/io.md).
+so hosts running the same stream split its messages (:mod:`.mqtt_topics`, docs/io.md). With
+persistent sessions, a surviving host takes over the session of a member that died, and gives
+it back when that member returns (:mod:`.mqtt_takeover`; ``shareTakeover: false`` turns it off).
 
 Connection: sources that connect alike share one connection, each being one subscription on
 it (:mod:`.mqtt_hub`; a ``clientid`` or a persistent session gets a connection of its own).
