@@ -6,7 +6,7 @@
 # and the host installed into it.
 # Other targets: build (install only), lint (ruff and mypy), test-scaleout (only the tests marked
 # scaleout: the plugins in Ray Data and Spark on real local clusters, several hosts on one
-# stream), bench (bench/*.py except _helpers and report.py), bench-report (the README's and
+# stream), bench (bench/*.py except _helpers, report.py and scaleout.py's sections), bench-report (the README's and
 # docs/performance.md's tables from build/bench/), clean, distclean (also drops .venv).
 # Pass options to the server with ARGS, e.g.  make run ARGS="--port 9090 --data-dir /tmp/pd".
 
@@ -27,6 +27,7 @@ NATIVE_LOCK  := build/native.lock
 TOOLS_STAMP    := $(VENV)/.plutino-tools
 CONTRACT_STAMP := $(VENV)/.plutino-contract
 HOST_STAMP     := $(VENV)/.plutino-host
+SCALEOUT_STAMP := $(VENV)/.plutino-scaleout
 PIP := $(VPY) -m pip install --quiet --disable-pip-version-check
 
 # CMake finds `cython` on PATH (the geo plugin is Cython): the venv's.
@@ -72,7 +73,14 @@ $(HOST_STAMP): $(CONTRACT_STAMP) $(HOST_INPUTS)
 	@echo "installing the host into $(VENV): the plugins compile into $(NATIVE_BUILD) (a few minutes the first time)"
 	@mkdir -p $(dir $(NATIVE_LOCK))
 	flock $(NATIVE_LOCK) $(PIP) --no-build-isolation --config-settings=build-dir=$(NATIVE_BUILD) \
-	  --config-settings=cmake.define.PLUTINO_BUILD_BROKEN=ON '.[test,scaleout]'
+	  --config-settings=cmake.define.PLUTINO_BUILD_BROKEN=ON '.[test]'
+	@touch $@
+
+# The scaleout extra (Ray, PySpark: a few hundred MB) for the tests only, so that `make run`
+# does not download it: its requirements read from pyproject.toml, installed beside the host.
+$(SCALEOUT_STAMP): $(HOST_STAMP) pyproject.toml
+	$(VPY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["scaleout"]))' > $(VENV)/scaleout-requirements.txt
+	$(PIP) -r $(VENV)/scaleout-requirements.txt
 	@touch $@
 
 build: system-deps $(HOST_STAMP)
@@ -90,18 +98,18 @@ lint: $(HOST_STAMP)
 # restarts), which a second busy core distorts (a 128 MiB call took over its 2 s deadline).
 TEST_JOBS ?= 2
 
-test: system-deps-test lint
+test: system-deps-test lint $(SCALEOUT_STAMP)
 	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests --ignore=tests/isolation
 	$(VPY) -m pytest -q -p no:xdist tests/isolation
 
 # The scaleout group alone (also part of `make test`): Ray Data, Spark (local[2], a standalone
 # master and worker, Structured Streaming; Java from system-deps) and several hosts on one stream.
-test-scaleout: system-deps-test $(HOST_STAMP)
+test-scaleout: system-deps-test $(SCALEOUT_STAMP)
 	$(VPY) -m pytest -q -p no:xdist -m scaleout tests/scaleout
 
-bench: $(HOST_STAMP)
+bench: $(SCALEOUT_STAMP)
 	@set -e; found=0; for f in bench/*.py; do \
-	  case "$$f" in bench/_*|bench/report.py) continue;; esac; \
+	  case "$$f" in bench/_*|bench/report.py|bench/scaleout_*) continue;; esac; \
 	  [ -e "$$f" ] || continue; found=1; echo "== $$f"; $(VPY) "$$f"; \
 	done; [ $$found = 1 ] || echo "no benchmarks in bench/"
 
