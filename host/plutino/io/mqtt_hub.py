@@ -65,7 +65,7 @@ class Lane:
         self._subacks: dict[int, list[str]] = {}  # SUBSCRIBE packet id -> its filters
         self._closing = False
         self.takeover: Takeover | None = None  # a persistent shared subscription's (.mqtt_takeover)
-        client = source_client(conn, self._route_miss, self.acks)
+        client = source_client(conn, self.route_miss, self.acks)
         if client is None:  # a paho without what _FastClient needs: acknowledged on read
             client, self.acks = conn.client(), None
         self.client: paho.Client = client
@@ -170,9 +170,14 @@ class Lane:
             if rc == paho.MQTT_ERR_SUCCESS and mid is not None:
                 self._subacks[mid] = part
 
+    def filters(self) -> list[str]:
+        """This lane's subscription filters, sorted."""
+        with self._lock:
+            return sorted(self.sources)
+
     # -- where a topic's messages go (paho's thread) --------------------------------------
 
-    def _route_miss(self, topic: bytes) -> Route:
+    def route_miss(self, topic: bytes) -> Route:
         name = topic.decode("utf-8", "replace")
         presence = None if self.takeover is None else self.takeover.route(name)
         if presence is not None:
@@ -186,7 +191,7 @@ class Lane:
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         """A message paho delivered itself: QoS 2 (acknowledged on read), or the plain client."""
-        route = self._route_miss(message._topic)
+        route = self.route_miss(message._topic)
         route.deliver([bytes(message.payload)])
         if message.dup:
             route.redelivered(1)

@@ -49,18 +49,16 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 import orjson
 import paho.mqtt.client as paho
 
 from .mqtt_acks import SETTLE_S, AckQueue, settle_acks
+from .mqtt_connection import Connection
 from .mqtt_fast_client import Route, source_client
 from .mqtt_topics import SHARE_PREFIX, split_share
-
-if TYPE_CHECKING:
-    from .mqtt_hub import Lane
 
 _log = logging.getLogger("plutino.io.mqtt")
 
@@ -93,6 +91,19 @@ def _parse(payload: bytes) -> dict[str, Any] | None:
     except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) and isinstance(value.get("state"), str) else None
+
+
+class Lane(Protocol):
+    """What a takeover uses of its :class:`plutino.io.mqtt_hub.Lane` (a Protocol, so that the
+    two modules do not import each other)."""
+
+    conn: Connection
+    client: paho.Client
+    sources: dict[str, list[Any]]
+
+    def filters(self) -> list[str]: ...
+
+    def route_miss(self, topic: bytes) -> Route: ...
 
 
 def takeover_for(lane: Lane) -> Takeover | None:
@@ -149,8 +160,7 @@ class Takeover:
         lane.client.will_set(self.topic, _payload("gone", self._filters()), qos=1, retain=True)
 
     def _filters(self) -> list[str]:
-        with self.lane._lock:
-            return sorted(self.lane.sources)
+        return self.lane.filters()
 
     # -- the lane calls these ---------------------------------------------------------------
 
@@ -324,7 +334,7 @@ class Adoption:
         self._stopping = False
         self._ended = False
         self.conn = dataclasses.replace(takeover.lane.conn, client_id=peer)
-        client = source_client(self.conn, self._route_miss, self.acks, reconnect_on_failure=False)
+        client = source_client(self.conn, self.route_miss, self.acks, reconnect_on_failure=False)
         if client is None:  # a paho without _FastClient's needs: no at-least-once path to feed
             client = self.conn.client(reconnect_on_failure=False)
             self._ended = True
@@ -341,11 +351,11 @@ class Adoption:
         self.conn.connect_async(self.client)
         self.client.loop_start()
 
-    def _route_miss(self, topic: bytes) -> Route:
+    def route_miss(self, topic: bytes) -> Route:
         name = topic.decode("utf-8", "replace")
         if name.startswith(PRESENCE_ROOT + "/"):  # the peer's own presence subscription: not for the sources
             return Route((), name)
-        return self.takeover.lane._route_miss(topic)
+        return self.takeover.lane.route_miss(topic)
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
         self.acks.reset()
