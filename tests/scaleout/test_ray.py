@@ -78,8 +78,8 @@ def test_actor_pool_loads_the_plugins_once_per_actor(ray_local: Any, functions: 
     ds = (ray.data.range(n, override_num_blocks=16)
           .map_batches(geo, batch_format="pyarrow", batch_size=None)
           # half a CPU each: the two actors leave the cluster's 2 CPUs room for the tasks feeding them
-          .map_batches(PerActor, fn_constructor_args=(f,), concurrency=2, num_cpus=0.5, batch_format="pyarrow",
-                       batch_size=25_000))
+          .map_batches(PerActor, fn_constructor_args=(f,), compute=ray.data.ActorPoolStrategy(size=2), num_cpus=0.5,
+                       batch_format="pyarrow", batch_size=25_000))
     got = gathered(ray, ds)
     per_pid = got.group_by("pid").aggregate([("loads", "min"), ("loads", "max"), ("id", "count")])
     assert per_pid.num_rows == 2, per_pid  # two actors, two processes
