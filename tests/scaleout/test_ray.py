@@ -143,3 +143,18 @@ def test_source_plugin_datasource_to_sink_plugin_datasink(ray_local: Any, functi
     got = pa.Table.from_pylist(rows).select(key).sort_by([(k, "ascending") for k in key])
     assert got.equals(want.sort_by([(k, "ascending") for k in key]))
     assert set(pc.unique(got.column("n")).to_pylist()) == {"SENSOR"}
+
+
+def test_a_plugin_that_crashes_fails_its_task_not_the_driver(ray_local: Any, functions: Path,
+                                                             plugin_build: Path) -> None:
+    """h_segv_call segfaults on its 3rd call in a process: the Ray worker running it dies, the
+    job fails with Ray's error in this process, and the same cluster then runs a good UDF."""
+    ray = ray_local
+    crash = plutino.udf(plugin_build / "hostile" / "h_segv_call.so", select="h_segv_call(x) AS y")
+    ds = ray.data.from_arrow([pa.table({"x": pa.array([i, i + 1], pa.int64())}) for i in range(8)])
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ds.map_batches(crash, batch_format="pyarrow", batch_size=None, max_retries=0).materialize()
+    good = plutino.udf(functions / "fastmath.so", select="x, mul2add1(x) AS y")
+    got = pa.concat_tables(ray.get(ds.map_batches(good, batch_format="pyarrow").to_arrow_refs())).sort_by("x")
+    assert got.column("y").to_pylist() == [2 * x + 1 for x in got.column("x").to_pylist()]
+    assert got.num_rows == 16
