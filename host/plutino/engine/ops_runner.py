@@ -25,7 +25,7 @@ import threading
 from typing import Any
 
 from .delivery import NONE, Deliveries, Delivery, hold_all, release_all
-from .handoff import END, Handoffs
+from .handoff import END, Handoffs, rows_of
 from .metrics import NodeMetrics
 from .pipeline import Pipeline
 from .sink_writer import SinkWriter
@@ -68,6 +68,12 @@ class OpsRunner:
             return self.handoffs.put(0, item)
         self.operate(item)
         return not self.stop.is_set()
+
+    def refused(self, item: Any) -> None:
+        """The feed had taken ``item`` in for this rule (its source counted the rows) when the
+        rule stopped reading: its rows are counted undelivered. Its deliveries are the feed's
+        (kept for a replay, or released for the other rules of a shared feed)."""
+        self.handoffs.lost(0, rows_of(item))
 
     def blocked(self) -> Any:
         """The mailbox that is full in front of the source (it should wait), or None."""

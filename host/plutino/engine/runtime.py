@@ -290,7 +290,8 @@ class RuleRuntime:
         """What is still inside a call: "source" (a feed of its own), "ops", and the sinks."""
         out: dict[str, Any] = {}
         feed, inlet, ops = self._feed, self._inlet, self._ops
-        if feed is not None and self._shared_feeds is None and not feed.join(0):
+        reading = feed is not None and self._shared_feeds is None and not feed.join(0)
+        if reading or (inlet is not None and inlet.active):  # or handing this rule a batch it counted in
             out["source"] = True
         busy = self._handoffs.busy()
         ops_busy = (inlet is not None and inlet.active) if self._inline_ops else 0 in busy

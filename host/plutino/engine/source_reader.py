@@ -235,6 +235,15 @@ class SourceFeed:
         started = time.perf_counter()
         for inlet in inlets:
             inlet.metrics.begin(n_in)
+            inlet.active = True  # taken in for it: a stop waits for the hand-over (or counts the rows)
+        try:
+            self._decode_and_hand(inlets, batch, n_in, started, delivery)
+        finally:
+            for inlet in inlets:
+                inlet.active = False
+
+    def _decode_and_hand(self, inlets: list[Inlet], batch: pa.RecordBatch, n_in: int, started: float,
+                         delivery: Delivery | None) -> None:
         try:
             rows = self.decoder(batch)
         except Exception as exc:
@@ -262,8 +271,10 @@ class SourceFeed:
         try:
             if not inlet.detached:
                 return inlet.ops.submit(item)
-            if self.shared and item is not END:
-                release_all(item[3])
+            if item is not END:
+                inlet.ops.refused(item)  # its source counted the rows in: they are undelivered
+                if self.shared:
+                    release_all(item[3])
             return False
         finally:
             inlet.active = False
