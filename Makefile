@@ -98,7 +98,7 @@ lint: $(HOST_STAMP)
 # restarts), which a second busy core distorts (a 128 MiB call took over its 2 s deadline).
 TEST_JOBS ?= 2
 
-test: system-deps-test lint $(SCALEOUT_STAMP)
+test: system-deps-test $(SCALEOUT_STAMP) lint
 	$(VPY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests --ignore=tests/isolation
 	$(VPY) -m pytest -q -p no:xdist tests/isolation
 
