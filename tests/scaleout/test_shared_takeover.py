@@ -35,6 +35,7 @@ from scaleout.test_shared_subscription_hosts import REDELIVERED, TOPIC, Host, Ri
 pytestmark = pytest.mark.scaleout
 
 WAIT_S = 60.0
+ADOPTED = "source_s_0_sessions_adopted"  # the dead hosts' sessions a host holds, in its rule status
 RATE = 2000  # messages a second
 WATCH_S = 4.0  # how long after a's return the logs must show no second adoption
 
@@ -99,6 +100,7 @@ def test_a_survivor_takes_over_a_killed_hosts_session_and_gives_it_back(rig: Rig
     assert ids_a == before_kill
     assert _lines(b, adopted) == 1, b.server.output()[-3000:]
     assert _lines(b, f"resumed the session of {a.client_id}") == 1, b.server.output()[-3000:]
+    assert b.server.status("ids").get(ADOPTED) == 1, b.statuses()  # the rule's status says so
     redelivered = b.server.status("ids").get(REDELIVERED, 0)
     twice = set(ids_a) & set(ids_b)
     assert set(ids_a) | set(ids_b) == set(range(n)), "an id was lost"
@@ -115,6 +117,7 @@ def test_a_survivor_takes_over_a_killed_hosts_session_and_gives_it_back(rig: Rig
     returned = time.monotonic()
     ended = f"no longer holds the session of {a.client_id}"
     wait_for(lambda: _lines(b, ended), f"b's adoption of {a.client_id} to end", WAIT_S)
+    assert b.server.status("ids").get(ADOPTED) == 0, b.statuses()
     m = 2000
     _publish(rig, range(n, n + m))  # a second of publishing: b's log must not show a second adoption
     after = range(n, n + m)

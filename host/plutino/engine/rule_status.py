@@ -16,6 +16,9 @@ def rule_status(rt: Any) -> dict[str, Any]:  # a runtime.RuleRuntime (which impo
         m.connection_status = rt._feed.status()
         if rt._feed.redelivered():
             m.extra["records_redelivered_total"] = rt._feed.redelivered()
+        adopted = rt._feed.sessions_adopted()
+        if adopted is not None:
+            m.extra["sessions_adopted"] = adopted
     out.update(m.flat())
     if rt._joins is not None:
         out.update(rt._joins.status())

@@ -144,6 +144,11 @@ class SourceFeed:
         value = getattr(self.source, "redelivered", 0)
         return value if isinstance(value, int) else 0
 
+    def sessions_adopted(self) -> int | None:
+        """The other hosts' sessions the source holds (an mqtt share group's takeover), or None."""
+        value = getattr(self.source, "sessions_adopted", None)
+        return value if isinstance(value, int) else None
+
     # -- reading ---------------------------------------------------------------------------------
     def _open(self) -> bool:
         try:

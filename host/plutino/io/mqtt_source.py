@@ -82,6 +82,14 @@ class MqttSource(ClientBase):
         lane = self._lane
         return lane is not None and lane.acks is not None
 
+    @property
+    def sessions_adopted(self) -> int | None:
+        """The dead share-group members' sessions this source's connection holds now, or None
+        when the connection takes none over (no persistent share group: .mqtt_takeover)."""
+        lane = self._lane
+        takeover = None if lane is None else lane.takeover
+        return None if takeover is None else len(takeover.adoptions)
+
     def schema(self) -> pa.Schema:
         return PAYLOAD_SCHEMA
 
