@@ -86,6 +86,15 @@ class Host:
             self.server.wait_subscribed(rule)
 
 
+@dataclass(frozen=True)
+class Killed:
+    """A host killed mid-stream: how many ids were published then, when, and what it had written."""
+
+    published: int
+    at: float
+    written: Counter[int]
+
+
 @dataclass
 class Rig:
     tmp: Path
@@ -131,6 +140,19 @@ class Rig:
         publisher = Publisher(self.broker, n, RATE, topic=TOPIC)
         self.publishers.append(publisher)
         return publisher.start()
+
+    def kill_mid_stream(self, victim: Host, other: Host, n: int) -> Killed:
+        """Publish ``n`` ids at QoS 1 and, once both hosts wrote an eighth of them, SIGKILL
+        ``victim`` (the server and its workers: nothing drains or acknowledges); return when
+        every id is published."""
+        publisher = self.publish(n)
+        wait_for(lambda: min(len(victim.written()), len(other.written())) >= n // 8,
+                 f"both hosts to write {n // 8} ids ({_shares([victim, other])})", WAIT_S)
+        published = publisher.sent
+        victim.server.kill_all()
+        killed = Killed(published, time.monotonic(), victim.written())
+        publisher.join(WAIT_S)
+        return killed
 
     def union(self, hosts: list[Host], rule: str = "ids") -> Counter[int]:
         total: Counter[int] = Counter()
@@ -199,13 +221,8 @@ def test_a_host_killed_mid_stream_hands_its_share_on_without_loss(rig: Rig) -> N
     rig.deploy_like(b)
 
     n = 6000
-    publisher = rig.publish(n)
-    wait_for(lambda: min(len(a.written()), len(b.written())) >= n // 8,
-             f"both hosts to write {n // 8} ids ({_shares([a, b])})", WAIT_S)
-    killed_at = publisher.sent
-    a.server.kill_all()  # SIGKILL: the server and its workers, nothing drains or acknowledges
-    before_kill = a.written()
-    publisher.join(WAIT_S)
+    killed = rig.kill_mid_stream(a, b, n)
+    killed_at, before_kill = killed.published, killed.written
 
     # A's replacement: a fresh host given A's export with its conf keys, so A's client id
     c = rig.host("c", takeover=False)

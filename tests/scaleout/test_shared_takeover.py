@@ -80,14 +80,8 @@ def test_a_survivor_takes_over_a_killed_hosts_session_and_gives_it_back(rig: Rig
     rig.deploy_like(b)
 
     n = 6000
-    publisher = rig.publish(n)
-    wait_for(lambda: min(len(a.written()), len(b.written())) >= n // 8,
-             f"both hosts to write {n // 8} ids ({_shares([a, b])})", WAIT_S)
-    killed_at = publisher.sent
-    a.server.kill_all()  # SIGKILL: the server and its workers, nothing drains or acknowledges
-    killed = time.monotonic()
-    before_kill = a.written()
-    publisher.join(WAIT_S)
+    killed = rig.kill_mid_stream(a, b, n)
+    killed_at, before_kill = killed.published, killed.written
 
     adopted = f"takes over the session of {a.client_id}"
     try:
@@ -95,7 +89,7 @@ def test_a_survivor_takes_over_a_killed_hosts_session_and_gives_it_back(rig: Rig
     except AssertionError as exc:
         raise AssertionError(f"{exc} ({_shares([a, b])}); b's rules: {b.statuses()}\nb's log (end):\n"
                              f"{b.server.output()[-3000:]}") from None
-    took_s = time.monotonic() - killed
+    took_s = time.monotonic() - killed.at
     ids_a, ids_b = a.written(), b.written()
     assert ids_a == before_kill
     assert _lines(b, adopted) == 1, b.server.output()[-3000:]
