@@ -128,6 +128,7 @@ class Worker:
         self.rules: set[str] = set()
         self.killed_for: Note | None = None
         self.over_memory = ""  # why the supervisor killed it for its memory, if it did
+        self.memory_ok_at = time.monotonic()  # the last check that found it under its memory limit
         self.dead = False
         self.stopping = False
 
@@ -292,7 +293,10 @@ class Supervisor:
         if worker.over_memory:
             how = worker.over_memory
             in_calls = worker.board.in_calls()
-            culprit = min(in_calls, key=lambda n: n.since) if in_calls else None
+            # else a call that returned since the memory was last under the limit: it crossed it
+            last = None if in_calls else worker.board.last_returned()
+            culprit = (min(in_calls, key=lambda n: n.since) if in_calls
+                       else last if last is not None and last.ended >= worker.memory_ok_at else None)
         elif culprit is None and -code in _FROM_OUTSIDE:
             how += " from outside the host (an operator, or the kernel's out-of-memory killer)"
         elif culprit is None:
@@ -351,7 +355,9 @@ class Supervisor:
                     rss = _resident_bytes(worker.pid) if self._rss_limit else 0
                 except (ValueError, OSError):  # closed or gone meanwhile
                     continue
-                if rss > self._rss_limit:
+                if rss <= self._rss_limit:
+                    worker.memory_ok_at = now
+                else:
                     worker.over_memory = (f"killed: its resident memory, {rss / 2**30:.1f} GiB, passed the worker"
                                           f" limit of {self._rss_limit / 2**30:.1f} GiB")
                     log.error("worker %s: %s", worker.name, worker.over_memory)
