@@ -155,7 +155,11 @@ class SlowReceiver:
             protocol_version = "HTTP/1.1"  # keep-alive, as the rest sink expects
 
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request (a SIGKILLed host): nothing arrived
+                    self.close_connection = True
+                    return
                 time.sleep(receiver.delay_s)
                 receiver._received(body)  # written once the sink's latency passed
                 self.send_response(200)
