@@ -29,21 +29,6 @@ static const plutino_sink_api sink = FX_SINK_API;
 PLUTINO_TAG_RECORD(PLUTINO_KIND_SINK, "wheel_bad_abi", "1.0.0", 2, 0);
 PLUTINO_DESCRIPTOR_ENTRY(PLUTINO_KIND_SINK, "wheel_bad_abi", "1.0.0", 0, NULL, &sink, NULL)
 """
-BAD_ABI_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61", "wheel", "plutino-contract>=1.1"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "plutino-wheel-bad-abi"
-version = "1.0.0"
-
-[project.entry-points."plutino.plugins"]
-wheel_bad_abi = "plutino_wheel_bad_abi:wheel_bad_abi.so [sink]"
-
-[tool.setuptools]
-packages = []
-"""
 BAD_ABI_SETUP = f"""\
 from setuptools import setup
 from plutino_contract.setuptools import plugin_cmdclass, plugin_extension
@@ -54,27 +39,32 @@ setup(ext_modules=[plugin_extension("wheel_bad_abi", "sink", ["bad.c"], package=
 """
 
 
-CPP_PYPROJECT = """\
-[build-system]
-requires = ["setuptools>=61", "wheel", "plutino-contract>=1.1"]
-build-backend = "setuptools.build_meta"
-
-[project]
-name = "plutino-cpp-text"
-version = "1.0.0"
-
-[project.entry-points."plutino.plugins"]
-cpp_text = "plutino_cpp_text:cpp_text.so [function]"
-
-[tool.setuptools]
-packages = []
-"""
 CPP_SETUP = """\
 from setuptools import setup
 from plutino_contract.setuptools import plugin_cmdclass, plugin_extension
 
 setup(ext_modules=[plugin_extension("cpp_text", "function", ["cpp_text.cpp"], package="plutino_cpp_text")],
       cmdclass=plugin_cmdclass())
+"""
+
+
+def setuptools_pyproject(plugin: str, kind: str) -> str:
+    """The pyproject.toml of a setuptools project building plugin ``plugin`` (the ``.so`` of
+    that name in package ``plutino_<plugin>``), declared under the plutino.plugins entry point."""
+    return f"""\
+[build-system]
+requires = ["setuptools>=61", "wheel", "plutino-contract>=1.1"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "plutino-{plugin.replace('_', '-')}"
+version = "1.0.0"
+
+[project.entry-points."plutino.plugins"]
+{plugin} = "plutino_{plugin}:{plugin}.so [{kind}]"
+
+[tool.setuptools]
+packages = []
 """
 
 
@@ -89,7 +79,7 @@ def bad_abi_project(root: Path) -> Path:
     project = root / "wheel_bad_abi"
     project.mkdir()
     (project / "bad.c").write_text(BAD_ABI_C)
-    (project / "pyproject.toml").write_text(BAD_ABI_PYPROJECT)
+    (project / "pyproject.toml").write_text(setuptools_pyproject("wheel_bad_abi", "sink"))
     (project / "setup.py").write_text(BAD_ABI_SETUP)
     return project
 
@@ -99,7 +89,7 @@ def cpp_project(root: Path) -> Path:
     project = root / "cpp_text"
     project.mkdir()
     (project / "cpp_text.cpp").write_bytes((REPO / "native_plugins" / "examples" / "cpp_text" / "cpp_text.cpp").read_bytes())
-    (project / "pyproject.toml").write_text(CPP_PYPROJECT)
+    (project / "pyproject.toml").write_text(setuptools_pyproject("cpp_text", "function"))
     (project / "setup.py").write_text(CPP_SETUP)
     return project
 
